@@ -1,0 +1,343 @@
+//! The mission protocol, vehicle side, as PX4's `mavlink_mission.cpp` runs it: one
+//! transfer at a time, the vehicle re-requests on its own retry timer, and a finished
+//! upload whose last item arrives again is answered with the ACK again.
+
+#![allow(deprecated)]
+
+use mavlink::dialects::common::{
+    MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType, MISSION_ACK_DATA,
+    MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_DATA, MISSION_REQUEST_INT_DATA,
+};
+
+/// The three stored plans.
+#[derive(Clone, Debug, Default)]
+pub struct Plans {
+    pub mission: Vec<MISSION_ITEM_INT_DATA>,
+    pub fence: Vec<MISSION_ITEM_INT_DATA>,
+    pub rally: Vec<MISSION_ITEM_INT_DATA>,
+}
+
+impl Plans {
+    pub fn get(&self, t: MavMissionType) -> &Vec<MISSION_ITEM_INT_DATA> {
+        match t {
+            MavMissionType::MAV_MISSION_TYPE_FENCE => &self.fence,
+            MavMissionType::MAV_MISSION_TYPE_RALLY => &self.rally,
+            _ => &self.mission,
+        }
+    }
+
+    fn get_mut(&mut self, t: MavMissionType) -> &mut Vec<MISSION_ITEM_INT_DATA> {
+        match t {
+            MavMissionType::MAV_MISSION_TYPE_FENCE => &mut self.fence,
+            MavMissionType::MAV_MISSION_TYPE_RALLY => &mut self.rally,
+            _ => &mut self.mission,
+        }
+    }
+}
+
+enum State {
+    Idle,
+    Receiving {
+        kind: MavMissionType,
+        count: u16,
+        items: Vec<MISSION_ITEM_INT_DATA>,
+        last_request: f64,
+        last_heard: f64,
+    },
+    Sending,
+}
+
+/// Vehicle-side mission protocol state.
+pub struct MissionServer {
+    state: State,
+    /// Most items one plan may hold (PX4 on flight controllers: 500; SITL far more).
+    pub limit: usize,
+    /// Re-request period (PX4: MAVLINK_MISSION_RETRY_TIMEOUT_DEFAULT, 250 ms).
+    pub retry_s: f64,
+    /// Give up a transfer after this long without hearing from the GCS
+    /// (PX4: MAVLINK_MISSION_PROTOCOL_TIMEOUT_DEFAULT, 5 s).
+    pub abort_s: f64,
+    /// PX4 asks for item 0 with the legacy MISSION_REQUEST until it has seen a MISSION_ITEM_INT.
+    seen_int: bool,
+    /// The last completed upload, to re-ack a repeated last item.
+    completed: Option<(MavMissionType, u16)>,
+    pub target: (u8, u8),
+}
+
+impl MissionServer {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            state: State::Idle,
+            limit,
+            retry_s: 0.25,
+            abort_s: 5.0,
+            seen_int: false,
+            completed: None,
+            target: (255, 190),
+        }
+    }
+
+    fn ack(&self, kind: MavMissionType, r: MavMissionResult) -> MavMessage {
+        MavMessage::MISSION_ACK(MISSION_ACK_DATA {
+            target_system: self.target.0,
+            target_component: self.target.1,
+            mavtype: r,
+            mission_type: kind,
+            opaque_id: 0,
+        })
+    }
+
+    fn request(&self, kind: MavMissionType, seq: u16) -> MavMessage {
+        if self.seen_int {
+            MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                seq,
+                target_system: self.target.0,
+                target_component: self.target.1,
+                mission_type: kind,
+            })
+        } else {
+            MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA {
+                seq,
+                target_system: self.target.0,
+                target_component: self.target.1,
+                mission_type: kind,
+            })
+        }
+    }
+
+    /// Handles one message; returns replies, and whether the mission plan changed.
+    pub fn handle(
+        &mut self,
+        msg: &MavMessage,
+        plans: &mut Plans,
+        now: f64,
+    ) -> (Vec<MavMessage>, bool) {
+        let mut out = Vec::new();
+        let mut changed = false;
+        match msg {
+            MavMessage::MISSION_COUNT(c) => {
+                self.completed = None;
+                if c.count as usize > self.limit {
+                    out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_NO_SPACE));
+                    self.state = State::Idle;
+                } else if c.count == 0 {
+                    plans.get_mut(c.mission_type).clear();
+                    changed = c.mission_type == MavMissionType::MAV_MISSION_TYPE_MISSION;
+                    out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ACCEPTED));
+                    self.state = State::Idle;
+                } else {
+                    self.state = State::Receiving {
+                        kind: c.mission_type,
+                        count: c.count,
+                        items: Vec::with_capacity(c.count as usize),
+                        last_request: now,
+                        last_heard: now,
+                    };
+                    out.push(self.request(c.mission_type, 0));
+                }
+            }
+            MavMessage::MISSION_ITEM_INT(item) => {
+                self.seen_int = true;
+                changed = self.take_item(item.clone(), plans, now, &mut out);
+            }
+            MavMessage::MISSION_ITEM(i) => {
+                let global = matches!(i.frame as u8, 0 | 3 | 10);
+                let conv = |v: f32| {
+                    if global {
+                        (f64::from(v) * 1e7).round() as i32
+                    } else {
+                        v as i32
+                    }
+                };
+                let item = MISSION_ITEM_INT_DATA {
+                    param1: i.param1,
+                    param2: i.param2,
+                    param3: i.param3,
+                    param4: i.param4,
+                    x: conv(i.x),
+                    y: conv(i.y),
+                    z: i.z,
+                    seq: i.seq,
+                    command: i.command,
+                    target_system: i.target_system,
+                    target_component: i.target_component,
+                    frame: i.frame,
+                    current: i.current,
+                    autocontinue: i.autocontinue,
+                    mission_type: i.mission_type,
+                };
+                changed = self.take_item(item, plans, now, &mut out);
+            }
+            MavMessage::MISSION_REQUEST_LIST(r) => {
+                let n = plans.get(r.mission_type).len() as u16;
+                out.push(MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
+                    count: n,
+                    target_system: self.target.0,
+                    target_component: self.target.1,
+                    mission_type: r.mission_type,
+                    opaque_id: 0,
+                }));
+                if n > 0 {
+                    self.state = State::Sending;
+                }
+            }
+            MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                seq, mission_type, ..
+            })
+            | MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA {
+                seq, mission_type, ..
+            }) => match plans.get(*mission_type).get(*seq as usize) {
+                Some(item) => {
+                    let mut item = item.clone();
+                    item.target_system = self.target.0;
+                    item.target_component = self.target.1;
+                    out.push(MavMessage::MISSION_ITEM_INT(item));
+                }
+                None => out.push(self.ack(
+                    *mission_type,
+                    MavMissionResult::MAV_MISSION_INVALID_SEQUENCE,
+                )),
+            },
+            MavMessage::MISSION_ACK(_) => {
+                if matches!(self.state, State::Sending) {
+                    self.state = State::Idle;
+                }
+            }
+            MavMessage::MISSION_CLEAR_ALL(c) => {
+                let kinds: &[MavMissionType] =
+                    if c.mission_type == MavMissionType::MAV_MISSION_TYPE_ALL {
+                        &[
+                            MavMissionType::MAV_MISSION_TYPE_MISSION,
+                            MavMissionType::MAV_MISSION_TYPE_FENCE,
+                            MavMissionType::MAV_MISSION_TYPE_RALLY,
+                        ]
+                    } else {
+                        std::slice::from_ref(&c.mission_type)
+                    };
+                for k in kinds {
+                    plans.get_mut(*k).clear();
+                }
+                changed = true;
+                self.state = State::Idle;
+                out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ACCEPTED));
+            }
+            _ => {}
+        }
+        (out, changed)
+    }
+
+    fn take_item(
+        &mut self,
+        item: MISSION_ITEM_INT_DATA,
+        plans: &mut Plans,
+        now: f64,
+        out: &mut Vec<MavMessage>,
+    ) -> bool {
+        let State::Receiving {
+            kind,
+            count,
+            items,
+            last_request,
+            last_heard,
+        } = &mut self.state
+        else {
+            // PX4 re-acks a repeated last item of the upload it just finished.
+            if let Some((k, n)) = self.completed {
+                if item.mission_type == k && item.seq + 1 == n {
+                    out.push(self.ack(k, MavMissionResult::MAV_MISSION_ACCEPTED));
+                }
+            }
+            return false;
+        };
+        if item.mission_type != *kind {
+            return false;
+        }
+        *last_heard = now;
+        let next = items.len() as u16;
+        if item.seq != next {
+            // A duplicate of an item we have: ask again for the one we need.
+            if item.seq < next {
+                let (k, n) = (*kind, next);
+                *last_request = now;
+                out.push(self.request(k, n));
+            }
+            return false;
+        }
+        if let Some(problem) = check_item(&item) {
+            let k = *kind;
+            self.state = State::Idle;
+            out.push(self.ack(k, problem));
+            return false;
+        }
+        items.push(item);
+        if items.len() as u16 == *count {
+            let (k, n) = (*kind, *count);
+            let done = std::mem::take(items);
+            *plans.get_mut(k) = done;
+            self.state = State::Idle;
+            self.completed = Some((k, n));
+            out.push(self.ack(k, MavMissionResult::MAV_MISSION_ACCEPTED));
+            return k == MavMissionType::MAV_MISSION_TYPE_MISSION;
+        }
+        let k = *kind;
+        *last_request = now;
+        out.push(self.request(k, next + 1));
+        false
+    }
+
+    /// Re-requests on PX4's retry timer; gives up after its protocol timeout.
+    pub fn tick(&mut self, now: f64) -> Vec<MavMessage> {
+        let mut out = Vec::new();
+        if let State::Receiving {
+            kind,
+            items,
+            last_request,
+            last_heard,
+            ..
+        } = &mut self.state
+        {
+            if now - *last_heard > self.abort_s {
+                let k = *kind;
+                self.state = State::Idle;
+                out.push(self.ack(k, MavMissionResult::MAV_MISSION_OPERATION_CANCELLED));
+            } else if now - *last_request >= self.retry_s {
+                *last_request = now;
+                let (k, n) = (*kind, items.len() as u16);
+                out.push(self.request(k, n));
+            }
+        }
+        out
+    }
+}
+
+/// What PX4 refuses in a mission item, as a MAV_MISSION_RESULT.
+fn check_item(item: &MISSION_ITEM_INT_DATA) -> Option<MavMissionResult> {
+    let cmd = item.command as u32;
+    let positional = cmd < 100 || (5000..=5100).contains(&cmd);
+    if positional {
+        let ok_frame = matches!(
+            item.frame,
+            MavFrame::MAV_FRAME_GLOBAL
+                | MavFrame::MAV_FRAME_GLOBAL_INT
+                | MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT
+                | MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+                | MavFrame::MAV_FRAME_MISSION
+        );
+        if !ok_frame {
+            return Some(MavMissionResult::MAV_MISSION_UNSUPPORTED_FRAME);
+        }
+        let has_xy = !matches!(
+            item.command,
+            MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH
+                | MavCmd::MAV_CMD_NAV_LAND
+                | MavCmd::MAV_CMD_NAV_TAKEOFF
+        ) && item.frame != MavFrame::MAV_FRAME_MISSION;
+        if has_xy && !(-900_000_000..=900_000_000).contains(&item.x) {
+            return Some(MavMissionResult::MAV_MISSION_INVALID_PARAM5_X);
+        }
+        if has_xy && !(-1_800_000_000..=1_800_000_000).contains(&item.y) {
+            return Some(MavMissionResult::MAV_MISSION_INVALID_PARAM6_Y);
+        }
+    }
+    None
+}

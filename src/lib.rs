@@ -1,0 +1,8 @@
+//! gridpatrol: drone patrol mission controller for city grid governance.
+//!
+//! Modules follow the data: `link` (MAVLink transports, hub, tlog) → `vehicle`
+//! (telemetry, commands, missions, parameters).
+
+pub mod link;
+pub mod replay;
+pub mod vehicle;

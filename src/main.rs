@@ -1,0 +1,387 @@
+//! The gridpatrol command line: a thin layer over the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use gridpatrol::link::{Hub, HubConfig, LinkAddr, LinkConfig, SigningKey};
+use gridpatrol::vehicle::{
+    severity_name, Fleet, FleetConfig, LinkState, MissionItem, MissionPlan, MissionType, Telemetry,
+    Vehicle, VehicleEvent,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "gridpatrol",
+    version,
+    about = "Drone patrol mission controller for city grid governance"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Conn {
+    /// Link address(es): udpin:0.0.0.0:14550, udpout:127.0.0.1:14540, tcpin:…, tcpout:…, serial:/dev/ttyUSB0:57600
+    #[arg(long = "connect", short = 'c', required = true, num_args = 1..)]
+    connect: Vec<String>,
+    /// MAVLink 2 signing key file (32 bytes, 64 hex digits, or a passphrase) for every link.
+    #[arg(long)]
+    sign_key: Option<PathBuf>,
+    /// Record every frame in and out to this .tlog.
+    #[arg(long)]
+    tlog: Option<PathBuf>,
+    /// How long to wait for a vehicle, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    wait: f64,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show the vehicles heard: mode, armed, position, battery, GPS, link quality.
+    Status {
+        #[command(flatten)]
+        conn: Conn,
+        /// Keep refreshing until Ctrl-C.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Upload, download or clear a mission, geofence or rally plan (JSON).
+    Mission {
+        #[command(subcommand)]
+        op: MissionOp,
+    },
+    /// Summarise a .tlog, or print its message stream.
+    Replay {
+        file: PathBuf,
+        /// Print every message.
+        #[arg(long)]
+        messages: bool,
+    },
+    /// Run the simulated PX4 fleet (same as the gridpatrol-sim binary).
+    Sim {
+        #[arg(long, default_value_t = 1)]
+        vehicles: usize,
+        #[arg(long, default_value = "127.0.0.1:14550")]
+        gcs: std::net::SocketAddr,
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Fly a short mission on the built-in simulator and say what happened.
+    Demo {
+        /// Simulated seconds per real second.
+        #[arg(long, default_value_t = 20.0)]
+        speed: f64,
+        /// Where to write the tlog and the run summary.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MissionOp {
+    Upload {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        sysid: Option<u8>,
+        file: PathBuf,
+    },
+    Download {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        sysid: Option<u8>,
+        #[arg(long = "type", default_value = "mission")]
+        kind: MissionType,
+        /// Write here (default: stdout).
+        file: Option<PathBuf>,
+    },
+    Clear {
+        #[command(flatten)]
+        conn: Conn,
+        #[arg(long)]
+        sysid: Option<u8>,
+        #[arg(long = "type", default_value = "mission")]
+        kind: MissionType,
+    },
+}
+
+async fn open(conn: &Conn) -> Result<Fleet> {
+    let key = match &conn.sign_key {
+        Some(p) => Some(SigningKey::from_file(p)?),
+        None => None,
+    };
+    let mut links = Vec::new();
+    for a in &conn.connect {
+        let addr: LinkAddr = a.parse()?;
+        links.push(LinkConfig {
+            addr,
+            signing: key.clone(),
+        });
+    }
+    let hub = Hub::connect(
+        HubConfig {
+            tlog: conn.tlog.clone(),
+            ..HubConfig::default()
+        },
+        &links,
+    )
+    .await?;
+    Ok(Fleet::new(hub, FleetConfig::default()))
+}
+
+async fn one_vehicle(fleet: &Fleet, sysid: Option<u8>, wait: f64) -> Result<Vehicle> {
+    Ok(fleet
+        .wait_vehicle(sysid, Duration::from_secs_f64(wait))
+        .await?)
+}
+
+fn status_line(t: &Telemetry) -> String {
+    let pos = t.position.map_or("no position".to_string(), |p| {
+        format!("{:.7},{:.7} {:.1} m rel", p.lat, p.lon, p.alt_rel)
+    });
+    let gps = t.gps.map_or("no GPS".into(), |g| {
+        format!("fix {} sats {}", g.fix_type, g.satellites)
+    });
+    let bat = t.battery.remaining.map_or("?".into(), |r| format!("{r} %"));
+    let link = match t.link {
+        LinkState::Connected => "connected",
+        LinkState::Lost => "LOST",
+    };
+    format!(
+        "vehicle {:>3}  {:<13} {:<8} {}  battery {}  {}  link {} ({:.1} % of {} frames)",
+        t.sysid,
+        t.mode.to_string(),
+        if t.armed { "ARMED" } else { "disarmed" },
+        pos,
+        bat,
+        gps,
+        link,
+        t.quality.percent(),
+        t.quality.received + t.quality.lost
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Status { conn, watch } => {
+            let fleet = open(&conn).await?;
+            one_vehicle(&fleet, None, conn.wait).await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            loop {
+                for id in fleet.sysids() {
+                    if let Some(v) = fleet.vehicle(id) {
+                        println!("{}", status_line(&v.telemetry()));
+                    }
+                }
+                for l in fleet.hub().links() {
+                    if let Some(s) = fleet.hub().link_stats(l.id) {
+                        println!(
+                            "link {} {}: {} frames in, {} out, {} bad CRC, {} unknown ids, {} bad signatures",
+                            l.id, l.addr, s.frames_in, s.frames_out, s.bad_crc, s.unknown_id, s.bad_signature
+                        );
+                    }
+                }
+                if !watch {
+                    break;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => println!(),
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+        Cmd::Mission { op } => match op {
+            MissionOp::Upload { conn, sysid, file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let plan: MissionPlan = match serde_json::from_str(&text) {
+                    Ok(p) => p,
+                    Err(_) => MissionPlan {
+                        mission_type: MissionType::Mission,
+                        items: serde_json::from_str(&text).with_context(|| {
+                            format!("{}: not a mission plan or item list", file.display())
+                        })?,
+                    },
+                };
+                let fleet = open(&conn).await?;
+                let v = one_vehicle(&fleet, sysid, conn.wait).await?;
+                v.upload_verified(plan.mission_type, &plan.items).await?;
+                println!(
+                    "uploaded {} {:?} items to vehicle {} and read them back: identical",
+                    plan.items.len(),
+                    plan.mission_type,
+                    v.sysid()
+                );
+            }
+            MissionOp::Download {
+                conn,
+                sysid,
+                kind,
+                file,
+            } => {
+                let fleet = open(&conn).await?;
+                let v = one_vehicle(&fleet, sysid, conn.wait).await?;
+                let items = v.download(kind).await?;
+                let text = serde_json::to_string_pretty(&MissionPlan {
+                    mission_type: kind,
+                    items,
+                })?;
+                match file {
+                    Some(f) => std::fs::write(&f, text)
+                        .with_context(|| format!("writing {}", f.display()))?,
+                    None => println!("{text}"),
+                }
+            }
+            MissionOp::Clear { conn, sysid, kind } => {
+                let fleet = open(&conn).await?;
+                let v = one_vehicle(&fleet, sysid, conn.wait).await?;
+                v.clear(kind).await?;
+                println!("cleared the {kind:?} plan of vehicle {}", v.sysid());
+            }
+        },
+        Cmd::Replay { file, messages } => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let summary = gridpatrol::replay::replay(&data, |t, f, m| {
+                if messages {
+                    println!("{t} {}:{} {m:?}", f.sysid(), f.compid());
+                }
+            });
+            if !messages {
+                print!("{summary}");
+            }
+        }
+        Cmd::Sim {
+            vehicles,
+            gcs,
+            speed,
+            seed,
+        } => {
+            let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+                vehicles,
+                gcs,
+                speed,
+                seed,
+                ..Default::default()
+            })
+            .await?;
+            for v in sim.vehicles() {
+                println!("vehicle {} on {} -> {}", v.sysid, v.local_addr, gcs);
+            }
+            tokio::signal::ctrl_c().await?;
+        }
+        Cmd::Demo { speed, data } => demo(speed, data).await?,
+    }
+    Ok(())
+}
+
+/// Flies a small box mission on one simulated vehicle, end to end over real UDP.
+async fn demo(speed: f64, data: PathBuf) -> Result<()> {
+    std::fs::create_dir_all(&data)?;
+    let tlog = data.join("demo.tlog");
+    let hub = Hub::connect(
+        HubConfig {
+            tlog: Some(tlog.clone()),
+            ..HubConfig::default()
+        },
+        &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],
+    )
+    .await?;
+    let gcs = hub.links()[0].local_addr.context("no local address")?;
+    let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+        gcs,
+        base_port: None,
+        speed,
+        ..Default::default()
+    })
+    .await?;
+    println!(
+        "simulator: {} vehicle(s) at {speed}x real time, sending to {gcs}",
+        sim.vehicles().len()
+    );
+    let fleet = Fleet::new(hub.clone(), FleetConfig::default());
+    let v = fleet.wait_vehicle(None, Duration::from_secs(5)).await?;
+    let ok = v
+        .wait_for(Duration::from_secs(5), |t| {
+            t.home.is_some() && t.has_3d_fix()
+        })
+        .await;
+    if !ok {
+        bail!("vehicle {} reported no home or GPS fix", v.sysid());
+    }
+    let t = v.telemetry();
+    println!("{}", status_line(&t));
+    let home = t.home.context("no home")?;
+    // A 120 m box at 30 m, like a perimeter patrol of one small cell.
+    let (lat, lon) = (home.lat, home.lon);
+    let dlat = 60.0 / 111_320.0;
+    let dlon = 60.0 / (111_320.0 * lat.to_radians().cos());
+    let items = vec![
+        MissionItem::takeoff(lat, lon, 30.0),
+        MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),
+        MissionItem::waypoint(lat + dlat, lon + dlon, 30.0),
+        MissionItem::waypoint(lat - dlat, lon + dlon, 30.0),
+        MissionItem::waypoint(lat - dlat, lon - dlon, 30.0),
+        MissionItem::return_to_launch(),
+    ];
+    v.upload_verified(MissionType::Mission, &items).await?;
+    println!(
+        "mission of {} items uploaded, read back and compared: identical",
+        items.len()
+    );
+    let mut events = v.events();
+    v.arm().await?;
+    v.start_mission().await?;
+    println!("armed; AUTO.MISSION started");
+    let started = std::time::Instant::now();
+    let finished = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut airborne = false;
+        while let Some(e) = events.next().await {
+            match &e {
+                VehicleEvent::MissionItemReached(s) => println!("  reached item {s}"),
+                VehicleEvent::ModeChanged(m) => println!("  mode {m}"),
+                VehicleEvent::LandedState(2) => {
+                    airborne = true;
+                    println!("  airborne")
+                }
+                VehicleEvent::LandedState(1) if airborne => println!("  landed"),
+                VehicleEvent::Armed(false) => {
+                    println!("  disarmed");
+                    return true;
+                }
+                VehicleEvent::StatusText { severity, text } => {
+                    println!("  {}: {text}", severity_name(*severity))
+                }
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    hub.flush_tlog();
+    let t = v.telemetry();
+    println!("{}", status_line(&t));
+    if !finished {
+        bail!("the vehicle did not land and disarm in time");
+    }
+    println!(
+        "demo done in {:.1} s real time: mission flown, RTL, landed, disarmed. tlog: {} (try `gridpatrol replay {}`)",
+        started.elapsed().as_secs_f64(),
+        tlog.display(),
+        tlog.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,708 @@
+//! The mission protocol, ground side (https://mavlink.io/en/services/mission.html):
+//! upload, download, clear and set-current for missions, geofences and rally points.
+//!
+//! Each operation is a small state machine driven by the vehicle's replies and by
+//! timeouts, with one [`MissionError`] per way it can end badly, as MAVSDK structures
+//! its mission transfer. Upload is only "done" once read back and compared.
+
+// PX4 v1.16 still sends the legacy MISSION_REQUEST and answers MISSION_SET_CURRENT.
+#![allow(deprecated)]
+
+use mavlink::dialects::common::{
+    MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType, MISSION_ACK_DATA,
+    MISSION_CLEAR_ALL_DATA, MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_INT_DATA,
+    MISSION_REQUEST_LIST_DATA, MISSION_SET_CURRENT_DATA,
+};
+use num_traits::FromPrimitive;
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::Vehicle;
+
+/// Which of the vehicle's three plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MissionType {
+    #[default]
+    Mission,
+    Fence,
+    Rally,
+}
+
+impl MissionType {
+    pub fn mav(self) -> MavMissionType {
+        match self {
+            Self::Mission => MavMissionType::MAV_MISSION_TYPE_MISSION,
+            Self::Fence => MavMissionType::MAV_MISSION_TYPE_FENCE,
+            Self::Rally => MavMissionType::MAV_MISSION_TYPE_RALLY,
+        }
+    }
+}
+
+impl std::str::FromStr for MissionType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mission" => Ok(Self::Mission),
+            "fence" | "geofence" => Ok(Self::Fence),
+            "rally" => Ok(Self::Rally),
+            _ => Err(format!(
+                "unknown mission type {s:?} (mission, fence, rally)"
+            )),
+        }
+    }
+}
+
+/// One mission item in its wire form. For global frames `x`/`y` are degrees × 1e7.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MissionItem {
+    /// MAV_CMD number.
+    pub command: u16,
+    /// MAV_FRAME number.
+    pub frame: u8,
+    pub params: [f32; 4],
+    pub x: i32,
+    pub y: i32,
+    /// Altitude in metres (relative to home in the RELATIVE_ALT frames) or param7.
+    pub z: f32,
+    pub autocontinue: bool,
+}
+
+/// MAV_FRAME numbers whose x/y are latitude/longitude.
+fn is_global(frame: u8) -> bool {
+    matches!(frame, 0 | 3 | 5 | 6 | 10 | 11)
+}
+
+/// The float/int variants of a frame name the same frame (MAV_FRAME_GLOBAL_INT ≡ GLOBAL).
+fn canonical_frame(frame: u8) -> u8 {
+    match frame {
+        5 => 0,
+        6 => 3,
+        11 => 10,
+        f => f,
+    }
+}
+
+/// Commands whose x/y/z are a position (NAV commands below 100 and a few others).
+fn has_position(command: u16) -> bool {
+    command < 100 || matches!(command, 189 | 5000..=5004 | 5100 | 5101)
+}
+
+impl MissionItem {
+    /// NAV_WAYPOINT at `lat`/`lon` degrees, `alt` metres above home.
+    pub fn waypoint(lat: f64, lon: f64, alt: f32) -> Self {
+        Self {
+            command: MavCmd::MAV_CMD_NAV_WAYPOINT as u16,
+            frame: MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT as u8,
+            params: [0.0, 0.0, 0.0, f32::NAN],
+            x: (lat * 1e7).round() as i32,
+            y: (lon * 1e7).round() as i32,
+            z: alt,
+            autocontinue: true,
+        }
+    }
+
+    /// NAV_TAKEOFF to `alt` metres above home at `lat`/`lon` degrees.
+    pub fn takeoff(lat: f64, lon: f64, alt: f32) -> Self {
+        Self {
+            command: MavCmd::MAV_CMD_NAV_TAKEOFF as u16,
+            ..Self::waypoint(lat, lon, alt)
+        }
+    }
+
+    pub fn return_to_launch() -> Self {
+        Self {
+            command: MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH as u16,
+            frame: MavFrame::MAV_FRAME_MISSION as u8,
+            params: [0.0; 4],
+            x: 0,
+            y: 0,
+            z: 0.0,
+            autocontinue: true,
+        }
+    }
+
+    /// Latitude in degrees, for global frames.
+    pub fn lat(&self) -> f64 {
+        f64::from(self.x) * 1e-7
+    }
+
+    pub fn lon(&self) -> f64 {
+        f64::from(self.y) * 1e-7
+    }
+
+    fn to_wire(&self, seq: u16, target: (u8, u8), kind: MissionType) -> Result<MavMessage, String> {
+        let command = MavCmd::from_u16(self.command).ok_or_else(|| {
+            format!(
+                "command {} is not a MAV_CMD of the common dialect",
+                self.command
+            )
+        })?;
+        let frame = MavFrame::from_u8(self.frame)
+            .ok_or_else(|| format!("frame {} is not a MAV_FRAME", self.frame))?;
+        Ok(MavMessage::MISSION_ITEM_INT(MISSION_ITEM_INT_DATA {
+            param1: self.params[0],
+            param2: self.params[1],
+            param3: self.params[2],
+            param4: self.params[3],
+            x: self.x,
+            y: self.y,
+            z: self.z,
+            seq,
+            command,
+            target_system: target.0,
+            target_component: target.1,
+            frame,
+            current: u8::from(seq == 0 && kind == MissionType::Mission),
+            autocontinue: u8::from(self.autocontinue),
+            mission_type: kind.mav(),
+        }))
+    }
+
+    fn from_wire(m: &MavMessage) -> Option<(u16, MavMissionType, Self)> {
+        match m {
+            MavMessage::MISSION_ITEM_INT(i) => Some((
+                i.seq,
+                i.mission_type,
+                Self {
+                    command: i.command as u16,
+                    frame: i.frame as u8,
+                    params: [i.param1, i.param2, i.param3, i.param4],
+                    x: i.x,
+                    y: i.y,
+                    z: i.z,
+                    autocontinue: i.autocontinue != 0,
+                },
+            )),
+            // Legacy float items, from vehicles that answer MISSION_REQUEST_INT with them.
+            MavMessage::MISSION_ITEM(i) => {
+                let global = is_global(i.frame as u8);
+                let conv = |v: f32| {
+                    if global {
+                        (f64::from(v) * 1e7).round() as i32
+                    } else {
+                        v as i32
+                    }
+                };
+                Some((
+                    i.seq,
+                    i.mission_type,
+                    Self {
+                        command: i.command as u16,
+                        frame: i.frame as u8,
+                        params: [i.param1, i.param2, i.param3, i.param4],
+                        x: conv(i.x),
+                        y: conv(i.y),
+                        z: i.z,
+                        autocontinue: i.autocontinue != 0,
+                    },
+                ))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The JSON form: QGroundControl's .plan `SimpleItem` shape, params 5–7 being x, y, z
+/// (degrees for global frames), NaN written as null.
+#[derive(Serialize, Deserialize)]
+struct ItemJson {
+    command: u16,
+    frame: u8,
+    params: [Option<f64>; 7],
+    #[serde(default = "yes", rename = "autoContinue")]
+    autocontinue: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Serialize for MissionItem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = |v: f32| (!v.is_nan()).then_some(f64::from(v));
+        let xy = |v: i32| {
+            Some(if is_global(self.frame) {
+                f64::from(v) * 1e-7
+            } else {
+                f64::from(v)
+            })
+        };
+        ItemJson {
+            command: self.command,
+            frame: self.frame,
+            params: [
+                f(self.params[0]),
+                f(self.params[1]),
+                f(self.params[2]),
+                f(self.params[3]),
+                xy(self.x),
+                xy(self.y),
+                f(self.z),
+            ],
+            autocontinue: self.autocontinue,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for MissionItem {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let j = ItemJson::deserialize(d)?;
+        let f = |v: Option<f64>| v.map_or(f32::NAN, |v| v as f32);
+        let global = is_global(j.frame);
+        let xy = |v: Option<f64>| -> Result<i32, D::Error> {
+            let v = v.unwrap_or(0.0);
+            let (v, lim) = if global { (v * 1e7, 1.8e9) } else { (v, 2.1e9) };
+            if !v.is_finite() || v.abs() > lim {
+                return Err(serde::de::Error::custom(format!(
+                    "x/y value {v} out of range"
+                )));
+            }
+            Ok(v.round() as i32)
+        };
+        Ok(Self {
+            command: j.command,
+            frame: j.frame,
+            params: [
+                f(j.params[0]),
+                f(j.params[1]),
+                f(j.params[2]),
+                f(j.params[3]),
+            ],
+            x: xy(j.params[4])?,
+            y: xy(j.params[5])?,
+            z: f(j.params[6]),
+            autocontinue: j.autocontinue,
+        })
+    }
+}
+
+/// A mission file: the items of one mission type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MissionPlan {
+    #[serde(default)]
+    pub mission_type: MissionType,
+    pub items: Vec<MissionItem>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum MissionStage {
+    Upload,
+    Download,
+    Clear,
+    SetCurrent,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MissionError {
+    #[error("{stage:?} rejected by the vehicle{}: {result:?}", item_suffix(.item))]
+    Rejected {
+        stage: MissionStage,
+        item: Option<u16>,
+        result: MavMissionResult,
+    },
+    #[error("{stage:?} timed out{} after {attempts} attempts", item_suffix(.item))]
+    Timeout {
+        stage: MissionStage,
+        item: Option<u16>,
+        attempts: u32,
+    },
+    #[error("read-back differs at item {item}: {field} sent {sent}, read {read}")]
+    Mismatch {
+        item: u16,
+        field: &'static str,
+        sent: String,
+        read: String,
+    },
+    #[error("read-back has {read} items, {sent} were sent")]
+    CountMismatch { sent: usize, read: usize },
+    #[error("item {item}: {problem}")]
+    BadItem { item: usize, problem: String },
+    #[error("{0} items is more than the mission protocol can carry (65535)")]
+    TooMany(usize),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+fn item_suffix(i: &Option<u16>) -> String {
+    i.map(|i| format!(" at item {i}")).unwrap_or_default()
+}
+
+fn float_eq(a: f32, b: f32) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-4 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Compares what was sent with what was read back, item by item.
+///
+/// Frames are compared up to their float/int twins, and position fields only for
+/// commands that carry a position: PX4 reports MAV_FRAME_MISSION and zero x/y/z for
+/// the others, whatever was uploaded.
+pub fn compare_missions(sent: &[MissionItem], read: &[MissionItem]) -> Result<(), MissionError> {
+    if sent.len() != read.len() {
+        return Err(MissionError::CountMismatch {
+            sent: sent.len(),
+            read: read.len(),
+        });
+    }
+    for (i, (s, r)) in sent.iter().zip(read).enumerate() {
+        let item = i as u16;
+        let mismatch = |field: &'static str, a: String, b: String| MissionError::Mismatch {
+            item,
+            field,
+            sent: a,
+            read: b,
+        };
+        if s.command != r.command {
+            return Err(mismatch(
+                "command",
+                s.command.to_string(),
+                r.command.to_string(),
+            ));
+        }
+        for k in 0..4 {
+            if !float_eq(s.params[k], r.params[k]) {
+                const NAMES: [&str; 4] = ["param1", "param2", "param3", "param4"];
+                return Err(mismatch(
+                    NAMES[k],
+                    s.params[k].to_string(),
+                    r.params[k].to_string(),
+                ));
+            }
+        }
+        if has_position(s.command) {
+            if canonical_frame(s.frame) != canonical_frame(r.frame) {
+                return Err(mismatch("frame", s.frame.to_string(), r.frame.to_string()));
+            }
+            if (i64::from(s.x) - i64::from(r.x)).abs() > 1 {
+                return Err(mismatch("x", s.x.to_string(), r.x.to_string()));
+            }
+            if (i64::from(s.y) - i64::from(r.y)).abs() > 1 {
+                return Err(mismatch("y", s.y.to_string(), r.y.to_string()));
+            }
+            if !float_eq(s.z, r.z) {
+                return Err(mismatch("z", s.z.to_string(), r.z.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Vehicle {
+    fn target(&self) -> (u8, u8) {
+        (self.sysid(), 1)
+    }
+
+    /// Uploads `items` (MISSION_COUNT → requests → items → MISSION_ACK).
+    pub async fn upload(
+        &self,
+        kind: MissionType,
+        items: &[MissionItem],
+    ) -> Result<(), MissionError> {
+        let count = u16::try_from(items.len()).map_err(|_| MissionError::TooMany(items.len()))?;
+        let wire: Vec<MavMessage> = items
+            .iter()
+            .enumerate()
+            .map(|(i, it)| {
+                it.to_wire(i as u16, self.target(), kind)
+                    .map_err(|problem| MissionError::BadItem { item: i, problem })
+            })
+            .collect::<Result<_, _>>()?;
+        let cfg = self.cfg().clone();
+        let stage = MissionStage::Upload;
+        let mut txn = self.txn().await;
+        let send_count = || {
+            MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
+                count,
+                target_system: self.sysid(),
+                target_component: 1,
+                mission_type: kind.mav(),
+                opaque_id: 0,
+            })
+        };
+        txn.send(send_count());
+        let mut attempts = 0;
+        let mut last_sent: Option<u16> = None;
+        loop {
+            let deadline = Instant::now() + cfg.mission_timeout;
+            let Some(inb) = txn.recv_until(deadline).await else {
+                attempts += 1;
+                if attempts > cfg.mission_retries {
+                    return Err(MissionError::Timeout {
+                        stage,
+                        item: last_sent,
+                        attempts,
+                    });
+                }
+                // Nudge the vehicle: our last message may have been the one lost.
+                match last_sent {
+                    None => txn.send(send_count()),
+                    Some(s) => txn.send(wire[s as usize].clone()),
+                }
+                continue;
+            };
+            match &inb.msg {
+                MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                    seq,
+                    target_system,
+                    mission_type,
+                    ..
+                })
+                | MavMessage::MISSION_REQUEST(mavlink::dialects::common::MISSION_REQUEST_DATA {
+                    seq,
+                    target_system,
+                    mission_type,
+                    ..
+                }) if txn.for_us(*target_system) && *mission_type == kind.mav() => {
+                    let Some(item) = wire.get(*seq as usize) else {
+                        return Err(MissionError::Protocol(format!(
+                            "vehicle requested item {seq} of a {count}-item upload"
+                        )));
+                    };
+                    txn.send(item.clone());
+                    if last_sent != Some(*seq) {
+                        attempts = 0;
+                    }
+                    last_sent = Some(*seq);
+                }
+                MavMessage::MISSION_ACK(a)
+                    if txn.for_us(a.target_system) && a.mission_type == kind.mav() =>
+                {
+                    if a.mavtype == MavMissionResult::MAV_MISSION_ACCEPTED {
+                        // An early ACCEPTED is a stale ack from an earlier transfer.
+                        if count == 0 || last_sent == Some(count - 1) {
+                            return Ok(());
+                        }
+                    } else {
+                        return Err(MissionError::Rejected {
+                            stage,
+                            item: last_sent,
+                            result: a.mavtype,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Downloads the vehicle's plan of one type.
+    pub async fn download(&self, kind: MissionType) -> Result<Vec<MissionItem>, MissionError> {
+        let cfg = self.cfg().clone();
+        let stage = MissionStage::Download;
+        let mut txn = self.txn().await;
+        let (sys, comp) = self.target();
+        let request_list = MavMessage::MISSION_REQUEST_LIST(MISSION_REQUEST_LIST_DATA {
+            target_system: sys,
+            target_component: comp,
+            mission_type: kind.mav(),
+        });
+        let request = |seq: u16| {
+            MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                seq,
+                target_system: sys,
+                target_component: comp,
+                mission_type: kind.mav(),
+            })
+        };
+        txn.send(request_list.clone());
+        let mut attempts = 0;
+        let mut count: Option<u16> = None;
+        let mut items: Vec<MissionItem> = Vec::new();
+        loop {
+            let next = items.len() as u16;
+            if count == Some(next) {
+                break;
+            }
+            let deadline = Instant::now() + cfg.mission_timeout;
+            let Some(inb) = txn.recv_until(deadline).await else {
+                attempts += 1;
+                if attempts > cfg.mission_retries {
+                    return Err(MissionError::Timeout {
+                        stage,
+                        item: count.map(|_| next),
+                        attempts,
+                    });
+                }
+                match count {
+                    None => txn.send(request_list.clone()),
+                    Some(_) => txn.send(request(next)),
+                }
+                continue;
+            };
+            match &inb.msg {
+                MavMessage::MISSION_COUNT(c)
+                    if count.is_none()
+                        && txn.for_us(c.target_system)
+                        && c.mission_type == kind.mav() =>
+                {
+                    count = Some(c.count);
+                    attempts = 0;
+                    if c.count > 0 {
+                        txn.send(request(0));
+                    }
+                }
+                MavMessage::MISSION_ACK(a)
+                    if txn.for_us(a.target_system)
+                        && a.mission_type == kind.mav()
+                        && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
+                {
+                    return Err(MissionError::Rejected {
+                        stage,
+                        item: count.map(|_| next),
+                        result: a.mavtype,
+                    });
+                }
+                m => {
+                    if let Some((seq, mt, item)) = MissionItem::from_wire(m) {
+                        if count.is_some() && seq == next && mt == kind.mav() {
+                            items.push(item);
+                            attempts = 0;
+                            if count != Some(next + 1) {
+                                txn.send(request(next + 1));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        txn.send(MavMessage::MISSION_ACK(MISSION_ACK_DATA {
+            target_system: sys,
+            target_component: comp,
+            mavtype: MavMissionResult::MAV_MISSION_ACCEPTED,
+            mission_type: kind.mav(),
+            opaque_id: 0,
+        }));
+        Ok(items)
+    }
+
+    /// Uploads, reads back and compares item by item. Only then is the plan on board.
+    pub async fn upload_verified(
+        &self,
+        kind: MissionType,
+        items: &[MissionItem],
+    ) -> Result<(), MissionError> {
+        self.upload(kind, items).await?;
+        let read = self.download(kind).await?;
+        compare_missions(items, &read)
+    }
+
+    /// MISSION_CLEAR_ALL for one plan type.
+    pub async fn clear(&self, kind: MissionType) -> Result<(), MissionError> {
+        let cfg = self.cfg().clone();
+        let mut txn = self.txn().await;
+        let (sys, comp) = self.target();
+        let msg = MavMessage::MISSION_CLEAR_ALL(MISSION_CLEAR_ALL_DATA {
+            target_system: sys,
+            target_component: comp,
+            mission_type: kind.mav(),
+        });
+        for attempt in 0..=cfg.mission_retries {
+            let _ = attempt;
+            txn.send(msg.clone());
+            let deadline = Instant::now() + cfg.mission_timeout;
+            while let Some(inb) = txn.recv_until(deadline).await {
+                if let MavMessage::MISSION_ACK(a) = &inb.msg {
+                    if txn.for_us(a.target_system) && a.mission_type == kind.mav() {
+                        return match a.mavtype {
+                            MavMissionResult::MAV_MISSION_ACCEPTED => Ok(()),
+                            r => Err(MissionError::Rejected {
+                                stage: MissionStage::Clear,
+                                item: None,
+                                result: r,
+                            }),
+                        };
+                    }
+                }
+            }
+        }
+        Err(MissionError::Timeout {
+            stage: MissionStage::Clear,
+            item: None,
+            attempts: cfg.mission_retries + 1,
+        })
+    }
+
+    /// Makes `seq` the current mission item; confirmed by MISSION_CURRENT.
+    pub async fn set_current(&self, seq: u16) -> Result<(), MissionError> {
+        let cfg = self.cfg().clone();
+        let mut txn = self.txn().await;
+        let (sys, comp) = self.target();
+        let msg = MavMessage::MISSION_SET_CURRENT(MISSION_SET_CURRENT_DATA {
+            seq,
+            target_system: sys,
+            target_component: comp,
+        });
+        for _ in 0..=cfg.mission_retries {
+            txn.send(msg.clone());
+            let deadline = Instant::now() + cfg.mission_timeout;
+            while let Some(inb) = txn.recv_until(deadline).await {
+                match &inb.msg {
+                    MavMessage::MISSION_CURRENT(c) if c.seq == seq => return Ok(()),
+                    MavMessage::MISSION_ACK(a)
+                        if txn.for_us(a.target_system)
+                            && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
+                    {
+                        return Err(MissionError::Rejected {
+                            stage: MissionStage::SetCurrent,
+                            item: Some(seq),
+                            result: a.mavtype,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(MissionError::Timeout {
+            stage: MissionStage::SetCurrent,
+            item: Some(seq),
+            attempts: cfg.mission_retries + 1,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_keeps_nan_and_degrees() {
+        let items = vec![
+            MissionItem::takeoff(36.56, 103.68, 30.0),
+            MissionItem::waypoint(36.561, 103.681, 30.0),
+            MissionItem::return_to_launch(),
+        ];
+        let plan = MissionPlan {
+            mission_type: MissionType::Mission,
+            items: items.clone(),
+        };
+        let text = serde_json::to_string(&plan).unwrap();
+        assert!(text.contains("36.561"), "{text}");
+        assert!(text.contains("null"), "{text}");
+        let back: MissionPlan = serde_json::from_str(&text).unwrap();
+        compare_missions(&items, &back.items).unwrap();
+    }
+
+    #[test]
+    fn compare_names_the_item_and_field() {
+        let a = vec![MissionItem::waypoint(36.56, 103.68, 30.0); 3];
+        let mut b = a.clone();
+        b[2].z = 31.0;
+        assert_eq!(
+            compare_missions(&a, &b).unwrap_err(),
+            MissionError::Mismatch {
+                item: 2,
+                field: "z",
+                sent: "30".into(),
+                read: "31".into()
+            }
+        );
+        let mut c = a.clone();
+        c[1].frame = 6; // the _INT twin of GLOBAL_RELATIVE_ALT is the same frame
+        compare_missions(&a, &c).unwrap();
+        assert!(matches!(
+            compare_missions(&a, &a[..2]),
+            Err(MissionError::CountMismatch { sent: 3, read: 2 })
+        ));
+    }
+}
