@@ -394,13 +394,13 @@ mod tests {
 
     #[test]
     fn unknown_id_is_skipped_whole() {
-        let mut bytes = vec![STX_V2, 2, 0, 0, 0, 1, 1, 0x7c, 0x01, 0, 9, 9, 0, 0];
+        let mut bytes = vec![STX_V2, 2, 0, 0, 0, 1, 1, 0x60, 0xEA, 0, 9, 9, 0, 0];
         encode_v2(MavHeader::default(), &heartbeat(), &mut bytes);
         let mut out = Vec::new();
         FrameParser::new().push(&bytes, &mut out);
         let Parsed::Frame(f) = &out[0] else { panic!() };
         assert!(!f.known());
-        assert_eq!(f.msgid(), 380);
+        assert_eq!(f.msgid(), 60000);
         assert!(matches!(&out[1], Parsed::Frame(f) if f.known()));
     }
 }

@@ -423,8 +423,9 @@ impl Vehicle {
         txn.send(send_count());
         let mut attempts = 0;
         let mut last_sent: Option<u16> = None;
+        // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
+        let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
-            let deadline = Instant::now() + cfg.mission_timeout;
             let Some(inb) = txn.recv_until(deadline).await else {
                 attempts += 1;
                 if attempts > cfg.mission_retries {
@@ -439,6 +440,7 @@ impl Vehicle {
                     None => txn.send(send_count()),
                     Some(s) => txn.send(wire[s as usize].clone()),
                 }
+                deadline = Instant::now() + cfg.mission_timeout;
                 continue;
             };
             match &inb.msg {
@@ -460,6 +462,7 @@ impl Vehicle {
                         )));
                     };
                     txn.send(item.clone());
+                    deadline = Instant::now() + cfg.mission_timeout;
                     if last_sent != Some(*seq) {
                         attempts = 0;
                     }
@@ -509,12 +512,12 @@ impl Vehicle {
         let mut attempts = 0;
         let mut count: Option<u16> = None;
         let mut items: Vec<MissionItem> = Vec::new();
+        let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
             let next = items.len() as u16;
             if count == Some(next) {
                 break;
             }
-            let deadline = Instant::now() + cfg.mission_timeout;
             let Some(inb) = txn.recv_until(deadline).await else {
                 attempts += 1;
                 if attempts > cfg.mission_retries {
@@ -528,6 +531,7 @@ impl Vehicle {
                     None => txn.send(request_list.clone()),
                     Some(_) => txn.send(request(next)),
                 }
+                deadline = Instant::now() + cfg.mission_timeout;
                 continue;
             };
             match &inb.msg {
@@ -540,6 +544,7 @@ impl Vehicle {
                     attempts = 0;
                     if c.count > 0 {
                         txn.send(request(0));
+                        deadline = Instant::now() + cfg.mission_timeout;
                     }
                 }
                 MavMessage::MISSION_ACK(a)
@@ -560,6 +565,7 @@ impl Vehicle {
                             attempts = 0;
                             if count != Some(next + 1) {
                                 txn.send(request(next + 1));
+                                deadline = Instant::now() + cfg.mission_timeout;
                             }
                         }
                     }

@@ -162,12 +162,14 @@ impl Vehicle {
         let mut count: Option<usize> = None;
         let mut got: BTreeMap<u16, (String, ParamValue)> = BTreeMap::new();
         let mut rounds = 0;
+        // The stream is over once no PARAM_VALUE has come for one timeout (other
+        // telemetry keeps flowing meanwhile and does not count).
+        let mut deadline = Instant::now() + cfg.param_timeout;
         loop {
-            // The stream is over once it has been quiet for one timeout.
-            let deadline = Instant::now() + cfg.param_timeout;
             match txn.recv_until(deadline).await {
                 Some(inb) => {
                     if let MavMessage::PARAM_VALUE(p) = &inb.msg {
+                        deadline = Instant::now() + cfg.param_timeout;
                         count.get_or_insert(p.param_count as usize);
                         if p.param_index != u16::MAX {
                             got.insert(p.param_index, (name_of(p), ParamValue::from_wire(p)));
@@ -178,6 +180,7 @@ impl Vehicle {
                     }
                 }
                 None => {
+                    deadline = Instant::now() + cfg.param_timeout;
                     let Some(n) = count else {
                         rounds += 1;
                         if rounds > cfg.param_retries {

@@ -1,0 +1,58 @@
+//! Shared set-up: a hub listening on 127.0.0.1:0 and a simulated fleet sending to it.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use gridpatrol::link::{Hub, HubConfig, LinkConfig, SigningKey};
+use gridpatrol::vehicle::{Fleet, FleetConfig};
+use gridpatrol_sim::{Sim, SimConfig};
+
+pub struct Rig {
+    pub fleet: Fleet,
+    pub sim: Sim,
+}
+
+/// Fast timeouts so lossy tests finish in seconds; the protocol logic is the same.
+pub fn fast_fleet() -> FleetConfig {
+    FleetConfig {
+        link_timeout: Duration::from_millis(500),
+        command_timeout: Duration::from_millis(150),
+        command_retries: 5,
+        mission_timeout: Duration::from_millis(150),
+        mission_retries: 20,
+        param_timeout: Duration::from_millis(200),
+        param_retries: 5,
+    }
+}
+
+pub async fn rig(
+    sim: SimConfig,
+    fleet_cfg: FleetConfig,
+    hub_cfg: HubConfig,
+    key: Option<SigningKey>,
+) -> Rig {
+    let hub = Hub::new(hub_cfg).expect("hub");
+    let link = hub
+        .add_link(LinkConfig {
+            addr: "udpin:127.0.0.1:0".parse().unwrap(),
+            signing: key,
+        })
+        .await
+        .expect("bind");
+    let gcs = link.local_addr.expect("local addr");
+    let sim = Sim::start(SimConfig {
+        gcs,
+        base_port: None,
+        ..sim
+    })
+    .await
+    .expect("sim");
+    Rig {
+        fleet: Fleet::new(hub, fleet_cfg),
+        sim,
+    }
+}
+
+pub async fn simple(sim: SimConfig) -> Rig {
+    rig(sim, fast_fleet(), HubConfig::default(), None).await
+}

@@ -1,0 +1,371 @@
+//! The vehicle client against the simulator, over real UDP on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fast_fleet, rig, simple};
+use gridpatrol::link::{HubConfig, SigningKey};
+use gridpatrol::vehicle::{
+    CommandError, FleetConfig, LinkState, MissionError, MissionItem, MissionStage, MissionType,
+    ParamValue, Px4Mode, VehicleEvent,
+};
+use gridpatrol_sim::{LinkFaults, SimConfig};
+use mavlink::dialects::common::MavMissionResult;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn line(n: usize) -> Vec<MissionItem> {
+    (0..n)
+        .map(|i| {
+            MissionItem::waypoint(
+                36.56 + i as f64 * 1e-5,
+                103.68 + (i % 7) as f64 * 1e-5,
+                30.0 + (i % 13) as f32,
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_and_download_1000_items_with_20_percent_loss_each_way() {
+    let faults = LinkFaults {
+        loss_in: 0.2,
+        loss_out: 0.2,
+        ..Default::default()
+    };
+    let sim = SimConfig {
+        faults: vec![faults],
+        mission_retry_s: 0.02,
+        seed: 7,
+        ..Default::default()
+    };
+    // Short ground timeouts: a lost request or item costs one timeout, and there are hundreds.
+    let fleet = FleetConfig {
+        mission_timeout: Duration::from_millis(15),
+        mission_retries: 100,
+        ..fast_fleet()
+    };
+    let r = rig(sim, fleet, HubConfig::default(), None).await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let items = line(1000);
+    // upload_verified downloads all 1000 items again and compares them one by one.
+    v.upload_verified(MissionType::Mission, &items)
+        .await
+        .expect("upload under loss");
+    assert!(
+        v.telemetry().quality.lost > 0,
+        "the link really lost frames"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geofence_and_rally_plans_are_separate() {
+    let r = simple(SimConfig::default()).await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let mut fence = line(4);
+    for f in &mut fence {
+        f.command = 5001; // NAV_FENCE_POLYGON_VERTEX_INCLUSION
+        f.params = [4.0, 0.0, 0.0, 0.0];
+    }
+    v.upload_verified(MissionType::Fence, &fence).await.unwrap();
+    v.upload_verified(MissionType::Mission, &line(3))
+        .await
+        .unwrap();
+    assert_eq!(v.download(MissionType::Fence).await.unwrap().len(), 4);
+    assert_eq!(v.download(MissionType::Rally).await.unwrap().len(), 0);
+    v.clear(MissionType::Fence).await.unwrap();
+    assert!(v.download(MissionType::Fence).await.unwrap().is_empty());
+    assert_eq!(v.download(MissionType::Mission).await.unwrap().len(), 3);
+    v.set_current(2).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_that_never_answers_gives_a_clean_timeout() {
+    let faults = LinkFaults {
+        loss_in: 1.0,
+        ..Default::default()
+    };
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let err = v.upload(MissionType::Mission, &line(5)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MissionError::Timeout {
+                stage: MissionStage::Upload,
+                item: None,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = v.arm().await.unwrap_err();
+    assert!(
+        matches!(err, CommandError::Timeout { attempts: 6, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_ack_names_its_result() {
+    let r = simple(SimConfig {
+        mission_limit: 10,
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let err = v.upload(MissionType::Mission, &line(20)).await.unwrap_err();
+    assert_eq!(
+        err,
+        MissionError::Rejected {
+            stage: MissionStage::Upload,
+            item: None,
+            result: MavMissionResult::MAV_MISSION_NO_SPACE
+        }
+    );
+    // A bad item is refused at that item.
+    let mut items = line(5);
+    items[3].frame = 1; // MAV_FRAME_LOCAL_NED: PX4 refuses it for a waypoint
+    let err = v.upload(MissionType::Mission, &items).await.unwrap_err();
+    assert_eq!(
+        err,
+        MissionError::Rejected {
+            stage: MissionStage::Upload,
+            item: Some(3),
+            result: MavMissionResult::MAV_MISSION_UNSUPPORTED_FRAME
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_is_retried_then_acked() {
+    let faults = LinkFaults {
+        drop_first_commands: 2,
+        ..Default::default()
+    };
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let ack = v.set_mode(Px4Mode::AutoLoiter).await.unwrap();
+    assert_eq!(ack.attempts, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arming_without_gps_is_refused_with_px4s_reason() {
+    let r = simple(SimConfig {
+        no_gps: true,
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    match v.arm().await.unwrap_err() {
+        CommandError::TemporarilyRejected {
+            reason: Some(reason),
+            ..
+        } => {
+            assert!(reason.contains("global position"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!v.telemetry().armed);
+    assert!(matches!(
+        v.command_long(gridpatrol::vehicle::CommandSpec::new(
+            mavlink::dialects::common::MavCmd::MAV_CMD_DO_FENCE_ENABLE,
+            [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        ))
+        .await,
+        Err(CommandError::Unsupported { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_lost_and_regained() {
+    let faults = LinkFaults {
+        outage: Some((1.0, 1.5)),
+        ..Default::default()
+    };
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        ..Default::default()
+    })
+    .await;
+    let mut events = r.fleet.events();
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(e) = events.recv().await {
+            if matches!(e.event, VehicleEvent::LinkLost | VehicleEvent::LinkRegained) {
+                seen.push(e.event);
+                if seen.len() == 2 {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        seen,
+        vec![VehicleEvent::LinkLost, VehicleEvent::LinkRegained]
+    );
+    assert_eq!(v.telemetry().link, LinkState::Connected);
+    assert!(
+        v.telemetry().quality.lost > 0,
+        "the outage shows as lost frames"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vehicles_on_one_link() {
+    let r = simple(SimConfig {
+        vehicles: 2,
+        ..Default::default()
+    })
+    .await;
+    let vs = r.fleet.wait_vehicles(2, WAIT).await.unwrap();
+    assert_eq!(r.fleet.sysids(), vec![1, 2]);
+    vs[0]
+        .upload_verified(MissionType::Mission, &line(3))
+        .await
+        .unwrap();
+    vs[1]
+        .upload_verified(MissionType::Mission, &line(7))
+        .await
+        .unwrap();
+    assert_eq!(vs[0].download(MissionType::Mission).await.unwrap().len(), 3);
+    assert_eq!(vs[1].download(MissionType::Mission).await.unwrap().len(), 7);
+    vs[1].arm().await.unwrap();
+    assert!(vs[1].wait_for(WAIT, |t| t.armed).await);
+    assert!(!vs[0].telemetry().armed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_accepts_the_key_and_rejects_a_wrong_one() {
+    let key = SigningKey::from_passphrase("gridpatrol test key");
+    let wrong = SigningKey::from_passphrase("not the key");
+    let sim = SimConfig {
+        vehicles: 2,
+        signing: vec![Some(key.0), Some(wrong.0)],
+        ..Default::default()
+    };
+    let r = rig(sim, fast_fleet(), HubConfig::default(), Some(key)).await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    // Our signed command reaches the signed vehicle and its signed ack reaches us.
+    v.set_mode(Px4Mode::AutoLoiter).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        r.fleet.vehicle(2).is_none(),
+        "the wrongly signed vehicle must not appear"
+    );
+    let stats = r.fleet.hub().link_stats(0).unwrap();
+    assert!(stats.bad_signature > 0, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_frames_are_rejected_on_a_signed_link() {
+    let key = SigningKey::from_passphrase("k");
+    let r = rig(
+        SimConfig::default(),
+        fast_fleet(),
+        HubConfig::default(),
+        Some(key),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(r.fleet.sysids().is_empty());
+    assert!(r.fleet.hub().link_stats(0).unwrap().bad_signature > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameters_read_set_and_list() {
+    let r = simple(SimConfig::default()).await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    assert_eq!(
+        v.param_get("COM_DL_LOSS_T").await.unwrap(),
+        ParamValue::Int(10)
+    );
+    v.param_set("MPC_XY_CRUISE", ParamValue::Float(8.5))
+        .await
+        .unwrap();
+    assert_eq!(
+        v.param_get("MPC_XY_CRUISE").await.unwrap(),
+        ParamValue::Float(8.5)
+    );
+    let all = v.param_list().await.unwrap();
+    assert!(all.len() >= 10);
+    assert_eq!(all["MPC_XY_CRUISE"], ParamValue::Float(8.5));
+    assert!(v.param_get("NO_SUCH_PARAM").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mission_flies_to_landing_and_the_tlog_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let tlog = dir.path().join("run.tlog");
+    let hub_cfg = HubConfig {
+        tlog: Some(tlog.clone()),
+        ..HubConfig::default()
+    };
+    let r = rig(
+        SimConfig {
+            speed: 20.0,
+            ..Default::default()
+        },
+        fast_fleet(),
+        hub_cfg,
+        None,
+    )
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    assert!(v.wait_for(WAIT, |t| t.home.is_some()).await);
+    let h = v.telemetry().home.unwrap();
+    let items = vec![
+        MissionItem::takeoff(h.lat, h.lon, 20.0),
+        MissionItem::waypoint(h.lat + 0.0005, h.lon, 20.0),
+        MissionItem::return_to_launch(),
+    ];
+    v.upload_verified(MissionType::Mission, &items)
+        .await
+        .unwrap();
+    let mut events = v.events();
+    v.arm().await.unwrap();
+    v.start_mission().await.unwrap();
+    let mut reached = Vec::new();
+    let mut modes = Vec::new();
+    let landed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(e) = events.next().await {
+            match e {
+                VehicleEvent::MissionItemReached(s) => reached.push(s),
+                VehicleEvent::ModeChanged(m) => modes.push(m),
+                VehicleEvent::Armed(false) => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(landed, "disarmed after landing; modes {modes:?}");
+    assert_eq!(
+        reached,
+        vec![0, 1],
+        "each item reported once although PX4 repeats them"
+    );
+    assert!(modes.contains(&Px4Mode::AutoRtl));
+    r.fleet.hub().flush_tlog();
+    let data = std::fs::read(&tlog).unwrap();
+    let summary = gridpatrol::replay::replay(&data, |_, _, _| {});
+    assert!(summary.by_name["MISSION_ITEM_INT"] >= 6, "3 up, 3 down");
+    assert!(summary.by_name["HEARTBEAT"] > 5, "both directions");
+    assert!(summary
+        .events
+        .iter()
+        .any(|(_, _, e)| *e == VehicleEvent::Armed(true)));
+    assert_eq!(summary.stats.bad_crc, 0);
+}
