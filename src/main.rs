@@ -24,8 +24,8 @@ struct Cli {
 
 #[derive(clap::Args, Clone)]
 struct Conn {
-    /// Link address(es): udpin:0.0.0.0:14550, udpout:127.0.0.1:14540, tcpin:…, tcpout:…, serial:/dev/ttyUSB0:57600
-    #[arg(long = "connect", short = 'c', required = true, num_args = 1..)]
+    /// Link address (repeat for several links): udpin:0.0.0.0:14550, udpout:127.0.0.1:14540, tcpin:…, tcpout:…, serial:/dev/ttyUSB0:57600
+    #[arg(long = "connect", short = 'c', required = true)]
     connect: Vec<String>,
     /// MAVLink 2 signing key file (32 bytes, 64 hex digits, or a passphrase) for every link.
     #[arg(long)]

@@ -212,8 +212,7 @@ pub fn parse_one(buf: &[u8]) -> Option<(Parsed, usize)> {
     }
     let len = buf[1] as usize;
     let mut total = header + len + 2;
-    let msgid;
-    if v2 {
+    let msgid = if v2 {
         let iflags = buf[2];
         if iflags & !IFLAG_SIGNED != 0 {
             return Some((Parsed::Skipped(Skip::BadFlags), 1));
@@ -221,10 +220,10 @@ pub fn parse_one(buf: &[u8]) -> Option<(Parsed, usize)> {
         if iflags & IFLAG_SIGNED != 0 {
             total += SIGNATURE_LEN;
         }
-        msgid = u32::from_le_bytes([buf[7], buf[8], buf[9], 0]);
+        u32::from_le_bytes([buf[7], buf[8], buf[9], 0])
     } else {
-        msgid = u32::from(buf[5]);
-    }
+        u32::from(buf[5])
+    };
     if buf.len() < total {
         return None;
     }

@@ -360,14 +360,10 @@ pub fn compare_missions(sent: &[MissionItem], read: &[MissionItem]) -> Result<()
                 r.command.to_string(),
             ));
         }
-        for k in 0..4 {
-            if !float_eq(s.params[k], r.params[k]) {
-                const NAMES: [&str; 4] = ["param1", "param2", "param3", "param4"];
-                return Err(mismatch(
-                    NAMES[k],
-                    s.params[k].to_string(),
-                    r.params[k].to_string(),
-                ));
+        const NAMES: [&str; 4] = ["param1", "param2", "param3", "param4"];
+        for ((name, a), b) in NAMES.iter().zip(s.params).zip(r.params) {
+            if !float_eq(a, b) {
+                return Err(mismatch(name, a.to_string(), b.to_string()));
             }
         }
         if has_position(s.command) {

@@ -239,28 +239,25 @@ impl TelemetryReducer {
         let sysid = frame.sysid();
         let compid = frame.compid();
         let mut events = Vec::new();
-        if !self.vehicles.contains_key(&sysid) {
+        let e = match self.vehicles.entry(sysid) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
             // A vehicle exists from the first HEARTBEAT of an autopilot; GCSs and
             // companion software are not vehicles.
-            match msg {
+            std::collections::hash_map::Entry::Vacant(slot) => match msg {
                 MavMessage::HEARTBEAT(hb)
                     if hb.autopilot != MavAutopilot::MAV_AUTOPILOT_INVALID
                         && hb.mavtype != MavType::MAV_TYPE_GCS =>
                 {
-                    self.vehicles.insert(
-                        sysid,
-                        Entry {
-                            t: Telemetry::new(sysid),
-                            last_heartbeat: now,
-                            seq: HashMap::new(),
-                        },
-                    );
                     events.push(VehicleEvent::Discovered);
+                    slot.insert(Entry {
+                        t: Telemetry::new(sysid),
+                        last_heartbeat: now,
+                        seq: HashMap::new(),
+                    })
                 }
                 _ => return None,
-            }
-        }
-        let e = self.vehicles.get_mut(&sysid)?;
+            },
+        };
         let t = &mut e.t;
         t.links.insert(link);
         // Sequence numbers count per sender component and per link.
@@ -381,12 +378,10 @@ impl TelemetryReducer {
                     events.push(VehicleEvent::MissionCurrent(m.seq));
                 }
             }
-            MavMessage::MISSION_ITEM_REACHED(m) => {
-                // PX4 re-sends the last reached item about once a second.
-                if t.last_reached != Some(m.seq) {
-                    t.last_reached = Some(m.seq);
-                    events.push(VehicleEvent::MissionItemReached(m.seq));
-                }
+            // PX4 re-sends the last reached item about once a second: report it once.
+            MavMessage::MISSION_ITEM_REACHED(m) if t.last_reached != Some(m.seq) => {
+                t.last_reached = Some(m.seq);
+                events.push(VehicleEvent::MissionItemReached(m.seq));
             }
             MavMessage::STATUSTEXT(s) => {
                 let text = s.text.to_str().unwrap_or("").to_string();
