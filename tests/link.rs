@@ -117,3 +117,43 @@ async fn a_port_in_use_names_the_address() {
         .unwrap_err();
     assert!(err.to_string().contains(&addr), "{err}");
 }
+
+#[tokio::test]
+async fn garbage_on_a_live_link_is_counted_and_skipped() {
+    use gridpatrol::link::frame::encode_v2;
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let info = hub
+        .add_link(LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let to = info.local_addr.unwrap();
+    let mut good = Vec::new();
+    let hb = gridpatrol::link::gcs_heartbeat();
+    encode_v2(
+        mavlink::MavHeader {
+            system_id: 9,
+            component_id: 1,
+            sequence: 0,
+        },
+        &hb,
+        &mut good,
+    );
+    let mut bad_crc = good.clone();
+    bad_crc[12] ^= 0xFF;
+    let mut rx = hub.subscribe();
+    sock.send_to(b"hello, not mavlink", to).await.unwrap();
+    sock.send_to(&bad_crc, to).await.unwrap();
+    sock.send_to(&good[..good.len() - 3], to).await.unwrap();
+    sock.send_to(&good, to).await.unwrap();
+    let inb = tokio::time::timeout(Duration::from_secs(2), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inb.frame.sysid(), 9);
+    let s = hub.link_stats(0).unwrap();
+    assert!(s.garbage_bytes >= 18, "{s:?}");
+    assert_eq!(s.bad_crc, 1, "{s:?}");
+    assert!(s.truncated >= 1, "{s:?}");
+    assert_eq!(s.frames_in, 1);
+}

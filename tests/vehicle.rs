@@ -369,3 +369,132 @@ async fn a_mission_flies_to_landing_and_the_tlog_reads_back() {
         .any(|(_, _, e)| *e == VehicleEvent::Armed(true)));
     assert_eq!(summary.stats.bad_crc, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_progress_acks_are_followed_without_resending() {
+    let r = simple(SimConfig::default()).await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let spec = gridpatrol::vehicle::CommandSpec::new(
+        mavlink::dialects::common::MavCmd::MAV_CMD_PREFLIGHT_CALIBRATION,
+        [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    );
+    let ack = v.command_long(spec).await.unwrap();
+    assert_eq!(ack.progress, vec![0, 50]);
+    assert_eq!(ack.attempts, 1);
+    // COMMAND_INT takes the same path.
+    v.command_int(gridpatrol::vehicle::CommandSpec::new(
+        mavlink::dialects::common::MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH,
+        [0.0; 7],
+    ))
+    .await
+    .unwrap();
+    assert!(v.wait_for(WAIT, |t| t.mode == Px4Mode::AutoRtl).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_that_stops_requesting_times_out_at_that_item() {
+    let faults = LinkFaults {
+        mission_stall_after: Some(4),
+        ..Default::default()
+    };
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let err = v.upload(MissionType::Mission, &line(10)).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MissionError::Timeout {
+                stage: MissionStage::Upload,
+                item: Some(4),
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeoff_pause_land_and_auto_disarm() {
+    let r = simple(SimConfig {
+        speed: 20.0,
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    v.arm().await.unwrap();
+    v.takeoff(f32::NAN).await.unwrap();
+    assert!(v.wait_for(WAIT, |t| t.mode == Px4Mode::AutoTakeoff).await);
+    assert!(
+        v.wait_for(WAIT, |t| t.position.is_some_and(|p| p.alt_rel > 1.0))
+            .await,
+        "climbing"
+    );
+    v.pause().await.unwrap();
+    assert!(v.wait_for(WAIT, |t| t.mode == Px4Mode::AutoLoiter).await);
+    v.land().await.unwrap();
+    assert!(
+        v.wait_for(WAIT, |t| t.mode == Px4Mode::AutoLand || !t.armed)
+            .await
+    );
+    assert!(
+        v.wait_for(Duration::from_secs(10), |t| !t.armed && t.on_ground())
+            .await,
+        "auto-disarmed on the ground"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parameter_list_fills_its_gaps_under_loss() {
+    let faults = LinkFaults {
+        loss_out: 0.3,
+        ..Default::default()
+    };
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        seed: 3,
+        ..Default::default()
+    })
+    .await;
+    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let all = v.param_list().await.unwrap();
+    assert_eq!(all.len(), 14, "every PX4 parameter the simulator has");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vehicle_heard_on_two_links_is_one_vehicle() {
+    use gridpatrol::link::{Hub, LinkConfig};
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let a = hub
+        .add_link(LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let b = hub
+        .add_link(LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    // The same aircraft (system 1) over two radios.
+    let _radio = gridpatrol_sim::Sim::start(SimConfig {
+        gcs: a.local_addr.unwrap(),
+        base_port: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let _lte = gridpatrol_sim::Sim::start(SimConfig {
+        gcs: b.local_addr.unwrap(),
+        base_port: None,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fleet = gridpatrol::vehicle::Fleet::new(hub.clone(), fast_fleet());
+    let v = fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    assert!(v.wait_for(WAIT, |t| t.links.len() == 2).await);
+    assert_eq!(fleet.sysids(), vec![1]);
+    assert!(hub.route(1).is_some());
+    v.param_get("NAV_ACC_RAD").await.unwrap();
+}

@@ -111,6 +111,7 @@ impl Sim {
             v.mission.retry_s = cfg.mission_retry_s;
             v.gps_fix = !cfg.no_gps;
             let faults = pick(&cfg.faults, i);
+            v.mission.stall_after = faults.mission_stall_after;
             let key = pick(&cfg.signing, i);
             let task = tokio::spawn(run_vehicle(
                 v,

@@ -62,6 +62,8 @@ pub struct MissionServer {
     /// The last completed upload, to re-ack a repeated last item.
     completed: Option<(MavMissionType, u16)>,
     pub target: (u8, u8),
+    /// Fault: fall silent once an upload has delivered this many items.
+    pub stall_after: Option<u16>,
 }
 
 impl MissionServer {
@@ -74,6 +76,14 @@ impl MissionServer {
             seen_int: false,
             completed: None,
             target: (255, 190),
+            stall_after: None,
+        }
+    }
+
+    fn stalled(&self) -> bool {
+        match (&self.state, self.stall_after) {
+            (State::Receiving { items, .. }, Some(n)) => items.len() >= n as usize,
+            _ => false,
         }
     }
 
@@ -113,6 +123,9 @@ impl MissionServer {
         now: f64,
     ) -> (Vec<MavMessage>, bool) {
         let mut out = Vec::new();
+        if self.stalled() {
+            return (out, false);
+        }
         let mut changed = false;
         match msg {
             MavMessage::MISSION_COUNT(c) => {
@@ -288,6 +301,9 @@ impl MissionServer {
     /// Re-requests on PX4's retry timer; gives up after its protocol timeout.
     pub fn tick(&mut self, now: f64) -> Vec<MavMessage> {
         let mut out = Vec::new();
+        if self.stalled() {
+            return out;
+        }
         if let State::Receiving {
             kind,
             items,

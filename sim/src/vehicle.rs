@@ -353,6 +353,24 @@ impl SimVehicle {
                 MavResult::MAV_RESULT_ACCEPTED
             }
             MAV_CMD_SET_MESSAGE_INTERVAL => MavResult::MAV_RESULT_ACCEPTED,
+            MAV_CMD_PREFLIGHT_CALIBRATION => {
+                if self.armed {
+                    MavResult::MAV_RESULT_TEMPORARILY_REJECTED
+                } else {
+                    // PX4 reports a long-running command with IN_PROGRESS acks first.
+                    for progress in [0, 50] {
+                        out.push(MavMessage::COMMAND_ACK(COMMAND_ACK_DATA {
+                            command: cmd,
+                            result: MavResult::MAV_RESULT_IN_PROGRESS,
+                            progress,
+                            result_param2: 0,
+                            target_system: self.gcs.0,
+                            target_component: self.gcs.1,
+                        }));
+                    }
+                    MavResult::MAV_RESULT_ACCEPTED
+                }
+            }
             MAV_CMD_REQUEST_MESSAGE => match p[0] as u32 {
                 242 => {
                     out.push(self.home_position());

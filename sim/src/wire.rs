@@ -20,6 +20,9 @@ pub struct LinkFaults {
     pub drop_first_commands: u32,
     /// A link outage: (start, length) in simulated seconds; nothing passes either way.
     pub outage: Option<(f64, f64)>,
+    /// The mission server falls silent once an upload has delivered this many items
+    /// (a vehicle that stops requesting).
+    pub mission_stall_after: Option<u16>,
 }
 
 /// Decodes every frame in one datagram; what does not decode (or, on a signed link,

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use addr::{AddrError, LinkAddr, ACCEPTED_FORMS};
 pub use frame::{Frame, FrameParser, Parsed, Skip};
-pub use hub::{Hub, HubConfig, LinkConfig, LinkInfo, GCS_COMPID, GCS_SYSID};
+pub use hub::{gcs_heartbeat, Hub, HubConfig, LinkConfig, LinkInfo, GCS_COMPID, GCS_SYSID};
 pub use signing::{LinkSigning, SigningKey};
 pub use tlog::{TlogReader, TlogWriter};
 
