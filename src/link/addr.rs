@@ -23,6 +23,8 @@ pub enum LinkAddr {
         path: String,
         baud: u32,
     },
+    /// A byte stream handed to the hub in code (see `Hub::add_stream`); not parsed from text.
+    Stream(String),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,6 +82,7 @@ impl fmt::Display for LinkAddr {
             LinkAddr::TcpIn(a) => write!(f, "tcpin:{a}"),
             LinkAddr::TcpOut(a) => write!(f, "tcpout:{a}"),
             LinkAddr::Serial { path, baud } => write!(f, "serial:{path}:{baud}"),
+            LinkAddr::Stream(name) => write!(f, "stream:{name}"),
         }
     }
 }

@@ -135,6 +135,22 @@ impl Hub {
     /// Opens a link and starts moving its frames.
     pub async fn add_link(&self, cfg: LinkConfig) -> Result<LinkInfo, LinkError> {
         let transport = transport::open(&cfg.addr).await?;
+        Ok(self.attach(cfg, transport))
+    }
+
+    /// Adds a link over any byte stream (a pipe, a pty, an in-memory duplex), named `name`.
+    pub fn add_stream<S>(&self, name: &str, io: S, signing: Option<SigningKey>) -> LinkInfo
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let cfg = LinkConfig {
+            addr: LinkAddr::Stream(name.to_string()),
+            signing,
+        };
+        self.attach(cfg, Box::new(transport::Stream::new(io)))
+    }
+
+    fn attach(&self, cfg: LinkConfig, transport: Box<dyn transport::Transport>) -> LinkInfo {
         let mut links = self.inner.links.write().unwrap_or_else(|e| e.into_inner());
         let id = links.len();
         let info = LinkInfo {
@@ -164,7 +180,7 @@ impl Hub {
             tx,
             stats,
         });
-        Ok(info)
+        info
     }
 
     /// A new stream of every decoded frame from every link.

@@ -2,8 +2,11 @@
 //! framing, signing, statistics and the tlog live in the link above it.
 
 mod serial;
+mod stream;
 mod tcp;
 mod udp;
+
+pub use stream::Stream;
 
 use std::future::Future;
 use std::io;
@@ -46,6 +49,14 @@ pub async fn open(addr: &LinkAddr) -> Result<Box<dyn Transport>, LinkError> {
         LinkAddr::UdpOut(a) => Box::new(udp::Udp::connect_out(*a).await.map_err(io_err)?),
         LinkAddr::TcpIn(a) => Box::new(tcp::TcpIn::bind(*a).await.map_err(io_err)?),
         LinkAddr::TcpOut(a) => Box::new(tcp::TcpOut::connect(*a).await.map_err(io_err)?),
-        LinkAddr::Serial { path, baud } => Box::new(serial::Serial::open(path, *baud)?),
+        LinkAddr::Serial { path, baud } => Box::new(Stream::new(serial::open(path, *baud)?)),
+        LinkAddr::Stream(name) => {
+            return Err(LinkError::Open {
+                addr: addr.to_string(),
+                source: io::Error::other(format!(
+                    "stream link {name:?} can only be attached in code"
+                )),
+            })
+        }
     })
 }
