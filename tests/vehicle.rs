@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fast_fleet, rig, simple};
+use common::{fast_fleet, rig, simple, with_faults};
 use gridpatrol::link::{HubConfig, SigningKey};
 use gridpatrol::vehicle::{
     CommandError, FleetConfig, LinkState, MissionError, MissionItem, MissionStage, MissionType,
@@ -82,16 +82,11 @@ async fn geofence_and_rally_plans_are_separate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vehicle_that_never_answers_gives_a_clean_timeout() {
-    let faults = LinkFaults {
+    let (_r, v) = with_faults(LinkFaults {
         loss_in: 1.0,
-        ..Default::default()
-    };
-    let r = simple(SimConfig {
-        faults: vec![faults],
         ..Default::default()
     })
     .await;
-    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
     let err = v.upload(MissionType::Mission, &line(5)).await.unwrap_err();
     assert!(
         matches!(
@@ -144,16 +139,11 @@ async fn an_error_ack_names_its_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_is_retried_then_acked() {
-    let faults = LinkFaults {
+    let (_r, v) = with_faults(LinkFaults {
         drop_first_commands: 2,
-        ..Default::default()
-    };
-    let r = simple(SimConfig {
-        faults: vec![faults],
         ..Default::default()
     })
     .await;
-    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
     let ack = v.set_mode(Px4Mode::AutoLoiter).await.unwrap();
     assert_eq!(ack.attempts, 3);
 }
@@ -393,16 +383,11 @@ async fn in_progress_acks_are_followed_without_resending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vehicle_that_stops_requesting_times_out_at_that_item() {
-    let faults = LinkFaults {
+    let (_r, v) = with_faults(LinkFaults {
         mission_stall_after: Some(4),
-        ..Default::default()
-    };
-    let r = simple(SimConfig {
-        faults: vec![faults],
         ..Default::default()
     })
     .await;
-    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
     let err = v.upload(MissionType::Mission, &line(10)).await.unwrap_err();
     assert!(
         matches!(

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use gridpatrol::link::{Hub, HubConfig, LinkConfig, SigningKey};
-use gridpatrol::vehicle::{Fleet, FleetConfig};
-use gridpatrol_sim::{Sim, SimConfig};
+use gridpatrol::vehicle::{Fleet, FleetConfig, Vehicle};
+use gridpatrol_sim::{LinkFaults, Sim, SimConfig};
 
 pub struct Rig {
     pub fleet: Fleet,
@@ -55,4 +55,19 @@ pub async fn rig(
 
 pub async fn simple(sim: SimConfig) -> Rig {
     rig(sim, fast_fleet(), HubConfig::default(), None).await
+}
+
+/// One simulated vehicle with these link faults, already heard.
+pub async fn with_faults(faults: LinkFaults) -> (Rig, Vehicle) {
+    let r = simple(SimConfig {
+        faults: vec![faults],
+        ..Default::default()
+    })
+    .await;
+    let v = r
+        .fleet
+        .wait_vehicle(Some(1), Duration::from_secs(5))
+        .await
+        .expect("vehicle heard");
+    (r, v)
 }
