@@ -357,3 +357,72 @@ fn check_item(item: &MISSION_ITEM_INT_DATA) -> Option<MavMissionResult> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(n: u16) -> MavMessage {
+        MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
+            count: n,
+            target_system: 1,
+            target_component: 1,
+            ..Default::default()
+        })
+    }
+
+    fn item(seq: u16) -> MavMessage {
+        MavMessage::MISSION_ITEM_INT(MISSION_ITEM_INT_DATA {
+            seq,
+            x: 365_600_000,
+            y: 1_036_800_000,
+            z: 30.0,
+            command: MavCmd::MAV_CMD_NAV_WAYPOINT,
+            frame: MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT_INT,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn first_request_is_legacy_then_int_and_a_repeated_last_item_is_re_acked() {
+        let mut s = MissionServer::new(500);
+        let mut plans = Plans::default();
+        let (out, _) = s.handle(&count(2), &mut plans, 0.0);
+        assert!(matches!(out[0], MavMessage::MISSION_REQUEST(ref r) if r.seq == 0));
+        let (out, _) = s.handle(&item(0), &mut plans, 0.1);
+        assert!(matches!(out[0], MavMessage::MISSION_REQUEST_INT(ref r) if r.seq == 1));
+        let (out, changed) = s.handle(&item(1), &mut plans, 0.2);
+        assert!(changed);
+        assert!(
+            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_ACCEPTED)
+        );
+        assert_eq!(plans.mission.len(), 2);
+        let (out, _) = s.handle(&item(1), &mut plans, 0.3);
+        assert!(
+            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_ACCEPTED)
+        );
+    }
+
+    #[test]
+    fn re_requests_on_the_retry_timer_and_gives_up_after_the_protocol_timeout() {
+        let mut s = MissionServer::new(500);
+        let mut plans = Plans::default();
+        s.handle(&count(3), &mut plans, 0.0);
+        assert!(s.tick(0.1).is_empty());
+        assert!(matches!(s.tick(0.3)[..], [MavMessage::MISSION_REQUEST(ref r)] if r.seq == 0));
+        let out = s.tick(5.1);
+        assert!(
+            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_OPERATION_CANCELLED)
+        );
+        assert!(plans.mission.is_empty());
+    }
+
+    #[test]
+    fn too_many_items_is_no_space() {
+        let mut s = MissionServer::new(500);
+        let (out, _) = s.handle(&count(501), &mut Plans::default(), 0.0);
+        assert!(
+            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_NO_SPACE)
+        );
+    }
+}
