@@ -34,7 +34,9 @@ async fn upload_and_download_1000_items_with_20_percent_loss_each_way() {
         loss_out: 0.2,
         ..Default::default()
     };
+    // Three vehicles, each losing frames with its own random sequence, transfer at once.
     let sim = SimConfig {
+        vehicles: 3,
         faults: vec![faults],
         mission_retry_s: 0.02,
         seed: 7,
@@ -47,16 +49,19 @@ async fn upload_and_download_1000_items_with_20_percent_loss_each_way() {
         ..fast_fleet()
     };
     let r = rig(sim, fleet, HubConfig::default(), None).await;
-    let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    let vs = r.fleet.wait_vehicles(3, WAIT).await.unwrap();
     let items = line(1000);
     // upload_verified downloads all 1000 items again and compares them one by one.
-    v.upload_verified(MissionType::Mission, &items)
-        .await
-        .expect("upload under loss");
-    assert!(
-        v.telemetry().quality.lost > 0,
-        "the link really lost frames"
-    );
+    let runs = vs
+        .iter()
+        .map(|v| v.upload_verified(MissionType::Mission, &items));
+    for (v, res) in vs.iter().zip(futures::future::join_all(runs).await) {
+        res.unwrap_or_else(|e| panic!("vehicle {}: {e}", v.sysid()));
+        assert!(
+            v.telemetry().quality.lost > 0,
+            "the link really lost frames"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,7 @@ impl Hub {
             local_addr: transport.local_addr(),
             signed: cfg.signing.is_some(),
         };
+        tracing::info!(link = id, addr = %info.addr, local = ?info.local_addr, signed = info.signed, "link open");
         let (tx, out_rx) = mpsc::channel(4096);
         let stats = Arc::new(LinkStats::default());
         let task = LinkTask {

@@ -245,6 +245,13 @@ async fn fleet_loop(shared: Weak<Shared>, mut inbound: broadcast::Receiver<Arc<I
             }
         }
         for (sysid, event) in events {
+            match &event {
+                VehicleEvent::Discovered | VehicleEvent::LinkRegained => {
+                    tracing::info!(sysid, ?event, "vehicle heard")
+                }
+                VehicleEvent::LinkLost => tracing::warn!(sysid, "vehicle link lost"),
+                _ => tracing::debug!(sysid, ?event),
+            }
             let _ = s.events.send(FleetEvent { sysid, event });
         }
     }
