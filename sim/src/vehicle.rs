@@ -274,7 +274,6 @@ impl SimVehicle {
 
     fn command(&mut self, cmd: MavCmd, p: [f32; 7], now: f64) -> Vec<MavMessage> {
         use MavCmd::*;
-        let _ = now;
         let mut out = Vec::new();
         let result = match cmd {
             MAV_CMD_COMPONENT_ARM_DISARM => {

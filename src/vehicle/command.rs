@@ -84,8 +84,7 @@ impl Vehicle {
 
     async fn run_command(&self, spec: CommandSpec, int: bool) -> Result<CommandAck, CommandError> {
         let cfg = self.cfg().clone();
-        let (own_sys, own_comp) = self.own_ids();
-        let _ = own_comp;
+        let own_sys = self.own_ids().0;
         let mut txn = self.txn().await;
         let mut texts: Vec<String> = Vec::new();
         let mut progress = Vec::new();

@@ -599,8 +599,7 @@ impl Vehicle {
             target_component: comp,
             mission_type: kind.mav(),
         });
-        for attempt in 0..=cfg.mission_retries {
-            let _ = attempt;
+        for _ in 0..=cfg.mission_retries {
             txn.send(msg.clone());
             let deadline = Instant::now() + cfg.mission_timeout;
             while let Some(inb) = txn.recv_until(deadline).await {
