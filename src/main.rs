@@ -274,11 +274,19 @@ async fn main() -> Result<()> {
                 gcs,
                 speed,
                 seed,
+                // PX4 SITL's API link as well: 14580 + i -> 14540 + i.
+                api_link: Some((
+                    gridpatrol_sim::PX4_SITL_API_PORT_BASE,
+                    gridpatrol_sim::PX4_SITL_API_REMOTE_BASE,
+                )),
                 ..Default::default()
             })
             .await?;
             for v in sim.vehicles() {
-                println!("vehicle {} on {} -> {}", v.sysid, v.local_addr, gcs);
+                println!(
+                    "vehicle {}: GCS link {} -> {gcs}, API link {:?}",
+                    v.sysid, v.local_addr, v.api_addr
+                );
             }
             tokio::signal::ctrl_c().await?;
         }
@@ -294,6 +302,8 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     let hub = Hub::connect(
         HubConfig {
             tlog: Some(tlog.clone()),
+            // 1 Hz in simulated time, or the vehicle's data-link-loss failsafe fires.
+            heartbeat: Some(Duration::from_secs_f64(1.0 / speed.max(1.0))),
             ..HubConfig::default()
         },
         &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],

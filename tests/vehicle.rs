@@ -10,7 +10,7 @@ use gridpatrol::vehicle::{
     CommandError, FleetConfig, LinkState, MissionError, MissionItem, MissionStage, MissionType,
     ParamValue, Px4Mode, VehicleEvent,
 };
-use gridpatrol_sim::{LinkFaults, SimConfig};
+use gridpatrol_sim::{Faults, SimConfig};
 use mavlink::dialects::common::MavMissionResult;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -29,7 +29,7 @@ fn line(n: usize) -> Vec<MissionItem> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_and_download_1000_items_with_20_percent_loss_each_way() {
-    let faults = LinkFaults {
+    let faults = Faults {
         loss_in: 0.2,
         loss_out: 0.2,
         ..Default::default()
@@ -87,7 +87,7 @@ async fn geofence_and_rally_plans_are_separate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vehicle_that_never_answers_gives_a_clean_timeout() {
-    let (_r, v) = with_faults(LinkFaults {
+    let (_r, v) = with_faults(Faults {
         loss_in: 1.0,
         ..Default::default()
     })
@@ -144,7 +144,7 @@ async fn an_error_ack_names_its_result() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_is_retried_then_acked() {
-    let (_r, v) = with_faults(LinkFaults {
+    let (_r, v) = with_faults(Faults {
         drop_first_commands: 2,
         ..Default::default()
     })
@@ -183,7 +183,7 @@ async fn arming_without_gps_is_refused_with_px4s_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_lost_and_regained() {
-    let faults = LinkFaults {
+    let faults = Faults {
         outage: Some((1.0, 1.5)),
         ..Default::default()
     };
@@ -388,7 +388,7 @@ async fn in_progress_acks_are_followed_without_resending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vehicle_that_stops_requesting_times_out_at_that_item() {
-    let (_r, v) = with_faults(LinkFaults {
+    let (_r, v) = with_faults(Faults {
         mission_stall_after: Some(4),
         ..Default::default()
     })
@@ -439,7 +439,7 @@ async fn takeoff_pause_land_and_auto_disarm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_parameter_list_fills_its_gaps_under_loss() {
-    let faults = LinkFaults {
+    let faults = Faults {
         loss_out: 0.3,
         ..Default::default()
     };

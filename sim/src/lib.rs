@@ -4,8 +4,10 @@
 //! out instance `i`: system id `1 + i`, sending its GCS link from port `18570 + i` to
 //! 14550. Tests bind port 0 instead and point the vehicles at their own GCS port.
 
+pub mod failsafe;
 pub mod mission;
 pub mod rng;
+pub mod streams;
 pub mod vehicle;
 pub mod wire;
 
@@ -17,7 +19,7 @@ use mavlink::{SigningConfig, SigningData};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
-pub use wire::LinkFaults;
+pub use wire::Faults;
 
 use rng::Rng;
 use vehicle::SimVehicle;
@@ -25,14 +27,23 @@ use vehicle::SimVehicle;
 /// PX4 SITL's first GCS-link local port (instance i uses 18570 + i).
 pub const PX4_SITL_GCS_PORT_BASE: u16 = 18570;
 
+/// PX4 SITL's API link: instance i sends from 14580 + i to 14540 + i.
+pub const PX4_SITL_API_PORT_BASE: u16 = 14580;
+pub const PX4_SITL_API_REMOTE_BASE: u16 = 14540;
+
+/// Simulated seconds per fixed step (50 Hz, the fastest PX4 stream rate).
+pub const STEP_S: f64 = 0.02;
+
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     pub vehicles: usize,
     /// Where vehicles send until they hear from a GCS (PX4: 127.0.0.1:14550).
     pub gcs: SocketAddr,
     pub bind_ip: IpAddr,
-    /// First local port; `None` binds ephemeral ports (what tests use).
+    /// First local GCS-link port; `None` binds ephemeral ports (what tests use).
     pub base_port: Option<u16>,
+    /// Also open PX4's API link: (first local port, first remote port), e.g. (14580, 14540).
+    pub api_link: Option<(u16, u16)>,
     /// Simulated seconds per real second.
     pub speed: f64,
     pub seed: u64,
@@ -43,11 +54,17 @@ pub struct SimConfig {
     /// Mission re-request period in simulated seconds (PX4: 0.25 s).
     pub mission_retry_s: f64,
     /// Faults per vehicle (index i applies to vehicle i; the last applies to the rest).
-    pub faults: Vec<LinkFaults>,
+    pub faults: Vec<Faults>,
     /// Signing key per vehicle (the last applies to the rest); empty: unsigned.
     pub signing: Vec<Option<[u8; 32]>>,
     /// Whether vehicles start without a GPS fix.
     pub no_gps: bool,
+    /// Wind north/east in m/s.
+    pub wind: (f64, f64),
+    /// GPS error model (defaults: 1.2 m bias, 0.3 m noise).
+    pub gps_noise: vehicle::GpsNoise,
+    /// Multiplies every default stream rate (1.0 = PX4's).
+    pub rate_scale: f64,
 }
 
 impl Default for SimConfig {
@@ -57,6 +74,7 @@ impl Default for SimConfig {
             gcs: wire::default_gcs(),
             bind_ip: [127, 0, 0, 1].into(),
             base_port: Some(PX4_SITL_GCS_PORT_BASE),
+            api_link: None,
             speed: 1.0,
             seed: 1,
             // Home of the sample district (the Wenqu area of Lanzhou New Area).
@@ -66,6 +84,9 @@ impl Default for SimConfig {
             faults: Vec::new(),
             signing: Vec::new(),
             no_gps: false,
+            wind: (0.0, 0.0),
+            gps_noise: vehicle::GpsNoise::default(),
+            rate_scale: 1.0,
         }
     }
 }
@@ -77,7 +98,10 @@ pub struct Sim {
 
 pub struct SimHandle {
     pub sysid: u8,
+    /// The GCS-link socket.
     pub local_addr: SocketAddr,
+    /// The API-link socket, if opened.
+    pub api_addr: Option<SocketAddr>,
     task: JoinHandle<()>,
 }
 
@@ -98,8 +122,20 @@ impl Sim {
         let mut vehicles = Vec::new();
         for i in 0..cfg.vehicles {
             let port = cfg.base_port.map_or(0, |p| p + i as u16);
-            let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
-            let local_addr = sock.local_addr()?;
+            let gcs_sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
+            let local_addr = gcs_sock.local_addr()?;
+            let mut links = vec![Link {
+                sock: gcs_sock,
+                peer: cfg.gcs,
+            }];
+            if let Some((local, remote)) = cfg.api_link {
+                let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, local + i as u16)).await?;
+                links.push(Link {
+                    sock,
+                    peer: SocketAddr::new(cfg.gcs.ip(), remote + i as u16),
+                });
+            }
+            let api_addr = links.get(1).and_then(|l| l.sock.local_addr().ok());
             let sysid = (1 + i) as u8;
             // Fleet members stand 5 m apart east of the first home.
             let home = (
@@ -107,24 +143,35 @@ impl Sim {
                 cfg.home.1 + i as f64 * 5.0 / (111_320.0 * cfg.home.0.to_radians().cos()),
                 cfg.home.2,
             );
-            let mut v = SimVehicle::new(sysid, home, cfg.mission_limit);
+            let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+            let mut v = SimVehicle::new(sysid, home, cfg.mission_limit, seed);
             v.mission.retry_s = cfg.mission_retry_s;
             v.gps_fix = !cfg.no_gps;
+            v.wind = cfg.wind;
+            v.gps_noise = cfg.gps_noise;
+            v.streams = streams::Streams::with_rate_scale(cfg.rate_scale);
             let faults = pick(&cfg.faults, i);
             v.mission.stall_after = faults.mission_stall_after;
+            v.faults = vehicle::VehicleFaults {
+                gps_loss: faults.gps_loss,
+                battery_failure_at: faults.battery_failure_at,
+            };
             let key = pick(&cfg.signing, i);
-            let task = tokio::spawn(run_vehicle(
+            let runner = Runner {
                 v,
-                sock,
-                cfg.gcs,
-                cfg.speed,
-                Rng::new(cfg.seed.wrapping_add(i as u64)),
+                links,
+                speed: cfg.speed,
+                rng: Rng::new(seed ^ 0x5EED),
                 faults,
-                key,
-            ));
+                signing: key
+                    .map(|k| SigningData::from_config(SigningConfig::new(k, 0, true, false))),
+                seq: [0; 256],
+            };
+            let task = tokio::spawn(runner.run());
             vehicles.push(SimHandle {
                 sysid,
                 local_addr,
+                api_addr,
                 task,
             });
         }
@@ -136,65 +183,180 @@ impl Sim {
     }
 }
 
-async fn run_vehicle(
-    mut v: SimVehicle,
+struct Link {
     sock: UdpSocket,
-    mut gcs: SocketAddr,
+    /// Where this link sends: the configured remote until someone talks to us.
+    peer: SocketAddr,
+}
+
+/// A frame waiting out its injected delay.
+struct Delayed {
+    due: tokio::time::Instant,
+    link: usize,
+    bytes: Vec<u8>,
+    inbound: bool,
+}
+
+struct Runner {
+    v: SimVehicle,
+    links: Vec<Link>,
     speed: f64,
-    mut rng: Rng,
-    faults: LinkFaults,
-    key: Option<[u8; 32]>,
-) {
-    let signing = key.map(|k| SigningData::from_config(SigningConfig::new(k, 0, true, false)));
-    let start = tokio::time::Instant::now();
-    let sim_now = || start.elapsed().as_secs_f64() * speed;
-    let mut seq: u8 = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(20));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut prev = -1.0;
-    let mut commands_dropped = 0u32;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        let mut outgoing: Vec<MavMessage> = Vec::new();
-        tokio::select! {
-            r = sock.recv_from(&mut buf) => {
-                let Ok((n, from)) = r else { continue };
-                let now = sim_now();
-                for (_h, msg) in wire::decode_datagram(&buf[..n], signing.as_ref()) {
-                    if !wire::passes(&mut rng, faults.loss_in, faults.outage, now) {
-                        continue;
+    rng: Rng,
+    faults: Faults,
+    signing: Option<SigningData>,
+    /// MAVLink sequence numbers count per sending component.
+    seq: [u8; 256],
+}
+
+impl Runner {
+    async fn run(mut self) {
+        let start = tokio::time::Instant::now();
+        let mut steps: u64 = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut commands_dropped = 0u32;
+        let mut delayed: Vec<Delayed> = Vec::new();
+        let mut buf0 = vec![0u8; 4096];
+        let mut buf1 = vec![0u8; 4096];
+        loop {
+            let next_due = delayed.iter().map(|d| d.due).min();
+            let mut received: Vec<(usize, Vec<u8>)> = Vec::new();
+            let mut outgoing: Vec<(u8, usize, MavMessage)> = Vec::new();
+            tokio::select! {
+                r = self.links[0].sock.recv_from(&mut buf0) => {
+                    if let Ok((n, from)) = r {
+                        self.links[0].peer = from;
+                        received.push((0, buf0[..n].to_vec()));
                     }
-                    // Like PX4, answer whoever talks to us.
-                    gcs = from;
-                    if matches!(msg, MavMessage::COMMAND_LONG(_) | MavMessage::COMMAND_INT(_))
-                        && commands_dropped < faults.drop_first_commands
+                }
+                r = recv_opt(self.links.get(1), &mut buf1) => {
+                    if let Some((n, from)) = r {
+                        self.links[1].peer = from;
+                        received.push((1, buf1[..n].to_vec()));
+                    }
+                }
+                _ = tick.tick() => {
+                    // Fixed steps: simulated time advances in STEP_S increments only.
+                    let target = (start.elapsed().as_secs_f64() * self.speed / STEP_S) as u64;
+                    // Never more than 10 simulated seconds per tick: a stalled host must not spiral.
+                    let target = target.min(steps + 500);
+                    while steps < target {
+                        steps += 1;
+                        for m in self.v.tick(STEP_S) {
+                            if matches!(m, MavMessage::HEARTBEAT(_)) {
+                                outgoing.push((100, 0, camera_heartbeat()));
+                            }
+                            outgoing.push((1, 0, m));
+                        }
+                    }
+                }
+                _ = sleep_opt(next_due) => {}
+            }
+            let sim_t = self.v.t;
+            // Frames arriving now, after any injected delay.
+            for (link, bytes) in received {
+                for delay in self
+                    .faults
+                    .deliver(&mut self.rng, self.faults.loss_in, sim_t)
+                {
+                    delayed.push(Delayed {
+                        due: tokio::time::Instant::now() + Duration::from_secs_f64(delay),
+                        link,
+                        bytes: bytes.clone(),
+                        inbound: true,
+                    });
+                }
+            }
+            let now = tokio::time::Instant::now();
+            let mut ready: Vec<Delayed> = Vec::new();
+            let mut i = 0;
+            while i < delayed.len() {
+                if delayed[i].due <= now {
+                    ready.push(delayed.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            ready.sort_by_key(|d| d.due);
+            for d in ready {
+                if !d.inbound {
+                    let _ = self.links[d.link]
+                        .sock
+                        .send_to(&d.bytes, self.links[d.link].peer)
+                        .await;
+                    continue;
+                }
+                for (_h, msg) in wire::decode_datagram(&d.bytes, self.signing.as_ref()) {
+                    if matches!(
+                        msg,
+                        MavMessage::COMMAND_LONG(_) | MavMessage::COMMAND_INT(_)
+                    ) && commands_dropped < self.faults.drop_first_commands
                     {
                         commands_dropped += 1;
                         continue;
                     }
-                    outgoing.extend(v.handle(&msg, now));
+                    for reply in self.v.handle(&msg, sim_t) {
+                        outgoing.push((1, 1 + d.link, reply));
+                    }
                 }
             }
-            _ = tick.tick() => {
-                let now = sim_now();
-                let dt = if prev < 0.0 { 0.0 } else { now - prev };
-                if dt > 0.0 {
-                    outgoing.extend(v.step(dt, now));
+            // Telemetry goes out on every link; a reply only on the link it answers.
+            for (compid, only, msg) in outgoing {
+                let seq = &mut self.seq[compid as usize];
+                let bytes = wire::encode(self.v.sysid, compid, *seq, &msg, self.signing.as_ref());
+                *seq = seq.wrapping_add(1);
+                for link in 0..self.links.len() {
+                    if only != 0 && only != link + 1 {
+                        continue;
+                    }
+                    for delay in self
+                        .faults
+                        .deliver(&mut self.rng, self.faults.loss_out, sim_t)
+                    {
+                        if delay <= 0.0 {
+                            let _ = self.links[link]
+                                .sock
+                                .send_to(&bytes, self.links[link].peer)
+                                .await;
+                        } else {
+                            delayed.push(Delayed {
+                                due: tokio::time::Instant::now() + Duration::from_secs_f64(delay),
+                                link,
+                                bytes: bytes.clone(),
+                                inbound: false,
+                            });
+                        }
+                    }
                 }
-                outgoing.extend(v.mission.tick(now));
-                outgoing.extend(v.telemetry(prev, now, 0.0));
-                prev = now;
             }
-        }
-        let now = sim_now();
-        for msg in outgoing {
-            if !wire::passes(&mut rng, faults.loss_out, faults.outage, now) {
-                seq = seq.wrapping_add(1);
-                continue;
-            }
-            let bytes = wire::encode(v.sysid, 1, seq, &msg, signing.as_ref());
-            seq = seq.wrapping_add(1);
-            let _ = sock.send_to(&bytes, gcs).await;
         }
     }
+}
+
+async fn recv_opt(link: Option<&Link>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    match link {
+        Some(l) => l.sock.recv_from(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The camera component's HEARTBEAT (component 100, MAV_TYPE_CAMERA), as PX4's camera
+/// manager announces a camera.
+fn camera_heartbeat() -> MavMessage {
+    use mavlink::dialects::common::{MavAutopilot, MavModeFlag, MavState, MavType, HEARTBEAT_DATA};
+    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+        custom_mode: 0,
+        mavtype: MavType::MAV_TYPE_CAMERA,
+        autopilot: MavAutopilot::MAV_AUTOPILOT_INVALID,
+        base_mode: MavModeFlag::empty(),
+        system_status: MavState::MAV_STATE_ACTIVE,
+        mavlink_version: 3,
+    })
 }

@@ -26,6 +26,10 @@ async fn main() -> anyhow::Result<()> {
         gcs: a.gcs,
         speed: a.speed,
         seed: a.seed,
+        api_link: Some((
+            gridpatrol_sim::PX4_SITL_API_PORT_BASE,
+            gridpatrol_sim::PX4_SITL_API_REMOTE_BASE,
+        )),
         ..SimConfig::default()
     })
     .await?;

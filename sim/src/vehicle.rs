@@ -6,7 +6,10 @@
 use mavlink::dialects::common::*;
 use mavlink::types::CharArray;
 
+use crate::failsafe::{Action, Geofence};
 use crate::mission::{MissionServer, Plans};
+use crate::rng::Rng;
+use crate::streams::{id, Streams};
 
 /// PX4 custom_mode main/sub numbers (px4_custom_mode.h).
 pub const MAIN_AUTO: u8 = 4;
@@ -26,10 +29,46 @@ const CLIMB: f64 = 3.0;
 const LAND_SPEED: f64 = 0.7;
 /// PX4 NAV_ACC_RAD default, m.
 const ACCEPT_RADIUS: f64 = 2.0;
-/// PX4 RTL_RETURN_ALT default, m above home.
-const RTL_ALT: f64 = 60.0;
 /// PX4 COM_DISARM_LAND default, s.
 const DISARM_LAND: f64 = 2.0;
+/// PX4 MPC_ACC_HOR default, m/s².
+const ACC_HOR: f64 = 3.0;
+/// PX4 MPC_YAWRAUTO_MAX default, rad/s (45 °/s).
+const YAW_RATE: f64 = std::f64::consts::PI / 4.0;
+/// PX4 MIS_DIST_1WP default: the first waypoint may be at most this far from home, m.
+const MAX_FIRST_WP: f64 = 900.0;
+/// Hover endurance on a full battery, s (a 25-minute multicopter).
+const ENDURANCE_S: f64 = 1500.0;
+
+/// Per-vehicle sensor and battery faults, in simulated seconds.
+#[derive(Clone, Debug, Default)]
+pub struct VehicleFaults {
+    /// GPS lost from `start` for `len` seconds.
+    pub gps_loss: Option<(f64, f64)>,
+    /// The battery fails at this time: it reads critical from then on.
+    pub battery_failure_at: Option<f64>,
+}
+
+/// GPS error model: a slowly wandering bias (first-order Gauss–Markov) plus white noise.
+#[derive(Clone, Copy, Debug)]
+pub struct GpsNoise {
+    /// Standard deviation of the bias, m.
+    pub bias_sigma_m: f64,
+    /// Correlation time of the bias, s.
+    pub bias_tau_s: f64,
+    /// Standard deviation of the white noise, m.
+    pub white_sigma_m: f64,
+}
+
+impl Default for GpsNoise {
+    fn default() -> Self {
+        Self {
+            bias_sigma_m: 1.2,
+            bias_tau_s: 60.0,
+            white_sigma_m: 0.3,
+        }
+    }
+}
 
 pub struct SimVehicle {
     pub sysid: u8,
@@ -55,6 +94,26 @@ pub struct SimVehicle {
     pub pending_text: Vec<(MavSeverity, String)>,
     pub speed: f64,
     pub gcs: (u8, u8),
+    /// Where AUTO.LOITER holds (after DO_REPOSITION or a pause); None: where it is.
+    hold_at: Option<(f64, f64, f64)>,
+    /// Simulated seconds since start.
+    pub t: f64,
+    pub streams: Streams,
+    rng: Rng,
+    pub gps_noise: GpsNoise,
+    gps_bias: (f64, f64),
+    /// Wind north/east, m/s: it only loads the battery (the position controller holds the track).
+    pub wind: (f64, f64),
+    pub faults: VehicleFaults,
+    /// When a GCS HEARTBEAT was last heard (sim time).
+    gcs_heard: Option<f64>,
+    dl_lost: bool,
+    bat_low: bool,
+    bat_crit: bool,
+    fence: Geofence,
+    fence_breached: bool,
+    acc: [f64; 3],
+    queued: Vec<MavMessage>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -102,7 +161,7 @@ fn name16(s: &str) -> CharArray<16> {
 }
 
 impl SimVehicle {
-    pub fn new(sysid: u8, home: (f64, f64, f64), mission_limit: usize) -> Self {
+    pub fn new(sysid: u8, home: (f64, f64, f64), mission_limit: usize, seed: u64) -> Self {
         let mut params = default_params();
         if let Some(p) = params.iter_mut().find(|p| p.0 == "MAV_SYS_ID") {
             p.1 = ParamValueKind::Int(i32::from(sysid));
@@ -130,7 +189,57 @@ impl SimVehicle {
             pending_text: Vec::new(),
             speed: CRUISE,
             gcs: (255, 190),
+            hold_at: None,
+            t: 0.0,
+            streams: Streams::default(),
+            rng: Rng::new(seed),
+            gps_noise: GpsNoise::default(),
+            gps_bias: (0.0, 0.0),
+            wind: (0.0, 0.0),
+            faults: VehicleFaults::default(),
+            gcs_heard: None,
+            dl_lost: false,
+            bat_low: false,
+            bat_crit: false,
+            fence: Geofence::default(),
+            fence_breached: false,
+            acc: [0.0; 3],
+            queued: Vec::new(),
         }
+    }
+
+    fn param_i(&self, name: &str) -> i32 {
+        match self.params.iter().find(|p| p.0 == name).map(|p| p.1) {
+            Some(ParamValueKind::Int(i)) => i,
+            Some(ParamValueKind::Float(f)) => f as i32,
+            None => 0,
+        }
+    }
+
+    fn param_f(&self, name: &str) -> f64 {
+        match self.params.iter().find(|p| p.0 == name).map(|p| p.1) {
+            Some(ParamValueKind::Int(i)) => f64::from(i),
+            Some(ParamValueKind::Float(f)) => f64::from(f),
+            None => 0.0,
+        }
+    }
+
+    pub fn in_air(&self) -> bool {
+        self.in_air
+    }
+
+    /// Whether the GPS currently has a fix (configured, and not in a GPS-loss fault).
+    pub fn has_fix(&self) -> bool {
+        self.gps_fix
+            && !self
+                .faults
+                .gps_loss
+                .is_some_and(|(start, len)| self.t >= start && self.t < start + len)
+    }
+
+    fn say(&mut self, sev: MavSeverity, text: &str) {
+        let m = self.statustext(sev, text);
+        self.queued.push(m);
     }
 
     pub fn custom_mode(&self) -> u32 {
@@ -165,6 +274,10 @@ impl SimVehicle {
     /// Handles one message addressed to this vehicle; returns replies.
     pub fn handle(&mut self, msg: &MavMessage, now: f64) -> Vec<MavMessage> {
         match msg {
+            MavMessage::HEARTBEAT(hb) if hb.mavtype == MavType::MAV_TYPE_GCS => {
+                self.gcs_heard = Some(now);
+                vec![]
+            }
             MavMessage::COMMAND_LONG(c) => {
                 if !addressed(self.sysid, c.target_system, c.target_component) {
                     return vec![];
@@ -238,6 +351,7 @@ impl SimVehicle {
                     self.current = 0;
                     self.reached = None;
                 }
+                self.fence = Geofence::from_items(&self.plans.fence);
                 out
             }
         }
@@ -263,11 +377,43 @@ impl SimVehicle {
 
     fn preflight_failure(&self) -> Option<&'static str> {
         // Texts as PX4's health and arming checks report them.
-        if !self.gps_fix {
+        if !self.has_fix() {
             return Some("Preflight Fail: No valid global position");
         }
-        if self.battery < 0.15 {
+        if self.battery < self.param_f("BAT_LOW_THR") {
             return Some("Preflight Fail: low battery");
+        }
+        if self.fence.breached(self.home.0, self.home.1) {
+            return Some("Preflight Fail: vehicle outside geofence");
+        }
+        // PX4's mission feasibility checks: first waypoint distance and the geofence.
+        let first = self.plans.mission.iter().find(|i| {
+            matches!(
+                i.command,
+                MavCmd::MAV_CMD_NAV_WAYPOINT | MavCmd::MAV_CMD_NAV_LOITER_TIME
+            )
+        });
+        if let Some(wp) = first {
+            let d = dist_m(
+                self.home.0,
+                self.home.1,
+                f64::from(wp.x) * 1e-7,
+                f64::from(wp.y) * 1e-7,
+            );
+            if d > MAX_FIRST_WP {
+                return Some("Mission rejected: first waypoint too far away");
+            }
+        }
+        let outside = self.plans.mission.iter().any(|i| {
+            (i.command as u32) < 100
+                && i.frame != MavFrame::MAV_FRAME_MISSION
+                && (i.x != 0 || i.y != 0)
+                && self
+                    .fence
+                    .breached(f64::from(i.x) * 1e-7, f64::from(i.y) * 1e-7)
+        });
+        if outside {
+            return Some("Mission rejected: waypoint outside geofence");
         }
         None
     }
@@ -351,7 +497,34 @@ impl SimVehicle {
                 }
                 MavResult::MAV_RESULT_ACCEPTED
             }
-            MAV_CMD_SET_MESSAGE_INTERVAL => MavResult::MAV_RESULT_ACCEPTED,
+            MAV_CMD_SET_MESSAGE_INTERVAL => {
+                if self.streams.set_interval(p[0] as u32, p[1]) {
+                    MavResult::MAV_RESULT_ACCEPTED
+                } else {
+                    MavResult::MAV_RESULT_UNSUPPORTED
+                }
+            }
+            MAV_CMD_DO_REPOSITION => {
+                // Go to the point and hold there (PX4: AUTO.LOITER at the new position).
+                if self.armed && self.in_air && p[4].is_finite() && p[5].is_finite() {
+                    self.hold_at = Some((
+                        f64::from(p[4]),
+                        f64::from(p[5]),
+                        if p[6].is_finite() {
+                            f64::from(p[6])
+                        } else {
+                            self.alt
+                        },
+                    ));
+                    if p[0] > 0.0 {
+                        self.speed = f64::from(p[0]);
+                    }
+                    self.set_auto(SUB_LOITER);
+                    MavResult::MAV_RESULT_ACCEPTED
+                } else {
+                    MavResult::MAV_RESULT_DENIED
+                }
+            }
             MAV_CMD_PREFLIGHT_CALIBRATION => {
                 if self.armed {
                     MavResult::MAV_RESULT_TEMPORARILY_REJECTED
@@ -370,16 +543,12 @@ impl SimVehicle {
                     MavResult::MAV_RESULT_ACCEPTED
                 }
             }
-            MAV_CMD_REQUEST_MESSAGE => match p[0] as u32 {
-                242 => {
-                    out.push(self.home_position());
+            MAV_CMD_REQUEST_MESSAGE => match self.build(p[0] as u32) {
+                Some(m) => {
+                    out.push(m);
                     MavResult::MAV_RESULT_ACCEPTED
                 }
-                0 => {
-                    out.push(self.heartbeat());
-                    MavResult::MAV_RESULT_ACCEPTED
-                }
-                _ => MavResult::MAV_RESULT_UNSUPPORTED,
+                None => MavResult::MAV_RESULT_UNSUPPORTED,
             },
             _ => MavResult::MAV_RESULT_UNSUPPORTED,
         };
@@ -387,26 +556,146 @@ impl SimVehicle {
         out
     }
 
+    /// Advances the simulation one fixed step of `dt` simulated seconds: flight model,
+    /// failsafes, then the telemetry due. Same inputs at the same steps, same outputs.
+    pub fn tick(&mut self, dt: f64) -> Vec<MavMessage> {
+        self.t += dt;
+        let now = self.t;
+        let mut out = self.step(dt, now);
+        self.failsafes(now);
+        out.append(&mut self.queued);
+        for msg_id in self.streams.due(now) {
+            if let Some(m) = self.build(msg_id) {
+                out.push(m);
+            }
+        }
+        self.update_gps_bias(dt);
+        out
+    }
+
+    fn update_gps_bias(&mut self, dt: f64) {
+        let n = self.gps_noise;
+        if n.bias_tau_s <= 0.0 {
+            return;
+        }
+        // Discrete Gauss–Markov: stationary standard deviation bias_sigma_m.
+        let a = (-dt / n.bias_tau_s).exp();
+        let q = n.bias_sigma_m * (1.0 - a * a).sqrt();
+        self.gps_bias.0 = a * self.gps_bias.0 + q * self.rng.gauss();
+        self.gps_bias.1 = a * self.gps_bias.1 + q * self.rng.gauss();
+    }
+
+    fn failsafes(&mut self, now: f64) {
+        // Battery (BAT_LOW_THR / BAT_CRIT_THR), or a failed battery reading critical.
+        if self.faults.battery_failure_at.is_some_and(|t| now >= t) {
+            self.battery = self
+                .battery
+                .min(self.param_f("BAT_CRIT_THR") - 0.01)
+                .max(0.0);
+        }
+        if self.armed && self.in_air {
+            if !self.bat_crit && self.battery < self.param_f("BAT_CRIT_THR") {
+                self.bat_crit = true;
+                self.say(
+                    MavSeverity::MAV_SEVERITY_CRITICAL,
+                    "Critical battery level! Landing",
+                );
+                self.set_auto(SUB_LAND);
+            } else if !self.bat_low && self.battery < self.param_f("BAT_LOW_THR") {
+                self.bat_low = true;
+                self.say(
+                    MavSeverity::MAV_SEVERITY_WARNING,
+                    "Low battery level! Returning",
+                );
+                if self.sub_mode != SUB_LAND {
+                    self.set_auto(SUB_RTL);
+                }
+            }
+        }
+        // Data link: no GCS HEARTBEAT for COM_DL_LOSS_T once one has been heard.
+        if let Some(heard) = self.gcs_heard {
+            let lost = now - heard > self.param_f("COM_DL_LOSS_T");
+            if lost && !self.dl_lost {
+                self.dl_lost = true;
+                self.say(
+                    MavSeverity::MAV_SEVERITY_CRITICAL,
+                    "Connection to ground station lost",
+                );
+                if self.armed && self.in_air {
+                    let act = self.param_i("NAV_DLL_ACT");
+                    self.apply(Action::from_param(act.max(0) + i32::from(act == 2)));
+                }
+            } else if !lost && self.dl_lost {
+                self.dl_lost = false;
+                self.say(
+                    MavSeverity::MAV_SEVERITY_INFO,
+                    "Connection to ground station regained",
+                );
+            }
+        }
+        // Geofence (GF_ACTION).
+        if !self.fence.is_empty() && self.armed && self.in_air {
+            let breached = self.fence.breached(self.lat, self.lon);
+            if breached && !self.fence_breached {
+                self.say(MavSeverity::MAV_SEVERITY_CRITICAL, "Geofence breached");
+                self.apply(Action::from_param(self.param_i("GF_ACTION")));
+            }
+            self.fence_breached = breached;
+        }
+    }
+
+    fn apply(&mut self, action: Option<Action>) {
+        match action {
+            Some(Action::Hold) => {
+                self.hold_at = Some((self.lat, self.lon, self.alt));
+                self.set_auto(SUB_LOITER);
+            }
+            Some(Action::Return) => self.set_auto(SUB_RTL),
+            Some(Action::Land) => self.set_auto(SUB_LAND),
+            Some(Action::Warn) | None => {}
+        }
+    }
+
     /// Advances the flight model by `dt` simulated seconds; returns messages it causes.
-    pub fn step(&mut self, dt: f64, now: f64) -> Vec<MavMessage> {
+    fn step(&mut self, dt: f64, now: f64) -> Vec<MavMessage> {
         let mut out = Vec::new();
         let rel = self.alt - self.home.2;
-        self.battery = (self.battery
-            - dt * if self.in_air {
-                1.0 / 1500.0
-            } else {
-                1.0 / 36000.0
-            })
-        .max(0.0);
+        let airspeed =
+            ((self.vel[0] - self.wind.0).powi(2) + (self.vel[1] - self.wind.1).powi(2)).sqrt();
+        let drain = if self.in_air {
+            // Hover power plus a share growing with airspeed (drag).
+            (1.0 + 0.02 * airspeed * airspeed / 25.0) / ENDURANCE_S
+        } else if self.armed {
+            1.0 / 36_000.0
+        } else {
+            0.0
+        };
+        self.battery = (self.battery - dt * drain).max(0.0);
         let mut target: Option<(f64, f64, f64)> = None;
         if self.armed && self.main_mode == MAIN_AUTO {
             match self.sub_mode {
-                SUB_TAKEOFF => target = Some((self.lat, self.lon, self.home.2 + 2.5)),
-                SUB_MISSION => target = self.mission_target(&mut out),
+                SUB_TAKEOFF => {
+                    let alt = self.home.2 + self.param_f("MIS_TAKEOFF_ALT");
+                    if self.alt >= alt - 0.1 {
+                        // PX4 holds after a takeoff.
+                        self.hold_at = Some((self.lat, self.lon, alt));
+                        self.set_auto(SUB_LOITER);
+                    }
+                    target = Some((self.lat, self.lon, alt));
+                }
+                SUB_MISSION => {
+                    self.hold_at = None;
+                    target = self.mission_target(&mut out);
+                }
+                SUB_LOITER if self.in_air => {
+                    let hold = *self.hold_at.get_or_insert((self.lat, self.lon, self.alt));
+                    target = Some(hold);
+                }
                 SUB_RTL => {
                     let d = dist_m(self.lat, self.lon, self.home.0, self.home.1);
-                    target = if d > ACCEPT_RADIUS && rel < RTL_ALT - 0.5 && d > 5.0 {
-                        Some((self.lat, self.lon, self.home.2 + RTL_ALT))
+                    let rtl_alt = self.param_f("RTL_RETURN_ALT");
+                    target = if d > ACCEPT_RADIUS && rel < rtl_alt - 0.5 && d > 5.0 {
+                        Some((self.lat, self.lon, self.home.2 + rtl_alt))
                     } else if d > ACCEPT_RADIUS {
                         Some((self.home.0, self.home.1, self.alt))
                     } else {
@@ -423,19 +712,23 @@ impl SimVehicle {
         }
         match target {
             Some((lat, lon, alt)) => self.move_toward(lat, lon, alt, dt, landing),
-            None => self.vel = [0.0; 3],
+            None => {
+                self.vel = [0.0; 3];
+                self.acc = [0.0; 3];
+            }
         }
         // Land detection: on the ground (PX4's land detector) and auto-disarm.
         if self.alt <= self.home.2 + 0.01
             && self.in_air
-            && self.vel[2] >= 0.0
             && target.is_some_and(|t| t.2 < self.alt + 0.5)
         {
             self.in_air = false;
             self.alt = self.home.2;
+            self.vel = [0.0; 3];
             self.landed_since = Some(now);
             // PX4 moves home to where it landed.
             self.home = (self.lat, self.lon, self.home.2);
+            self.hold_at = None;
             self.set_auto(SUB_LOITER);
         }
         if self.alt > self.home.2 + 0.3 {
@@ -449,6 +742,8 @@ impl SimVehicle {
                     && self.sub_mode != SUB_MISSION
                 {
                     self.armed = false;
+                    self.bat_low = false;
+                    self.bat_crit = false;
                 }
             }
         }
@@ -508,32 +803,78 @@ impl SimVehicle {
         }
     }
 
+    /// Point-mass guidance: toward the target with PX4's speed, acceleration, climb,
+    /// descent and yaw-rate limits, slowing down to stop at the target.
     fn move_toward(&mut self, lat: f64, lon: f64, alt: f64, dt: f64, landing: bool) {
         let (n, e) = ne_m(self.lat, self.lon, lat, lon);
         let d = (n * n + e * e).sqrt();
-        let step = (self.speed * dt).min(d);
-        let (vn, ve) = if d > 1e-6 {
-            (n / d * step / dt, e / d * step / dt)
+        // Fastest speed from which we can still stop at the target.
+        let v_stop = (2.0 * ACC_HOR * d).sqrt();
+        let v_want = self.speed.min(v_stop);
+        let (dn, de) = if d > 1e-3 {
+            (n / d * v_want, e / d * v_want)
         } else {
             (0.0, 0.0)
         };
+        let (mut an, mut ae) = ((dn - self.vel[0]) / dt, (de - self.vel[1]) / dt);
+        let a = (an * an + ae * ae).sqrt();
+        if a > ACC_HOR {
+            an *= ACC_HOR / a;
+            ae *= ACC_HOR / a;
+        }
+        self.vel[0] += an * dt;
+        self.vel[1] += ae * dt;
         let dz = alt - self.alt;
         let vz_max = if dz > 0.0 {
             CLIMB
         } else if landing {
             LAND_SPEED
         } else {
+            // PX4 MPC_Z_VEL_MAX_DN default.
             1.5
         };
-        let vz = dz.signum() * (dz.abs() / dt).min(vz_max);
-        self.lat += vn * dt / EARTH_R * 180.0 / std::f64::consts::PI;
-        self.lon +=
-            ve * dt / (EARTH_R * self.lat.to_radians().cos()) * 180.0 / std::f64::consts::PI;
+        let vz = dz.signum()
+            * (dz.abs() / dt)
+                .min(vz_max)
+                .min((2.0 * ACC_HOR * dz.abs()).sqrt().max(0.3));
+        self.acc = [an, ae, -(vz - (-self.vel[2])) / dt];
+        self.vel[2] = -vz;
+        self.lat += self.vel[0] * dt / EARTH_R * 180.0 / std::f64::consts::PI;
+        self.lon += self.vel[1] * dt / (EARTH_R * self.lat.to_radians().cos()) * 180.0
+            / std::f64::consts::PI;
         self.alt = (self.alt + vz * dt).max(self.home.2);
-        self.vel = [vn, ve, -vz];
-        if d > 0.5 {
-            self.yaw = e.atan2(n);
+        let ground = (self.vel[0].powi(2) + self.vel[1].powi(2)).sqrt();
+        if ground > 0.5 {
+            let want = self.vel[1].atan2(self.vel[0]);
+            let mut dyaw = want - self.yaw;
+            while dyaw > std::f64::consts::PI {
+                dyaw -= 2.0 * std::f64::consts::PI;
+            }
+            while dyaw < -std::f64::consts::PI {
+                dyaw += 2.0 * std::f64::consts::PI;
+            }
+            self.yaw += dyaw.clamp(-YAW_RATE * dt, YAW_RATE * dt);
         }
+    }
+
+    /// Roll and pitch (rad) that a multicopter needs for its current acceleration.
+    fn tilt(&self) -> (f64, f64) {
+        let g = 9.81;
+        let (s, c) = self.yaw.sin_cos();
+        let forward = self.acc[0] * c + self.acc[1] * s;
+        let right = -self.acc[0] * s + self.acc[1] * c;
+        ((right / g).atan(), (-forward / g).atan())
+    }
+
+    /// The reported position: truth plus the GPS error model, (lat, lon) degrees.
+    fn reported_position(&mut self) -> (f64, f64) {
+        let w = self.gps_noise.white_sigma_m;
+        let n = self.gps_bias.0 + w * self.rng.gauss();
+        let e = self.gps_bias.1 + w * self.rng.gauss();
+        (
+            self.lat + (n / EARTH_R).to_degrees(),
+            self.lon + (e / (EARTH_R * self.lat.to_radians().cos())).to_degrees(),
+        )
     }
 
     pub fn heartbeat(&self) -> MavMessage {
@@ -576,80 +917,113 @@ impl SimVehicle {
         })
     }
 
-    /// The telemetry due at simulated time `now`, given the last tick at `prev`.
-    pub fn telemetry(&self, prev: f64, now: f64, boot: f64) -> Vec<MavMessage> {
-        let due = |hz: f64| (now * hz).floor() > (prev * hz).floor() || prev < 0.0;
-        let ms = ((now - boot) * 1000.0) as u32;
-        let mut out = Vec::new();
-        if due(1.0) {
-            out.push(self.heartbeat());
-            out.push(MavMessage::SYS_STATUS(SYS_STATUS_DATA {
+    /// One message of a stream (or for MAV_CMD_REQUEST_MESSAGE), built from the state now.
+    pub fn build(&mut self, msg_id: u32) -> Option<MavMessage> {
+        let ms = (self.t * 1000.0) as u32;
+        let fix = self.has_fix();
+        Some(match msg_id {
+            id::HEARTBEAT => self.heartbeat(),
+            id::SYS_STATUS => MavMessage::SYS_STATUS(SYS_STATUS_DATA {
                 voltage_battery: (14_800.0 + 2_000.0 * self.battery) as u16,
                 current_battery: if self.in_air { 1500 } else { 50 },
                 battery_remaining: (self.battery * 100.0).round() as i8,
                 ..Default::default()
-            }));
-            out.push(MavMessage::EXTENDED_SYS_STATE(EXTENDED_SYS_STATE_DATA {
+            }),
+            id::EXTENDED_SYS_STATE => MavMessage::EXTENDED_SYS_STATE(EXTENDED_SYS_STATE_DATA {
                 vtol_state: MavVtolState::MAV_VTOL_STATE_UNDEFINED,
-                landed_state: if self.in_air {
-                    MavLandedState::MAV_LANDED_STATE_IN_AIR
-                } else {
+                landed_state: if !self.in_air {
                     MavLandedState::MAV_LANDED_STATE_ON_GROUND
+                } else if self.sub_mode == SUB_LAND {
+                    MavLandedState::MAV_LANDED_STATE_LANDING
+                } else {
+                    MavLandedState::MAV_LANDED_STATE_IN_AIR
                 },
-            }));
-            out.push(self.mission_current());
-            if let Some(r) = self.reached {
-                // PX4 keeps re-sending the last reached item.
-                out.push(MavMessage::MISSION_ITEM_REACHED(
-                    MISSION_ITEM_REACHED_DATA { seq: r },
-                ));
+            }),
+            id::MISSION_CURRENT => self.mission_current(),
+            id::MISSION_ITEM_REACHED => {
+                MavMessage::MISSION_ITEM_REACHED(MISSION_ITEM_REACHED_DATA { seq: self.reached? })
             }
-        }
-        if due(0.5) {
-            out.push(self.home_position());
-            out.push(MavMessage::BATTERY_STATUS(BATTERY_STATUS_DATA {
+            id::HOME_POSITION => self.home_position(),
+            id::BATTERY_STATUS => MavMessage::BATTERY_STATUS(BATTERY_STATUS_DATA {
                 battery_remaining: (self.battery * 100.0).round() as i8,
                 current_battery: if self.in_air { 1500 } else { 50 },
                 voltages: [4000; 10],
                 ..Default::default()
-            }));
-        }
-        if due(5.0) {
-            out.push(MavMessage::GPS_RAW_INT(GPS_RAW_INT_DATA {
-                time_usec: u64::from(ms) * 1000,
-                lat: (self.lat * 1e7) as i32,
-                lon: (self.lon * 1e7) as i32,
-                alt: (self.alt * 1000.0) as i32,
-                eph: 80,
-                epv: 120,
-                fix_type: if self.gps_fix {
-                    GpsFixType::GPS_FIX_TYPE_3D_FIX
+            }),
+            id::GPS_RAW_INT => {
+                let (lat, lon) = if fix {
+                    self.reported_position()
                 } else {
-                    GpsFixType::GPS_FIX_TYPE_NO_FIX
-                },
-                satellites_visible: if self.gps_fix { 14 } else { 0 },
-                ..Default::default()
-            }));
-        }
-        if due(10.0) {
-            out.push(MavMessage::GLOBAL_POSITION_INT(GLOBAL_POSITION_INT_DATA {
-                time_boot_ms: ms,
-                lat: (self.lat * 1e7) as i32,
-                lon: (self.lon * 1e7) as i32,
-                alt: (self.alt * 1000.0) as i32,
-                relative_alt: ((self.alt - self.home.2) * 1000.0) as i32,
-                vx: (self.vel[0] * 100.0) as i16,
-                vy: (self.vel[1] * 100.0) as i16,
-                vz: (self.vel[2] * 100.0) as i16,
-                hdg: ((self.yaw.to_degrees().rem_euclid(360.0)) * 100.0) as u16,
-            }));
-            out.push(MavMessage::ATTITUDE(ATTITUDE_DATA {
-                time_boot_ms: ms,
-                yaw: self.yaw as f32,
-                ..Default::default()
-            }));
-        }
-        out
+                    (0.0, 0.0)
+                };
+                MavMessage::GPS_RAW_INT(GPS_RAW_INT_DATA {
+                    time_usec: u64::from(ms) * 1000,
+                    lat: (lat * 1e7) as i32,
+                    lon: (lon * 1e7) as i32,
+                    alt: (self.alt * 1000.0) as i32,
+                    eph: if fix { 80 } else { u16::MAX },
+                    epv: if fix { 120 } else { u16::MAX },
+                    fix_type: if fix {
+                        GpsFixType::GPS_FIX_TYPE_3D_FIX
+                    } else {
+                        GpsFixType::GPS_FIX_TYPE_NO_FIX
+                    },
+                    satellites_visible: if fix { 14 } else { 0 },
+                    ..Default::default()
+                })
+            }
+            id::GLOBAL_POSITION_INT => {
+                let (lat, lon) = self.reported_position();
+                MavMessage::GLOBAL_POSITION_INT(GLOBAL_POSITION_INT_DATA {
+                    time_boot_ms: ms,
+                    lat: (lat * 1e7) as i32,
+                    lon: (lon * 1e7) as i32,
+                    alt: (self.alt * 1000.0) as i32,
+                    relative_alt: ((self.alt - self.home.2) * 1000.0) as i32,
+                    vx: (self.vel[0] * 100.0) as i16,
+                    vy: (self.vel[1] * 100.0) as i16,
+                    vz: (self.vel[2] * 100.0) as i16,
+                    hdg: (self.yaw.to_degrees().rem_euclid(360.0) * 100.0) as u16,
+                })
+            }
+            id::ATTITUDE => {
+                let (roll, pitch) = self.tilt();
+                MavMessage::ATTITUDE(ATTITUDE_DATA {
+                    time_boot_ms: ms,
+                    roll: roll as f32,
+                    pitch: pitch as f32,
+                    yaw: self.yaw as f32,
+                    ..Default::default()
+                })
+            }
+            id::ATTITUDE_QUATERNION => {
+                let (roll, pitch) = self.tilt();
+                let q = quaternion(roll, pitch, self.yaw);
+                MavMessage::ATTITUDE_QUATERNION(ATTITUDE_QUATERNION_DATA {
+                    time_boot_ms: ms,
+                    q1: q[0],
+                    q2: q[1],
+                    q3: q[2],
+                    q4: q[3],
+                    ..Default::default()
+                })
+            }
+            id::VFR_HUD => {
+                let ground = (self.vel[0].powi(2) + self.vel[1].powi(2)).sqrt();
+                let air = ((self.vel[0] - self.wind.0).powi(2)
+                    + (self.vel[1] - self.wind.1).powi(2))
+                .sqrt();
+                MavMessage::VFR_HUD(VFR_HUD_DATA {
+                    airspeed: air as f32,
+                    groundspeed: ground as f32,
+                    alt: self.alt as f32,
+                    climb: -self.vel[2] as f32,
+                    heading: self.yaw.to_degrees().rem_euclid(360.0) as i16,
+                    throttle: if self.in_air { 50 } else { 0 },
+                })
+            }
+            _ => return None,
+        })
     }
 }
 
@@ -669,4 +1043,17 @@ pub fn ne_m(lat0: f64, lon0: f64, lat1: f64, lon1: f64) -> (f64, f64) {
 pub fn dist_m(lat0: f64, lon0: f64, lat1: f64, lon1: f64) -> f64 {
     let (n, e) = ne_m(lat0, lon0, lat1, lon1);
     (n * n + e * e).sqrt()
+}
+
+/// ZYX Euler angles (rad) to a (w, x, y, z) quaternion.
+pub fn quaternion(roll: f64, pitch: f64, yaw: f64) -> [f32; 4] {
+    let (sr, cr) = (roll / 2.0).sin_cos();
+    let (sp, cp) = (pitch / 2.0).sin_cos();
+    let (sy, cy) = (yaw / 2.0).sin_cos();
+    [
+        (cr * cp * cy + sr * sp * sy) as f32,
+        (sr * cp * cy - cr * sp * sy) as f32,
+        (cr * sp * cy + sr * cp * sy) as f32,
+        (cr * cp * sy - sr * sp * cy) as f32,
+    ]
 }

@@ -9,13 +9,19 @@ use mavlink::{MavHeader, MavlinkReader, SigningData};
 
 use crate::rng::Rng;
 
-/// Per-vehicle link faults.
+/// Per-vehicle faults. Link faults apply to both the GCS and the API link.
 #[derive(Clone, Debug, Default)]
-pub struct LinkFaults {
+pub struct Faults {
     /// Fraction (0..1) of frames from the GCS that are dropped.
     pub loss_in: f64,
     /// Fraction (0..1) of frames to the GCS that are dropped.
     pub loss_out: f64,
+    /// Added one-way delay, real seconds, each direction.
+    pub latency_s: f64,
+    /// Uniform extra delay in [0, jitter_s), real seconds; frames overtake each other.
+    pub jitter_s: f64,
+    /// Fraction (0..1) of frames sent twice.
+    pub duplicate: f64,
     /// Ignore the first N commands (COMMAND_LONG/INT), as if lost.
     pub drop_first_commands: u32,
     /// A link outage: (start, length) in simulated seconds; nothing passes either way.
@@ -23,6 +29,35 @@ pub struct LinkFaults {
     /// The mission server falls silent once an upload has delivered this many items
     /// (a vehicle that stops requesting).
     pub mission_stall_after: Option<u16>,
+    /// GPS lost from `start` for `len` simulated seconds.
+    pub gps_loss: Option<(f64, f64)>,
+    /// The battery fails (reads critical) from this simulated time on.
+    pub battery_failure_at: Option<f64>,
+}
+
+impl Faults {
+    /// When a frame sent now arrives: `None` if it is lost, else the delay in real seconds
+    /// for each copy (two when duplicated).
+    pub fn deliver(&self, rng: &mut Rng, loss: f64, sim_t: f64) -> Vec<f64> {
+        if !passes(rng, loss, self.outage, sim_t) {
+            return Vec::new();
+        }
+        let copies = if self.duplicate > 0.0 && rng.next_f64() < self.duplicate {
+            2
+        } else {
+            1
+        };
+        (0..copies)
+            .map(|_| {
+                self.latency_s
+                    + if self.jitter_s > 0.0 {
+                        self.jitter_s * rng.next_f64()
+                    } else {
+                        0.0
+                    }
+            })
+            .collect()
+    }
 }
 
 /// Decodes every frame in one datagram; what does not decode (or, on a signed link,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use gridpatrol::link::{Hub, HubConfig, LinkConfig, SigningKey};
 use gridpatrol::vehicle::{Fleet, FleetConfig, Vehicle};
-use gridpatrol_sim::{LinkFaults, Sim, SimConfig};
+use gridpatrol_sim::{Faults, Sim, SimConfig};
 
 pub struct Rig {
     pub fleet: Fleet,
@@ -31,6 +31,12 @@ pub async fn rig(
     hub_cfg: HubConfig,
     key: Option<SigningKey>,
 ) -> Rig {
+    // A GCS heartbeats at 1 Hz of the vehicle's (simulated) time, or its data-link-loss
+    // failsafe fires.
+    let hub_cfg = HubConfig {
+        heartbeat: Some(Duration::from_secs_f64(1.0 / sim.speed.max(1.0))),
+        ..hub_cfg
+    };
     let hub = Hub::new(hub_cfg).expect("hub");
     let link = hub
         .add_link(LinkConfig {
@@ -58,7 +64,7 @@ pub async fn simple(sim: SimConfig) -> Rig {
 }
 
 /// One simulated vehicle with these link faults, already heard.
-pub async fn with_faults(faults: LinkFaults) -> (Rig, Vehicle) {
+pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
     let r = simple(SimConfig {
         faults: vec![faults],
         ..Default::default()
