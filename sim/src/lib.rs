@@ -129,7 +129,9 @@ impl Sim {
                 peer: cfg.gcs,
             }];
             if let Some((local, remote)) = cfg.api_link {
-                let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, local + i as u16)).await?;
+                // A local base of 0 binds ephemeral ports (tests).
+                let port = if local == 0 { 0 } else { local + i as u16 };
+                let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
                 links.push(Link {
                     sock,
                     peer: SocketAddr::new(cfg.gcs.ip(), remote + i as u16),

@@ -204,7 +204,8 @@ struct Entry {
     t: Telemetry,
     last_heartbeat: Instant,
     /// Next expected sequence number per (link, component).
-    seq: HashMap<(LinkId, u8), u8>,
+    /// Next expected sequence number and last arrival, per (link, component).
+    seq: HashMap<(LinkId, u8), (u8, Instant)>,
 }
 
 /// Builds [`Telemetry`] for every vehicle from decoded frames.
@@ -261,12 +262,16 @@ impl TelemetryReducer {
         let t = &mut e.t;
         t.links.insert(link);
         // Sequence numbers count per sender component and per link.
-        let expected = e.seq.insert((link, compid), frame.seq().wrapping_add(1));
+        let expected = e
+            .seq
+            .insert((link, compid), (frame.seq().wrapping_add(1), now));
         t.quality.received += 1;
-        if let Some(exp) = expected {
+        if let Some((exp, last)) = expected {
             let gap = frame.seq().wrapping_sub(exp);
-            // A large "gap" is a reordered or duplicated frame, not 200 lost ones.
-            if gap < 128 {
+            // A large gap right after the previous frame is reordering or duplication; after
+            // a silence it is an outage (counted modulo 256, so a lower bound).
+            let silent = now.saturating_duration_since(last) > Duration::from_millis(200);
+            if gap < 128 || silent {
                 t.quality.lost += u64::from(gap);
             }
         }
