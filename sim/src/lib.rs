@@ -31,6 +31,9 @@ pub const PX4_SITL_GCS_PORT_BASE: u16 = 18570;
 pub const PX4_SITL_API_PORT_BASE: u16 = 14580;
 pub const PX4_SITL_API_REMOTE_BASE: u16 = 14540;
 
+/// Most bytes packed into one UDP datagram (PX4 fills datagrams up to the MTU).
+const MAX_DATAGRAM: usize = 1200;
+
 /// Simulated seconds per fixed step (50 Hz, the fastest PX4 stream rate).
 pub const STEP_S: f64 = 0.02;
 
@@ -302,12 +305,14 @@ impl Runner {
                     }
                 }
             }
-            // Telemetry goes out on every link; a reply only on the link it answers.
+            // Telemetry goes out on every link; a reply only on the link it answers. Like
+            // PX4, frames due together are packed into datagrams of up to ~1200 bytes.
+            let mut packs: Vec<Vec<u8>> = vec![Vec::new(); self.links.len()];
             for (compid, only, msg) in outgoing {
                 let seq = &mut self.seq[compid as usize];
                 let bytes = wire::encode(self.v.sysid, compid, *seq, &msg, self.signing.as_ref());
                 *seq = seq.wrapping_add(1);
-                for link in 0..self.links.len() {
+                for (link, pack) in packs.iter_mut().enumerate() {
                     if only != 0 && only != link + 1 {
                         continue;
                     }
@@ -315,20 +320,32 @@ impl Runner {
                         .faults
                         .deliver(&mut self.rng, self.faults.loss_out, sim_t)
                     {
-                        if delay <= 0.0 {
-                            let _ = self.links[link]
-                                .sock
-                                .send_to(&bytes, self.links[link].peer)
-                                .await;
-                        } else {
+                        if delay > 0.0 {
                             delayed.push(Delayed {
                                 due: tokio::time::Instant::now() + Duration::from_secs_f64(delay),
                                 link,
                                 bytes: bytes.clone(),
                                 inbound: false,
                             });
+                            continue;
                         }
+                        if pack.len() + bytes.len() > MAX_DATAGRAM {
+                            let _ = self.links[link]
+                                .sock
+                                .send_to(pack, self.links[link].peer)
+                                .await;
+                            pack.clear();
+                        }
+                        pack.extend_from_slice(&bytes);
                     }
+                }
+            }
+            for (link, pack) in packs.iter().enumerate() {
+                if !pack.is_empty() {
+                    let _ = self.links[link]
+                        .sock
+                        .send_to(pack, self.links[link].peer)
+                        .await;
                 }
             }
         }
