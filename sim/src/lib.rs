@@ -4,12 +4,14 @@
 //! out instance `i`: system id `1 + i`, sending its GCS link from port `18570 + i` to
 //! 14550. Tests bind port 0 instead and point the vehicles at their own GCS port.
 
+pub mod camera;
 pub mod failsafe;
 pub mod mission;
 pub mod rng;
 pub mod streams;
 pub mod vehicle;
 pub mod wire;
+pub mod world;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
