@@ -61,16 +61,7 @@ enum Cmd {
         messages: bool,
     },
     /// Run the simulated PX4 fleet (same as the gridpatrol-sim binary).
-    Sim {
-        #[arg(long, default_value_t = 1)]
-        vehicles: usize,
-        #[arg(long, default_value = "127.0.0.1:14550")]
-        gcs: std::net::SocketAddr,
-        #[arg(long, default_value_t = 1.0)]
-        speed: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Sim(gridpatrol_sim::cli::RunArgs),
     /// Fly a short mission on the built-in simulator and say what happened.
     Demo {
         /// Simulated seconds per real second.
@@ -263,33 +254,7 @@ async fn main() -> Result<()> {
                 print!("{summary}");
             }
         }
-        Cmd::Sim {
-            vehicles,
-            gcs,
-            speed,
-            seed,
-        } => {
-            let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
-                vehicles,
-                gcs,
-                speed,
-                seed,
-                // PX4 SITL's API link as well: 14580 + i -> 14540 + i.
-                api_link: Some((
-                    gridpatrol_sim::PX4_SITL_API_PORT_BASE,
-                    gridpatrol_sim::PX4_SITL_API_REMOTE_BASE,
-                )),
-                ..Default::default()
-            })
-            .await?;
-            for v in sim.vehicles() {
-                println!(
-                    "vehicle {}: GCS link {} -> {gcs}, API link {:?}",
-                    v.sysid, v.local_addr, v.api_addr
-                );
-            }
-            tokio::signal::ctrl_c().await?;
-        }
+        Cmd::Sim(args) => gridpatrol_sim::cli::run(args).await?,
         Cmd::Demo { speed, data } => demo(speed, data).await?,
     }
     Ok(())

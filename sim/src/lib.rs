@@ -5,8 +5,10 @@
 //! 14550. Tests bind port 0 instead and point the vehicles at their own GCS port.
 
 pub mod camera;
+pub mod cli;
 pub mod failsafe;
 pub mod mission;
+pub mod photo;
 pub mod rng;
 pub mod streams;
 pub mod vehicle;
@@ -23,8 +25,13 @@ use tokio::task::JoinHandle;
 
 pub use wire::Faults;
 
+use camera::Camera;
+use photo::PhotoService;
 use rng::Rng;
+use std::path::PathBuf;
+use std::sync::Arc;
 use vehicle::SimVehicle;
+use world::World;
 
 /// PX4 SITL's first GCS-link local port (instance i uses 18570 + i).
 pub const PX4_SITL_GCS_PORT_BASE: u16 = 18570;
@@ -70,6 +77,13 @@ pub struct SimConfig {
     pub gps_noise: vehicle::GpsNoise,
     /// Multiplies every default stream rate (1.0 = PX4's).
     pub rate_scale: f64,
+    /// The world the cameras see; `None`: no camera.
+    pub world: Option<Arc<World>>,
+    pub camera: Camera,
+    /// Where images and ground truth go (default: a new folder in the temp directory).
+    pub image_dir: Option<PathBuf>,
+    /// Standard deviation of the attitude error reported with each photo, degrees.
+    pub attitude_noise_deg: f64,
 }
 
 impl Default for SimConfig {
@@ -92,6 +106,10 @@ impl Default for SimConfig {
             wind: (0.0, 0.0),
             gps_noise: vehicle::GpsNoise::default(),
             rate_scale: 1.0,
+            world: None,
+            camera: Camera::default(),
+            image_dir: None,
+            attitude_noise_deg: 0.5,
         }
     }
 }
@@ -99,6 +117,7 @@ impl Default for SimConfig {
 /// A running fleet. Dropping it stops every vehicle.
 pub struct Sim {
     vehicles: Vec<SimHandle>,
+    photos: Option<Arc<PhotoService>>,
 }
 
 pub struct SimHandle {
@@ -125,6 +144,28 @@ fn pick<T: Clone + Default>(v: &[T], i: usize) -> T {
 impl Sim {
     pub async fn start(cfg: SimConfig) -> std::io::Result<Self> {
         let mut vehicles = Vec::new();
+        let photos = match &cfg.world {
+            Some(world) => {
+                let dir = cfg.image_dir.clone().unwrap_or_else(|| {
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0);
+                    std::env::temp_dir()
+                        .join(format!("gridpatrol-sim-{}-{nanos}", std::process::id()))
+                });
+                Some(
+                    PhotoService::start(
+                        cfg.camera,
+                        world.clone(),
+                        dir,
+                        SocketAddr::new(cfg.bind_ip, 0),
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
         for i in 0..cfg.vehicles {
             let port = cfg.base_port.map_or(0, |p| p + i as u16);
             let gcs_sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
@@ -157,6 +198,8 @@ impl Sim {
             v.wind = cfg.wind;
             v.gps_noise = cfg.gps_noise;
             v.streams = streams::Streams::with_rate_scale(cfg.rate_scale);
+            v.attitude_noise_deg = cfg.attitude_noise_deg;
+            v.gimbal_pitch_deg = cfg.camera.gimbal_pitch_deg;
             let faults = pick(&cfg.faults, i);
             v.mission.stall_after = faults.mission_stall_after;
             v.faults = vehicle::VehicleFaults {
@@ -173,6 +216,8 @@ impl Sim {
                 signing: key
                     .map(|k| SigningData::from_config(SigningConfig::new(k, 0, true, false))),
                 seq: [0; 256],
+                photos: photos.clone(),
+                captured: Vec::new(),
             };
             let task = tokio::spawn(runner.run());
             vehicles.push(SimHandle {
@@ -182,11 +227,16 @@ impl Sim {
                 task,
             });
         }
-        Ok(Self { vehicles })
+        Ok(Self { vehicles, photos })
     }
 
     pub fn vehicles(&self) -> &[SimHandle] {
         &self.vehicles
+    }
+
+    /// Where photos and `ground_truth.jsonl` are written, when there is a camera.
+    pub fn image_dir(&self) -> Option<&std::path::Path> {
+        self.photos.as_ref().map(|p| p.dir())
     }
 }
 
@@ -213,6 +263,9 @@ struct Runner {
     signing: Option<SigningData>,
     /// MAVLink sequence numbers count per sending component.
     seq: [u8; 256],
+    photos: Option<Arc<PhotoService>>,
+    /// Every CAMERA_IMAGE_CAPTURED sent, for MAV_CMD_REQUEST_MESSAGE re-requests.
+    captured: Vec<MavMessage>,
 }
 
 impl Runner {
@@ -225,6 +278,7 @@ impl Runner {
         let mut delayed: Vec<Delayed> = Vec::new();
         let mut buf0 = vec![0u8; 4096];
         let mut buf1 = vec![0u8; 4096];
+        let (photo_tx, mut photo_rx) = tokio::sync::mpsc::channel::<MavMessage>(256);
         loop {
             let next_due = delayed.iter().map(|d| d.due).min();
             let mut received: Vec<(usize, Vec<u8>)> = Vec::new();
@@ -258,6 +312,23 @@ impl Runner {
                     }
                 }
                 _ = sleep_opt(next_due) => {}
+                Some(msg) = photo_rx.recv() => {
+                    self.captured.push(msg.clone());
+                    outgoing.push((100, 0, msg));
+                }
+            }
+            // Photos render off the runtime's threads; each is announced when stored.
+            for c in self.v.captures.drain(..) {
+                let Some(photos) = self.photos.clone() else {
+                    continue;
+                };
+                let (tx, sysid) = (photo_tx.clone(), self.v.sysid);
+                tokio::task::spawn_blocking(move || match photos.take(sysid, &c) {
+                    Ok(msg) => {
+                        let _ = tx.blocking_send(msg);
+                    }
+                    Err(e) => tracing::warn!(sysid, index = c.index, "photo not stored: {e}"),
+                });
             }
             let sim_t = self.v.t;
             // Frames arriving now, after any injected delay.
@@ -300,6 +371,10 @@ impl Runner {
                     ) && commands_dropped < self.faults.drop_first_commands
                     {
                         commands_dropped += 1;
+                        continue;
+                    }
+                    if let Some(replies) = self.re_request(&msg) {
+                        outgoing.extend(replies.into_iter().map(|(c, m)| (c, 1 + d.link, m)));
                         continue;
                     }
                     for reply in self.v.handle(&msg, sim_t) {
@@ -351,6 +426,38 @@ impl Runner {
                 }
             }
         }
+    }
+}
+
+impl Runner {
+    /// MAV_CMD_REQUEST_MESSAGE for CAMERA_IMAGE_CAPTURED (param2: image index, -1 latest),
+    /// answered from the log as MAVSDK expects when it fills gaps.
+    fn re_request(&self, msg: &MavMessage) -> Option<Vec<(u8, MavMessage)>> {
+        use mavlink::dialects::common::{MavCmd, MavResult, COMMAND_ACK_DATA};
+        let MavMessage::COMMAND_LONG(c) = msg else {
+            return None;
+        };
+        if c.command != MavCmd::MAV_CMD_REQUEST_MESSAGE || c.param1 as u32 != 263 {
+            return None;
+        }
+        let want = c.param2 as i32;
+        let found = self.captured.iter().rev().find(|m| match m {
+            MavMessage::CAMERA_IMAGE_CAPTURED(x) => want < 0 || x.image_index == want,
+            _ => false,
+        });
+        let ack = |result| {
+            MavMessage::COMMAND_ACK(COMMAND_ACK_DATA {
+                command: c.command,
+                result,
+                target_system: self.v.gcs.0,
+                target_component: self.v.gcs.1,
+                ..Default::default()
+            })
+        };
+        Some(match found {
+            Some(m) => vec![(1, ack(MavResult::MAV_RESULT_ACCEPTED)), (100, m.clone())],
+            None => vec![(1, ack(MavResult::MAV_RESULT_FAILED))],
+        })
     }
 }
 

@@ -27,6 +27,8 @@ const CRUISE: f64 = 5.0;
 const CLIMB: f64 = 3.0;
 /// PX4 MPC_LAND_SPEED default, m/s.
 const LAND_SPEED: f64 = 0.7;
+/// PX4 MPC_LAND_ALT1 default, m: below it the descent slows to MPC_LAND_SPEED.
+const LAND_ALT1: f64 = 10.0;
 /// PX4 NAV_ACC_RAD default, m.
 const ACCEPT_RADIUS: f64 = 2.0;
 /// PX4 COM_DISARM_LAND default, s.
@@ -114,6 +116,56 @@ pub struct SimVehicle {
     fence_breached: bool,
     acc: [f64; 3],
     queued: Vec<MavMessage>,
+    trigger: Trigger,
+    /// Images taken so far (the next image_index).
+    pub images: i32,
+    /// Captures due, for the runner to render and announce.
+    pub captures: Vec<CaptureRequest>,
+    /// Standard deviation of the reported attitude error, degrees.
+    pub attitude_noise_deg: f64,
+    /// Gimbal pitch in degrees (-90 nadir), reported in the capture's orientation.
+    pub gimbal_pitch_deg: f64,
+}
+
+/// How the camera is being triggered.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Trigger {
+    Off,
+    /// Every `dist` metres travelled horizontally, counted from `from` (north, east).
+    Distance {
+        dist: f64,
+        travelled: f64,
+    },
+    /// Every `interval` seconds, `left` more images (None: until stopped).
+    Time {
+        interval: f64,
+        next: f64,
+        left: Option<u32>,
+    },
+}
+
+/// One photo to take: the true pose to render from and the pose the vehicle reports.
+#[derive(Clone, Debug)]
+pub struct CaptureRequest {
+    pub index: i32,
+    /// Simulated seconds since start.
+    pub t: f64,
+    /// True position (degrees, metres AMSL) and attitude (radians).
+    pub lat: f64,
+    pub lon: f64,
+    pub alt: f64,
+    pub roll: f64,
+    pub pitch: f64,
+    pub yaw: f64,
+    /// Metres above the ground (home altitude: flat ground).
+    pub height: f64,
+    /// What CAMERA_IMAGE_CAPTURED will say: position with GPS error (degrees, m AMSL, m
+    /// above home) and the camera orientation with attitude error.
+    pub reported_lat: f64,
+    pub reported_lon: f64,
+    pub reported_alt: f64,
+    pub reported_rel_alt: f64,
+    pub reported_q: [f32; 4],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -205,6 +257,103 @@ impl SimVehicle {
             fence_breached: false,
             acc: [0.0; 3],
             queued: Vec::new(),
+            trigger: Trigger::Off,
+            images: 0,
+            captures: Vec::new(),
+            attitude_noise_deg: 0.5,
+            gimbal_pitch_deg: -90.0,
+        }
+    }
+
+    fn set_trigger_distance(&mut self, dist: f64, now: bool) {
+        self.trigger = if dist > 0.0 {
+            Trigger::Distance {
+                dist,
+                travelled: 0.0,
+            }
+        } else {
+            Trigger::Off
+        };
+        if now || dist > 0.0 {
+            // PX4 takes the first photo when distance triggering starts.
+            self.capture();
+        }
+    }
+
+    fn start_capture(&mut self, interval: f64, count: f32) {
+        let left = (count >= 1.0).then_some(count as u32);
+        if interval <= 0.0 || left == Some(1) {
+            self.capture();
+            self.trigger = Trigger::Off;
+        } else {
+            self.trigger = Trigger::Time {
+                interval,
+                next: self.t,
+                left,
+            };
+        }
+    }
+
+    /// Takes a photo now.
+    fn capture(&mut self) {
+        let (roll, pitch) = self.tilt();
+        let (rlat, rlon) = self.reported_position();
+        let noise = self.attitude_noise_deg.to_radians();
+        let (nr, np, ny) = (
+            noise * self.rng.gauss(),
+            noise * self.rng.gauss(),
+            noise * self.rng.gauss(),
+        );
+        self.captures.push(CaptureRequest {
+            index: self.images,
+            t: self.t,
+            lat: self.lat,
+            lon: self.lon,
+            alt: self.alt,
+            roll,
+            pitch,
+            yaw: self.yaw,
+            height: self.alt - self.home.2,
+            reported_lat: rlat,
+            reported_lon: rlon,
+            reported_alt: self.alt,
+            reported_rel_alt: self.alt - self.home.2,
+            reported_q: camera_quaternion(
+                roll + nr,
+                pitch + np,
+                self.yaw + ny,
+                self.gimbal_pitch_deg.to_radians(),
+            ),
+        });
+        self.images += 1;
+    }
+
+    fn run_trigger(&mut self, moved_m: f64) {
+        match &mut self.trigger {
+            Trigger::Off => {}
+            Trigger::Distance { dist, travelled } => {
+                *travelled += moved_m;
+                if *travelled >= *dist {
+                    *travelled -= *dist;
+                    self.capture();
+                }
+            }
+            Trigger::Time {
+                interval,
+                next,
+                left,
+            } => {
+                if self.t + 1e-9 >= *next {
+                    *next += *interval;
+                    if let Some(l) = left {
+                        *l -= 1;
+                        if *l == 0 {
+                            self.trigger = Trigger::Off;
+                        }
+                    }
+                    self.capture();
+                }
+            }
         }
     }
 
@@ -491,6 +640,18 @@ impl SimVehicle {
                 self.set_auto(SUB_LAND);
                 MavResult::MAV_RESULT_ACCEPTED
             }
+            MAV_CMD_DO_SET_CAM_TRIGG_DIST => {
+                self.set_trigger_distance(f64::from(p[0]), p[2] >= 1.0);
+                MavResult::MAV_RESULT_ACCEPTED
+            }
+            MAV_CMD_IMAGE_START_CAPTURE => {
+                self.start_capture(f64::from(p[1]), p[2]);
+                MavResult::MAV_RESULT_ACCEPTED
+            }
+            MAV_CMD_IMAGE_STOP_CAPTURE => {
+                self.trigger = Trigger::Off;
+                MavResult::MAV_RESULT_ACCEPTED
+            }
             MAV_CMD_DO_CHANGE_SPEED => {
                 if p[1] > 0.0 {
                     self.speed = f64::from(p[1]);
@@ -561,7 +722,10 @@ impl SimVehicle {
     pub fn tick(&mut self, dt: f64) -> Vec<MavMessage> {
         self.t += dt;
         let now = self.t;
+        let (lat0, lon0) = (self.lat, self.lon);
         let mut out = self.step(dt, now);
+        let moved = dist_m(lat0, lon0, self.lat, self.lon);
+        self.run_trigger(moved);
         self.failsafes(now);
         out.append(&mut self.queued);
         for msg_id in self.streams.due(now) {
@@ -785,6 +949,18 @@ impl SimVehicle {
                     }
                     true
                 }
+                MavCmd::MAV_CMD_DO_SET_CAM_TRIGG_DIST => {
+                    self.set_trigger_distance(f64::from(item.param1), item.param3 >= 1.0);
+                    true
+                }
+                MavCmd::MAV_CMD_IMAGE_START_CAPTURE => {
+                    self.start_capture(f64::from(item.param2), item.param3);
+                    true
+                }
+                MavCmd::MAV_CMD_IMAGE_STOP_CAPTURE => {
+                    self.trigger = Trigger::Off;
+                    true
+                }
                 _ => true,
             };
             if done {
@@ -827,7 +1003,8 @@ impl SimVehicle {
         let dz = alt - self.alt;
         let vz_max = if dz > 0.0 {
             CLIMB
-        } else if landing {
+        } else if landing && self.alt - self.home.2 < LAND_ALT1 {
+            // PX4 slows to MPC_LAND_SPEED near the ground (below MPC_LAND_ALT1).
             LAND_SPEED
         } else {
             // PX4 MPC_Z_VEL_MAX_DN default.
@@ -1028,8 +1205,8 @@ impl SimVehicle {
 }
 
 fn addressed(sysid: u8, target_system: u8, target_component: u8) -> bool {
-    (target_system == sysid || target_system == 0)
-        && (target_component == 1 || target_component == 0)
+    // The autopilot (1) answers for its camera (100) too, as PX4's camera trigger does.
+    (target_system == sysid || target_system == 0) && matches!(target_component, 0 | 1 | 100)
 }
 
 /// North and east offsets in metres from (lat0, lon0) to (lat1, lon1), degrees in.
@@ -1055,5 +1232,21 @@ pub fn quaternion(roll: f64, pitch: f64, yaw: f64) -> [f32; 4] {
         (sr * cp * cy - cr * sp * sy) as f32,
         (cr * sp * cy + sr * cp * sy) as f32,
         (cr * cp * sy - sr * sp * cy) as f32,
+    ]
+}
+
+/// The camera's orientation as MAVLink gimbal quaternions give it: a forward-right-down
+/// frame whose zero is level and facing north, so a nadir camera on a level vehicle
+/// facing north is a pitch of -90°. (w, x, y, z).
+pub fn camera_quaternion(roll: f64, pitch: f64, yaw: f64, gimbal_pitch: f64) -> [f32; 4] {
+    let v = quaternion(roll, pitch, yaw);
+    let (s, c) = (gimbal_pitch / 2.0).sin_cos();
+    let g = [c as f32, 0.0, s as f32, 0.0];
+    // Hamilton product v ⊗ g: the gimbal rotates in the vehicle's frame.
+    [
+        v[0] * g[0] - v[1] * g[1] - v[2] * g[2] - v[3] * g[3],
+        v[0] * g[1] + v[1] * g[0] + v[2] * g[3] - v[3] * g[2],
+        v[0] * g[2] - v[1] * g[3] + v[2] * g[0] + v[3] * g[1],
+        v[0] * g[3] + v[1] * g[2] - v[2] * g[1] + v[3] * g[0],
     ]
 }

@@ -1,0 +1,113 @@
+//! Command-line options shared by `gridpatrol-sim` and `gridpatrol sim`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::world::World;
+use crate::{Sim, SimConfig, PX4_SITL_API_PORT_BASE, PX4_SITL_API_REMOTE_BASE};
+
+/// Run a simulated PX4 fleet on PX4 SITL's ports.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// Number of vehicles (system ids 1..=N; GCS link from 18570+i, API link from 14580+i).
+    #[arg(long, default_value_t = 1)]
+    pub vehicles: usize,
+    /// Where vehicles send their GCS link.
+    #[arg(long, default_value = "127.0.0.1:14550")]
+    pub gcs: SocketAddr,
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Home of vehicle 1 as LAT,LON,ALT (degrees, metres AMSL).
+    #[arg(long, value_parser = parse_home, default_value = "36.56,103.68,1800")]
+    pub home: (f64, f64, f64),
+    /// A world file (sim/worlds/*.json) for the cameras to photograph.
+    #[arg(long)]
+    pub world: Option<PathBuf>,
+    /// Where photos and ground truth go.
+    #[arg(long)]
+    pub image_dir: Option<PathBuf>,
+}
+
+fn parse_home(s: &str) -> Result<(f64, f64, f64), String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>().map_err(|e| format!("{x:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [lat, lon, alt] if lat.abs() <= 90.0 && lon.abs() <= 180.0 => Ok((lat, lon, alt)),
+        _ => Err(format!(
+            "{s:?} is not LAT,LON,ALT with a valid latitude and longitude"
+        )),
+    }
+}
+
+/// Generate a world of issues.
+#[derive(clap::Args, Debug, Clone)]
+pub struct WorldArgs {
+    /// Grid cells (GeoJSON polygons) to place issues in.
+    #[arg(long)]
+    pub grids: Option<PathBuf>,
+    /// Without --grids: a square of this half-size in metres around --home.
+    #[arg(long, default_value_t = 500.0)]
+    pub half: f64,
+    #[arg(long, value_parser = parse_home, default_value = "36.56,103.68,1800")]
+    pub home: (f64, f64, f64),
+    /// Number of issues.
+    #[arg(long, default_value_t = 60)]
+    pub issues: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output file.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+}
+
+pub async fn run(a: RunArgs) -> anyhow::Result<()> {
+    let world = match &a.world {
+        Some(p) => Some(Arc::new(World::load(p)?)),
+        None => None,
+    };
+    let sim = Sim::start(SimConfig {
+        vehicles: a.vehicles,
+        gcs: a.gcs,
+        speed: a.speed,
+        seed: a.seed,
+        home: a.home,
+        api_link: Some((PX4_SITL_API_PORT_BASE, PX4_SITL_API_REMOTE_BASE)),
+        world,
+        image_dir: a.image_dir.clone(),
+        ..SimConfig::default()
+    })
+    .await?;
+    for v in sim.vehicles() {
+        println!(
+            "vehicle {}: GCS link {} -> {}, API link {:?}",
+            v.sysid, v.local_addr, a.gcs, v.api_addr
+        );
+    }
+    if let Some(dir) = sim.image_dir() {
+        println!("photos and ground truth in {}", dir.display());
+    }
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+pub fn world(a: WorldArgs) -> anyhow::Result<()> {
+    let polygons = match &a.grids {
+        Some(p) => World::polygons_from_geojson(p)?,
+        None => vec![World::square(a.home.0, a.home.1, a.half)],
+    };
+    let w = World::generate(&polygons, a.issues, a.seed, a.home.2)?;
+    w.save(&a.out)?;
+    println!(
+        "{} issues in {} polygon(s) written to {}",
+        w.objects.len(),
+        polygons.len(),
+        a.out.display()
+    );
+    Ok(())
+}
