@@ -157,6 +157,28 @@ impl Camera {
                 (n.abs() < reach && e.abs() < reach).then_some((o, n, e))
             })
             .collect();
+        let seen: Vec<Seen> = local
+            .iter()
+            .filter_map(|(o, on, oe)| self.seen(o, *on, *oe, &r_cn, pose.height_m))
+            .collect();
+        // Only objects in the picture are drawn, each with its rotation and a quick
+        // bounding-circle test precomputed.
+        let drawn: Vec<Placed> = local
+            .iter()
+            .filter(|(o, _, _)| seen.iter().any(|s| s.object_id == o.id))
+            .map(|(o, n, e)| {
+                let (sin, cos) = o.heading_deg.to_radians().sin_cos();
+                let r = 0.5 * (o.size_m.0.powi(2) + o.size_m.1.powi(2)).sqrt();
+                Placed {
+                    o,
+                    n: *n,
+                    e: *e,
+                    sin,
+                    cos,
+                    r2: r * r,
+                }
+            })
+            .collect();
         // The ground texture is anchored to the world, not the camera.
         let (gn0, ge0) = ne_m(36.0, 103.0, pose.lat, pose.lon);
         let mut rgb = vec![0u8; w * h * 3];
@@ -173,19 +195,20 @@ impl Camera {
                 }
                 let t = pose.height_m / d[2];
                 let (n, e) = (t * d[0], t * d[1]);
-                let mut color = ground(gn0 + n, ge0 + e);
-                for (o, on, oe) in &local {
-                    if let Some(c) = object_color(o, n - on, e - oe) {
-                        color = c;
+                let mut color = None;
+                for p in &drawn {
+                    let (dn, de) = (n - p.n, e - p.e);
+                    if dn * dn + de * de <= p.r2 {
+                        if let Some(c) =
+                            object_color(p.o, dn * p.cos + de * p.sin, -dn * p.sin + de * p.cos)
+                        {
+                            color = Some(c);
+                        }
                     }
                 }
-                px.copy_from_slice(&color);
+                px.copy_from_slice(&color.unwrap_or_else(|| ground(gn0 + n, ge0 + e)));
             }
         }
-        let seen = local
-            .iter()
-            .filter_map(|(o, on, oe)| self.seen(o, *on, *oe, &r_cn, pose.height_m))
-            .collect();
         (rgb, seen)
     }
 
@@ -247,12 +270,20 @@ fn ground(n: f64, e: f64) -> [u8; 3] {
     ]
 }
 
-/// The colour of object `o` at (dn, de) metres from its centre, if the point is on it.
-fn object_color(o: &IssueObject, dn: f64, de: f64) -> Option<[u8; 3]> {
-    let (s, c) = o.heading_deg.to_radians().sin_cos();
-    // Into the object's frame: a along its length, b across.
-    let a = dn * c + de * s;
-    let b = -dn * s + de * c;
+/// An object ready to draw: its centre in local metres and its rotation.
+struct Placed<'a> {
+    o: &'a IssueObject,
+    n: f64,
+    e: f64,
+    sin: f64,
+    cos: f64,
+    /// Squared radius of its bounding circle, m².
+    r2: f64,
+}
+
+/// The colour of object `o` at (a, b) metres from its centre along and across its
+/// length, if the point is on it.
+fn object_color(o: &IssueObject, a: f64, b: f64) -> Option<[u8; 3]> {
     let (hl, hw) = (o.size_m.0 / 2.0, o.size_m.1 / 2.0);
     if a.abs() > hl || b.abs() > hw {
         return None;
