@@ -279,6 +279,8 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
         gcs,
         base_port: None,
         speed,
+        world: Some(std::sync::Arc::new(gridpatrol_sim::world::World::sample())),
+        image_dir: Some(data.join("sim-images")),
         ..Default::default()
     })
     .await?;
@@ -303,12 +305,21 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     let (lat, lon) = (home.lat, home.lon);
     let dlat = 60.0 / 111_320.0;
     let dlon = 60.0 / (111_320.0 * lat.to_radians().cos());
+    // Photos every 15 m along the box (MAV_CMD_DO_SET_CAM_TRIGG_DIST), off for the return.
+    let trigger = |metres: f32| MissionItem {
+        command: 206,
+        params: [metres, 0.0, 0.0, 0.0],
+        ..MissionItem::return_to_launch()
+    };
     let items = vec![
         MissionItem::takeoff(lat, lon, 30.0),
         MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),
+        trigger(15.0),
         MissionItem::waypoint(lat + dlat, lon + dlon, 30.0),
         MissionItem::waypoint(lat - dlat, lon + dlon, 30.0),
         MissionItem::waypoint(lat - dlat, lon - dlon, 30.0),
+        MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),
+        trigger(0.0),
         MissionItem::return_to_launch(),
     ];
     v.upload_verified(MissionType::Mission, &items).await?;
@@ -321,10 +332,20 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     v.start_mission().await?;
     println!("armed; AUTO.MISSION started");
     let started = std::time::Instant::now();
+    let mut photos = 0;
     let finished = tokio::time::timeout(Duration::from_secs(120), async {
         let mut airborne = false;
         while let Some(e) = events.next().await {
             match &e {
+                VehicleEvent::ImageCaptured(c) => {
+                    photos += 1;
+                    if c.index % 8 == 0 {
+                        println!(
+                            "  photo {} at {:.6},{:.6}: {}",
+                            c.index, c.lat, c.lon, c.file_url
+                        );
+                    }
+                }
                 VehicleEvent::MissionItemReached(s) => println!("  reached item {s}"),
                 VehicleEvent::ModeChanged(m) => println!("  mode {m}"),
                 VehicleEvent::LandedState(2) => {
@@ -352,6 +373,11 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     if !finished {
         bail!("the vehicle did not land and disarm in time");
     }
+    println!(
+        "{photos} photos announced; images and ground truth in {}",
+        sim.image_dir()
+            .map_or("?".into(), |d| d.display().to_string())
+    );
     println!(
         "demo done in {:.1} s real time: mission flown, RTL, landed, disarmed. tlog: {} (try `gridpatrol replay {}`)",
         started.elapsed().as_secs_f64(),

@@ -30,6 +30,26 @@ pub struct RunArgs {
     /// Where photos and ground truth go.
     #[arg(long)]
     pub image_dir: Option<PathBuf>,
+    /// Camera mount pitch in degrees (-90 looks straight down).
+    #[arg(long, default_value_t = -90.0, allow_hyphen_values = true)]
+    pub gimbal_pitch: f64,
+    /// Standard deviation of the GPS bias in metres (white noise is a quarter of it).
+    #[arg(long, default_value_t = 1.2)]
+    pub gps_bias: f64,
+    /// Standard deviation of the attitude reported with each photo, degrees.
+    #[arg(long, default_value_t = 0.5)]
+    pub attitude_noise: f64,
+    /// Wind towards north and east in m/s, as N,E.
+    #[arg(long, value_parser = parse_pair, default_value = "0,0", allow_hyphen_values = true)]
+    pub wind: (f64, f64),
+}
+
+fn parse_pair(s: &str) -> Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?} is not N,E"))?;
+    let p = |x: &str| x.trim().parse::<f64>().map_err(|e| format!("{x:?}: {e}"));
+    Ok((p(a)?, p(b)?))
 }
 
 fn parse_home(s: &str) -> Result<(f64, f64, f64), String> {
@@ -80,6 +100,17 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         api_link: Some((PX4_SITL_API_PORT_BASE, PX4_SITL_API_REMOTE_BASE)),
         world,
         image_dir: a.image_dir.clone(),
+        camera: crate::camera::Camera {
+            gimbal_pitch_deg: a.gimbal_pitch,
+            ..Default::default()
+        },
+        gps_noise: crate::vehicle::GpsNoise {
+            bias_sigma_m: a.gps_bias,
+            white_sigma_m: a.gps_bias / 4.0,
+            ..Default::default()
+        },
+        attitude_noise_deg: a.attitude_noise,
+        wind: a.wind,
         ..SimConfig::default()
     })
     .await?;

@@ -577,7 +577,8 @@ impl SimVehicle {
                         MavResult::MAV_RESULT_ACCEPTED
                     } else if let Some(why) = self.preflight_failure() {
                         out.push(self.statustext(MavSeverity::MAV_SEVERITY_CRITICAL, why));
-                        // PX4 answers a refused arm with TEMPORARILY_REJECTED.
+                        // PX4 Commander::handle_command: a denied arming transition is
+                        // acked VEHICLE_CMD_RESULT_TEMPORARILY_REJECTED.
                         MavResult::MAV_RESULT_TEMPORARILY_REJECTED
                     } else {
                         self.armed = true;
@@ -589,7 +590,8 @@ impl SimVehicle {
                         MavSeverity::MAV_SEVERITY_CRITICAL,
                         "Disarming denied: not landed",
                     ));
-                    MavResult::MAV_RESULT_DENIED
+                    // The same Commander path acks a denied disarm alike.
+                    MavResult::MAV_RESULT_TEMPORARILY_REJECTED
                 } else {
                     self.armed = false;
                     MavResult::MAV_RESULT_ACCEPTED

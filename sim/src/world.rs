@@ -87,6 +87,12 @@ pub enum WorldError {
 }
 
 impl World {
+    /// The sample world shipped in sim/worlds/sample.json: 80 issues in 1.2 km × 1.2 km
+    /// around the default home.
+    pub fn sample() -> Self {
+        serde_json::from_str(include_str!("../worlds/sample.json")).unwrap_or_default()
+    }
+
     pub fn load(path: &Path) -> Result<Self, WorldError> {
         let err = |problem: String| WorldError::File {
             path: path.display().to_string(),
@@ -240,6 +246,11 @@ fn point_in_ring(lat: f64, lon: f64, v: &[(f64, f64)]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_world_loads() {
+        assert_eq!(World::sample().objects.len(), 80);
+    }
 
     #[test]
     fn generation_is_deterministic_inside_and_covers_every_category() {
