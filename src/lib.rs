@@ -3,6 +3,7 @@
 //! Modules follow the data: `link` (MAVLink transports, hub, tlog) → `vehicle`
 //! (telemetry, commands, missions, parameters).
 
+pub mod grid;
 pub mod link;
 pub mod replay;
 pub mod vehicle;

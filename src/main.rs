@@ -53,6 +53,11 @@ enum Cmd {
         #[command(subcommand)]
         op: MissionOp,
     },
+    /// Grid cells: validate a district file and summarise it.
+    Grids {
+        #[command(subcommand)]
+        op: GridsOp,
+    },
     /// Summarise a .tlog, or print its message stream.
     Replay {
         file: PathBuf,
@@ -70,6 +75,17 @@ enum Cmd {
         /// Where to write the tlog and the run summary.
         #[arg(long, default_value = "data")]
         data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum GridsOp {
+    /// Validate GRIDS (GeoJSON) and print a summary.
+    Check {
+        file: PathBuf,
+        /// The datum of the file's coordinates: wgs84 or gcj02 (Chinese web maps).
+        #[arg(long, default_value = "wgs84")]
+        datum: gridpatrol::grid::Datum,
     },
 }
 
@@ -242,6 +258,38 @@ async fn main() -> Result<()> {
                 println!("cleared the {kind:?} plan of vehicle {}", v.sysid());
             }
         },
+        Cmd::Grids {
+            op: GridsOp::Check { file, datum },
+        } => {
+            let map = gridpatrol::grid::GridMap::load(&file, datum)
+                .with_context(|| format!("{} is not a valid grid file", file.display()))?;
+            for w in &map.warnings {
+                println!("warning: {w}");
+            }
+            println!(
+                "{}: {} grid cells, {:.2} km², {} no-fly zones, home {}",
+                file.display(),
+                map.cells.len(),
+                map.area_km2(),
+                map.no_fly.len(),
+                map.home.map_or("not set".into(), |h| format!(
+                    "{:.6},{:.6} {:.0} m",
+                    h.lat, h.lon, h.alt_m
+                ))
+            );
+            let mut kinds: std::collections::BTreeMap<&str, (usize, f64)> = Default::default();
+            for c in &map.cells {
+                let e = kinds.entry(c.kind.as_str()).or_default();
+                e.0 += 1;
+                e.1 += c.area_m2 / 1e6;
+            }
+            for (k, (n, a)) in kinds {
+                println!("  {k:<12} {n:>3} cells {a:>7.2} km²");
+            }
+            for z in &map.no_fly {
+                println!("  no-fly {} {}", z.id, z.name);
+            }
+        }
         Cmd::Replay { file, messages } => {
             let data =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;

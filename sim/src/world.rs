@@ -204,10 +204,19 @@ impl World {
             }
             _ => {}
         };
+        // Grid cells only: no-fly zones and the home point are not places for issues.
+        let is_cell = |f: &&geojson::Feature| {
+            f.properties
+                .as_ref()
+                .and_then(|p| p.get("kind"))
+                .and_then(|k| k.as_str())
+                .is_none_or(|k| k == "grid")
+        };
         match &gj {
             geojson::GeoJson::FeatureCollection(fc) => fc
                 .features
                 .iter()
+                .filter(is_cell)
                 .filter_map(|f| f.geometry.as_ref())
                 .for_each(&mut take),
             geojson::GeoJson::Feature(f) => f.geometry.iter().for_each(&mut take),
