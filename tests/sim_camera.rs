@@ -106,11 +106,12 @@ async fn a_survey_leg_takes_photos_that_can_be_fetched_and_are_ground_truthed() 
     }
     let level = photos.iter().filter(|p| {
         let [w, x, y, z] = p.q.map(f64::from);
-        2.0 * (x * z - w * y) > 3f64.to_radians().cos()
+        // Cruising at 5 m/s a multicopter leans about 4.4° into its own drag.
+        2.0 * (x * z - w * y) > 6f64.to_radians().cos()
     });
     assert!(
         level.count() * 2 > photos.len(),
-        "most photos are taken in steady flight"
+        "most photos are taken in steady flight, tilted only by drag"
     );
     let (status, body) = http_get(&photos[3].file_url).await;
     assert!(status.contains("200"), "{status}");

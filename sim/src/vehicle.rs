@@ -33,6 +33,8 @@ const LAND_ALT1: f64 = 10.0;
 const ACCEPT_RADIUS: f64 = 2.0;
 /// PX4 COM_DISARM_LAND default, s.
 const DISARM_LAND: f64 = 2.0;
+/// Linear drag of a small multicopter, 1/s: 5 m/s of airspeed needs about 4° of tilt.
+const DRAG: f64 = 0.15;
 /// PX4 MPC_ACC_HOR default, m/s².
 const ACC_HOR: f64 = 3.0;
 /// PX4 MPC_YAWRAUTO_MAX default, rad/s (45 °/s).
@@ -1039,9 +1041,19 @@ impl SimVehicle {
     /// Roll and pitch (rad) that a multicopter needs for its current acceleration.
     fn tilt(&self) -> (f64, f64) {
         let g = 9.81;
+        // Thrust must give the acceleration and cancel air drag, which grows with the
+        // airspeed (ground velocity minus wind): so a hovering multicopter leans into the wind.
+        let (an, ae) = if self.in_air {
+            (
+                self.acc[0] + DRAG * (self.vel[0] - self.wind.0),
+                self.acc[1] + DRAG * (self.vel[1] - self.wind.1),
+            )
+        } else {
+            (0.0, 0.0)
+        };
         let (s, c) = self.yaw.sin_cos();
-        let forward = self.acc[0] * c + self.acc[1] * s;
-        let right = -self.acc[0] * s + self.acc[1] * c;
+        let forward = an * c + ae * s;
+        let right = -an * s + ae * c;
         ((right / g).atan(), (-forward / g).atan())
     }
 

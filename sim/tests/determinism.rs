@@ -81,3 +81,40 @@ fn the_same_seed_gives_the_same_telemetry_and_another_seed_does_not() {
     assert_eq!(a, b, "same seed, same bytes");
     assert_ne!(a, c, "the GPS noise follows the seed");
 }
+
+#[test]
+fn a_hovering_vehicle_leans_into_the_wind() {
+    let mut v = SimVehicle::new(1, (36.56, 103.68, 1800.0), 500, 1);
+    v.wind = (5.0, 0.0); // from the south, blowing north
+    for (command, p1) in [
+        (MavCmd::MAV_CMD_COMPONENT_ARM_DISARM, 1.0),
+        (MavCmd::MAV_CMD_NAV_TAKEOFF, 0.0),
+    ] {
+        v.handle(
+            &MavMessage::COMMAND_LONG(COMMAND_LONG_DATA {
+                param1: p1,
+                command,
+                target_system: 1,
+                target_component: 1,
+                ..Default::default()
+            }),
+            0.0,
+        );
+    }
+    let mut pitch = 0.0;
+    for _ in 0..1500 {
+        for m in v.tick(STEP_S) {
+            if let MavMessage::ATTITUDE(a) = m {
+                pitch = a.pitch;
+            }
+        }
+    }
+    assert!(v.in_air());
+    // Facing north, the wind drags it north; holding position takes thrust to the south:
+    // nose up (positive pitch): atan(0.15 × 5 / 9.81) ≈ 4.4°.
+    assert!(
+        (pitch.to_degrees() - 4.4).abs() < 0.3,
+        "{}",
+        pitch.to_degrees()
+    );
+}
