@@ -126,7 +126,8 @@ impl Geofence {
     }
 }
 
-fn point_in_polygon(lat: f64, lon: f64, v: &[(f64, f64)]) -> bool {
+/// Whether (lat, lon) lies inside the ring `v` of (lat, lon) vertices (even-odd rule).
+pub(crate) fn point_in_polygon(lat: f64, lon: f64, v: &[(f64, f64)]) -> bool {
     let mut inside = false;
     let mut j = v.len().wrapping_sub(1);
     for i in 0..v.len() {

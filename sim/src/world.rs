@@ -138,7 +138,10 @@ impl World {
             tries += 1;
             let lat = lat0 + (lat1 - lat0) * rng.next_f64();
             let lon = lon0 + (lon1 - lon0) * rng.next_f64();
-            if !rings.iter().any(|r| point_in_ring(lat, lon, r)) {
+            if !rings
+                .iter()
+                .any(|r| crate::failsafe::point_in_polygon(lat, lon, r))
+            {
                 continue;
             }
             let close = objects.iter().any(|o| {
@@ -179,28 +182,20 @@ impl World {
             .parse()
             .map_err(|e: geojson::Error| err(e.to_string()))?;
         let mut out = Vec::new();
+        // The outer ring of each polygon, as (lat, lon).
+        let outer = |rings: &Vec<Vec<geojson::Position>>| -> Option<Vec<(f64, f64)>> {
+            let r = rings.first()?;
+            Some(
+                r.iter()
+                    .filter(|p| p.len() >= 2)
+                    .map(|p| (p[1], p[0]))
+                    .collect(),
+            )
+        };
         let mut take = |g: &geojson::Geometry| match &g.value {
-            geojson::GeometryValue::Polygon { coordinates: rings } => {
-                if let Some(r) = rings.first() {
-                    out.push(
-                        r.iter()
-                            .filter(|p| p.len() >= 2)
-                            .map(|p| (p[1], p[0]))
-                            .collect(),
-                    );
-                }
-            }
-            geojson::GeometryValue::MultiPolygon { coordinates: polys } => {
-                for rings in polys {
-                    if let Some(r) = rings.first() {
-                        out.push(
-                            r.iter()
-                                .filter(|p| p.len() >= 2)
-                                .map(|p| (p[1], p[0]))
-                                .collect(),
-                        );
-                    }
-                }
+            geojson::GeometryValue::Polygon { coordinates } => out.extend(outer(coordinates)),
+            geojson::GeometryValue::MultiPolygon { coordinates } => {
+                out.extend(coordinates.iter().filter_map(outer))
             }
             _ => {}
         };
@@ -238,20 +233,6 @@ impl World {
     }
 }
 
-fn point_in_ring(lat: f64, lon: f64, v: &[(f64, f64)]) -> bool {
-    let mut inside = false;
-    let mut j = v.len() - 1;
-    for i in 0..v.len() {
-        let (yi, xi) = v[i];
-        let (yj, xj) = v[j];
-        if (yi > lat) != (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi {
-            inside = !inside;
-        }
-        j = i;
-    }
-    inside
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +255,7 @@ mod tests {
         assert!(a
             .objects
             .iter()
-            .all(|o| point_in_ring(o.lat, o.lon, &area[0])));
+            .all(|o| crate::failsafe::point_in_polygon(o.lat, o.lon, &area[0])));
         assert_ne!(a, World::generate(&area, 40, 10, 1800.0).unwrap());
     }
 }
