@@ -5,5 +5,6 @@
 
 pub mod grid;
 pub mod link;
+pub mod plan;
 pub mod replay;
 pub mod vehicle;
