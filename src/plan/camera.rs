@@ -20,6 +20,11 @@ pub struct Camera {
     pub min_trigger_interval_s: f64,
 }
 
+/// True for a positive number (NaN is not).
+pub(crate) fn positive(v: f64) -> bool {
+    v > 0.0
+}
+
 fn default_interval() -> f64 {
     1.0
 }
@@ -107,7 +112,7 @@ impl Camera {
             ("image_width_px", f64::from(self.image_width_px)),
             ("image_height_px", f64::from(self.image_height_px)),
         ] {
-            if !(value > 0.0) {
+            if !positive(value) {
                 return Err(CameraError::NotPositive { what, value });
             }
         }
@@ -134,7 +139,7 @@ impl Camera {
         side_pct: f64,
     ) -> Result<Survey, CameraError> {
         self.check()?;
-        if !(altitude_m > 0.0) {
+        if !positive(altitude_m) {
             return Err(CameraError::NotPositive {
                 what: "altitude",
                 value: altitude_m,

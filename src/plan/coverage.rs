@@ -60,6 +60,9 @@ impl Frame {
     }
 }
 
+/// A leg in the local (rotated) frame: from, to, camera on.
+type RawLeg = ((f64, f64), (f64, f64), bool);
+
 fn rotate((x, y): (f64, f64), s: f64, c: f64) -> (f64, f64) {
     (x * c - y * s, x * s + y * c)
 }
@@ -85,11 +88,7 @@ fn intervals(rings: &[Vec<(f64, f64)>], y: f64) -> Vec<(f64, f64)> {
 
 /// Sweeps the rotated rings: lines `spacing` apart (at most), each interval extended by
 /// `turnaround` metres both ends with the camera off. Returns legs in the rotated frame.
-fn sweep(
-    rings: &[Vec<(f64, f64)>],
-    spacing: f64,
-    turnaround: f64,
-) -> (Vec<((f64, f64), (f64, f64), bool)>, usize) {
+fn sweep(rings: &[Vec<(f64, f64)>], spacing: f64, turnaround: f64) -> (Vec<RawLeg>, usize) {
     let (ymin, ymax) = rings
         .iter()
         .flatten()
@@ -136,7 +135,7 @@ fn sweep(
     (joined, lines)
 }
 
-fn length(legs: &[((f64, f64), (f64, f64), bool)]) -> (f64, f64) {
+fn length(legs: &[RawLeg]) -> (f64, f64) {
     legs.iter().fold((0.0, 0.0), |(all, cam), (a, b, c)| {
         let d = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
         (all + d, if *c { cam + d } else { cam })
@@ -152,7 +151,7 @@ pub fn coverage_route(
     angle_deg: Option<f64>,
     turnaround_m: f64,
 ) -> Option<CoverageRoute> {
-    if !(spacing_m > 0.0) {
+    if !super::camera::positive(spacing_m) {
         return None;
     }
     let c = cell.centroid()?;
