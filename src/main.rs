@@ -53,6 +53,43 @@ enum Cmd {
         #[command(subcommand)]
         op: MissionOp,
     },
+    /// Plan patrol routes over grid cells and write QGroundControl .plan files.
+    Plan {
+        /// The district's grid cells (GeoJSON).
+        grids: PathBuf,
+        #[arg(long, default_value = "wgs84")]
+        datum: gridpatrol::grid::Datum,
+        /// Cells to cover, comma separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        cells: Vec<String>,
+        /// coverage (perimeter and points are not built yet).
+        #[arg(long, default_value = "coverage")]
+        pattern: String,
+        /// Altitude above home in metres (or give --gsd).
+        #[arg(long, conflicts_with = "gsd")]
+        alt: Option<f64>,
+        /// Target ground sample distance in cm/px.
+        #[arg(long)]
+        gsd: Option<f64>,
+        /// Front/side overlap in percent.
+        #[arg(long, default_value = "75/65")]
+        overlap: String,
+        /// Camera preset or camera JSON file.
+        #[arg(long, default_value = "1inch-20mp")]
+        camera: String,
+        /// Cruise speed in m/s.
+        #[arg(long, default_value_t = 8.0)]
+        speed: f64,
+        /// Usable battery time in minutes (20 % is kept in reserve).
+        #[arg(long, default_value_t = 20.0)]
+        battery_min: f64,
+        /// Sweep direction in degrees from north (default: the shortest).
+        #[arg(long)]
+        angle: Option<f64>,
+        /// Output .plan; several sorties become OUT-1.plan, OUT-2.plan, ...
+        #[arg(short = 'o', long, default_value = "patrol.plan")]
+        out: PathBuf,
+    },
     /// Grid cells: validate a district file and summarise it.
     Grids {
         #[command(subcommand)]
@@ -258,6 +295,33 @@ async fn main() -> Result<()> {
                 println!("cleared the {kind:?} plan of vehicle {}", v.sysid());
             }
         },
+        Cmd::Plan {
+            grids,
+            datum,
+            cells,
+            pattern,
+            alt,
+            gsd,
+            overlap,
+            camera,
+            speed,
+            battery_min,
+            angle,
+            out,
+        } => plan_cmd(
+            grids,
+            datum,
+            cells,
+            pattern,
+            alt,
+            gsd,
+            overlap,
+            camera,
+            speed,
+            battery_min,
+            angle,
+            out,
+        )?,
         Cmd::Grids {
             op: GridsOp::Check { file, datum },
         } => {
@@ -431,6 +495,97 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
         started.elapsed().as_secs_f64(),
         tlog.display(),
         tlog.display()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_cmd(
+    grids: PathBuf,
+    datum: gridpatrol::grid::Datum,
+    cells: Vec<String>,
+    pattern: String,
+    alt: Option<f64>,
+    gsd: Option<f64>,
+    overlap: String,
+    camera: String,
+    speed: f64,
+    battery_min: f64,
+    angle: Option<f64>,
+    out: PathBuf,
+) -> Result<()> {
+    use gridpatrol::plan::{plan_coverage, qgc, Camera, PlanOptions};
+    if pattern != "coverage" {
+        bail!("pattern {pattern:?} is not built yet; use --pattern coverage");
+    }
+    let map = gridpatrol::grid::GridMap::load(&grids, datum)
+        .with_context(|| format!("{} is not a valid grid file", grids.display()))?;
+    let camera = Camera::find(&camera)?;
+    let (front, side) = overlap
+        .split_once('/')
+        .and_then(|(f, s)| Some((f.trim().parse::<f64>().ok()?, s.trim().parse::<f64>().ok()?)))
+        .with_context(|| format!("--overlap {overlap:?} is not FRONT/SIDE, e.g. 75/65"))?;
+    let altitude_m = match (alt, gsd) {
+        (Some(a), _) => a,
+        (None, Some(g)) => camera.altitude_for_gsd(g),
+        (None, None) => 60.0,
+    };
+    let opts = PlanOptions {
+        camera,
+        altitude_m,
+        front_overlap_pct: front,
+        side_overlap_pct: side,
+        speed_mps: speed,
+        battery_min,
+        angle_deg: angle,
+        ..PlanOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let plan = plan_coverage(&map, &cells, &opts)?;
+    let took = started.elapsed();
+    let s = plan.survey;
+    println!(
+        "altitude {:.1} m above home (terrain taken as flat), GSD {:.2} cm/px, footprint {:.1} x {:.1} m, lines {:.1} m apart, photo every {:.1} m",
+        s.altitude_m, s.gsd_cm, s.footprint_side_m, s.footprint_frontal_m, s.line_spacing_m, s.trigger_distance_m
+    );
+    println!(
+        "{:>6} {:>9} {:>9} {:>7} {:>6} {:>6} {:>8}  cells",
+        "sortie", "length", "time", "photos", "turns", "items", "battery"
+    );
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "patrol".into());
+    let dir = out.parent().map(PathBuf::from).unwrap_or_default();
+    for (i, so) in plan.sorties.iter().enumerate() {
+        println!(
+            "{:>6} {:>7.0} m {:>6.1} min {:>7} {:>6} {:>6} {:>7.0} %  {}",
+            i + 1,
+            so.length_m,
+            so.flight_time_s / 60.0,
+            so.photos,
+            so.turns,
+            so.items.len(),
+            so.battery_pct,
+            so.cells.join(",")
+        );
+        let fence: Vec<_> = so.cells.iter().filter_map(|id| map.cell(id)).collect();
+        let doc = qgc::plan_json(&so.items, plan.home, speed, &fence, &map.no_fly);
+        let path = if plan.sorties.len() == 1 {
+            out.clone()
+        } else {
+            dir.join(format!("{stem}-{}.plan", i + 1))
+        };
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "sweep {:.1} km against a lower bound of {:.1} km (area / line spacing); planned in {:.1} ms; {} sortie(s) written from {}",
+        plan.sweep_m / 1000.0,
+        plan.sweep_lower_bound_m / 1000.0,
+        took.as_secs_f64() * 1000.0,
+        plan.sorties.len(),
+        out.display()
     );
     Ok(())
 }

@@ -137,6 +137,11 @@ impl GridMap {
     }
 }
 
+/// Area of a WGS-84 polygon in square metres.
+pub fn area_m2_of(p: &Polygon<f64>) -> f64 {
+    area_m2(p)
+}
+
 pub(crate) fn area_m2(p: &Polygon<f64>) -> f64 {
     let lat = p.exterior().0.first().map_or(0.0, |c| c.y);
     p.unsigned_area() * m2_per_deg2(lat)

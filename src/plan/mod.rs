@@ -2,6 +2,9 @@
 
 pub mod camera;
 pub mod coverage;
+pub mod qgc;
+pub mod route;
 
 pub use camera::{Camera, CameraError, Survey};
 pub use coverage::{coverage_route, CoverageRoute, Leg};
+pub use route::{order_tour, plan_coverage, Plan, PlanError, PlanOptions, Sortie, MAX_ITEMS};

@@ -1,0 +1,366 @@
+//! From cells to sorties: order the cells (nearest neighbour, then 2-opt), cover each,
+//! split into battery-sized sorties that start and end at home, and emit MAVLink items.
+
+use geo::{BooleanOps, Buffer, Centroid, MultiPolygon};
+use serde::Serialize;
+
+use super::camera::{Camera, CameraError, Survey};
+use super::coverage::{coverage_route, Frame, Leg};
+use crate::grid::{GridCell, GridMap, Home};
+use crate::vehicle::MissionItem;
+
+/// Distance kept from every no-fly zone, metres: GPS error and wind gusts must not
+/// carry the vehicle in.
+pub const NO_FLY_MARGIN_M: f64 = 10.0;
+
+/// The largest mission PX4 flight controllers hold.
+pub const MAX_ITEMS: usize = 500;
+
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    pub camera: Camera,
+    /// Altitude above home, metres.
+    pub altitude_m: f64,
+    pub front_overlap_pct: f64,
+    pub side_overlap_pct: f64,
+    /// Cruise speed, m/s.
+    pub speed_mps: f64,
+    /// Usable flight time of a full battery, minutes.
+    pub battery_min: f64,
+    /// Share of the battery kept in reserve at landing, percent.
+    pub reserve_pct: f64,
+    /// Highest altitude above home any item may have, metres (PX4/China rules: 120 m).
+    pub ceiling_m: f64,
+    /// Fixed sweep direction (degrees from north) or the shortest.
+    pub angle_deg: Option<f64>,
+    /// Run-out beyond each cell edge, metres.
+    pub turnaround_m: f64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            camera: Camera::presets().remove(0),
+            altitude_m: 60.0,
+            front_overlap_pct: 75.0,
+            side_overlap_pct: 65.0,
+            speed_mps: 8.0,
+            battery_min: 20.0,
+            reserve_pct: 20.0,
+            ceiling_m: 120.0,
+            angle_deg: None,
+            turnaround_m: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error(transparent)]
+    Camera(#[from] CameraError),
+    #[error("altitude {alt} m is above the ceiling of {ceiling} m above home")]
+    AboveCeiling { alt: f64, ceiling: f64 },
+    #[error("the grid file sets no home; give one")]
+    NoHome,
+    #[error("unknown cell {0:?}")]
+    UnknownCell(String),
+    #[error("cell {0} is entirely inside no-fly zones")]
+    AllNoFly(String),
+    #[error("the battery budget ({0:.0} s) does not even reach the first sweep and back")]
+    BatteryTooSmall(f64),
+}
+
+/// One flight from home and back.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sortie {
+    pub cells: Vec<String>,
+    #[serde(skip)]
+    pub items: Vec<MissionItem>,
+    pub length_m: f64,
+    pub flight_time_s: f64,
+    pub photos: u32,
+    pub turns: u32,
+    /// Battery used, percent of a full one.
+    pub battery_pct: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Plan {
+    pub survey: Survey,
+    pub home: Home,
+    pub sorties: Vec<Sortie>,
+    /// Lower bound of sweep length: covered area / line spacing, metres.
+    pub sweep_lower_bound_m: f64,
+    pub sweep_m: f64,
+}
+
+/// Seconds a multicopter loses per 180° turn (decelerate, turn, accelerate at 3 m/s²).
+fn turn_time(speed: f64) -> f64 {
+    2.0 * speed / 3.0
+}
+
+fn dist(frame: &Frame, a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (x0, y0) = frame.to_local(a.0, a.1);
+    let (x1, y1) = frame.to_local(b.0, b.1);
+    ((x1 - x0).powi(2) + (y1 - y0).powi(2)).sqrt()
+}
+
+/// Orders points to make a short closed tour from `start`: nearest neighbour, then 2-opt.
+pub fn order_tour(frame: &Frame, start: (f64, f64), points: &[(f64, f64)]) -> Vec<usize> {
+    let mut left: Vec<usize> = (0..points.len()).collect();
+    let mut tour = Vec::with_capacity(points.len());
+    let mut at = start;
+    while !left.is_empty() {
+        let (k, _) = left
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (k, dist(frame, at, points[i])))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((0, 0.0));
+        let i = left.swap_remove(k);
+        at = points[i];
+        tour.push(i);
+    }
+    // 2-opt on the closed tour home → tour → home.
+    let p = |k: usize, tour: &[usize]| {
+        if k == 0 || k == tour.len() + 1 {
+            start
+        } else {
+            points[tour[k - 1]]
+        }
+    };
+    let mut improved = true;
+    while improved {
+        improved = false;
+        for i in 1..tour.len() {
+            for j in i + 1..=tour.len() {
+                let (a, b, c, d) = (p(i - 1, &tour), p(i, &tour), p(j, &tour), p(j + 1, &tour));
+                if dist(frame, a, c) + dist(frame, b, d) + 1e-9
+                    < dist(frame, a, b) + dist(frame, c, d)
+                {
+                    tour[i - 1..j].reverse();
+                    improved = true;
+                }
+            }
+        }
+    }
+    tour
+}
+
+struct CellRoute<'a> {
+    cell: &'a GridCell,
+    legs: Vec<Leg>,
+}
+
+/// Plans coverage of `cell_ids` (all cells when empty).
+pub fn plan_coverage(
+    map: &GridMap,
+    cell_ids: &[String],
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let home = map.home.ok_or(PlanError::NoHome)?;
+    if opts.altitude_m > opts.ceiling_m {
+        return Err(PlanError::AboveCeiling {
+            alt: opts.altitude_m,
+            ceiling: opts.ceiling_m,
+        });
+    }
+    let survey = opts.camera.survey(
+        opts.altitude_m,
+        opts.front_overlap_pct,
+        opts.side_overlap_pct,
+    )?;
+    let cells: Vec<&GridCell> = if cell_ids.is_empty() {
+        map.cells.iter().collect()
+    } else {
+        cell_ids
+            .iter()
+            .map(|id| {
+                map.cell(id)
+                    .ok_or_else(|| PlanError::UnknownCell(id.clone()))
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let frame = Frame::new(home.lat, home.lon);
+    let centres: Vec<(f64, f64)> = cells
+        .iter()
+        .map(|c| {
+            c.polygon
+                .centroid()
+                .map_or((home.lat, home.lon), |p| (p.y(), p.x()))
+        })
+        .collect();
+    let order = order_tour(&frame, (home.lat, home.lon), &centres);
+    // No-fly zones grow by a safety margin (in degrees of longitude, the shorter ones, so at
+    // least NO_FLY_MARGIN_M in every direction) before they are cut out of the cells.
+    let margin_deg = NO_FLY_MARGIN_M / (111_320.0 * home.lat.to_radians().cos());
+    let no_fly = MultiPolygon::new(
+        map.no_fly
+            .iter()
+            .flat_map(|z| z.polygon.buffer(margin_deg).0)
+            .collect(),
+    );
+    let mut routes = Vec::new();
+    let mut area = 0.0;
+    for i in order {
+        let cell = cells[i];
+        // No-fly zones are cut out of the cell before it is swept.
+        let flyable = if no_fly.0.is_empty() {
+            MultiPolygon::new(vec![cell.polygon.clone()])
+        } else {
+            cell.polygon.difference(&no_fly)
+        };
+        if flyable.0.is_empty() {
+            return Err(PlanError::AllNoFly(cell.id.clone()));
+        }
+        let mut legs = Vec::new();
+        for part in &flyable.0 {
+            area += crate::grid::area_m2_of(part);
+            if let Some(r) = coverage_route(
+                part,
+                survey.line_spacing_m,
+                opts.angle_deg,
+                opts.turnaround_m,
+            ) {
+                legs.extend(r.legs);
+            }
+        }
+        routes.push(CellRoute { cell, legs });
+    }
+    let sorties = split_sorties(&frame, home, &routes, &survey, opts)?;
+    let sweep_m = routes
+        .iter()
+        .flat_map(|r| r.legs.iter())
+        .filter(|l| l.camera)
+        .map(|l| dist(&frame, l.from, l.to))
+        .sum::<f64>();
+    Ok(Plan {
+        survey,
+        home,
+        sorties,
+        sweep_lower_bound_m: area / survey.line_spacing_m,
+        sweep_m,
+    })
+}
+
+/// A sweep line with the camera on: start, end.
+struct Sweep {
+    cell: usize,
+    from: (f64, f64),
+    to: (f64, f64),
+}
+
+fn split_sorties(
+    frame: &Frame,
+    home: Home,
+    routes: &[CellRoute],
+    survey: &Survey,
+    opts: &PlanOptions,
+) -> Result<Vec<Sortie>, PlanError> {
+    let budget = opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0);
+    let h = (home.lat, home.lon);
+    // Climb and descent at PX4's 3 m/s up and 1.5 m/s down.
+    let vertical = opts.altitude_m / 3.0 + opts.altitude_m / 1.5;
+    // A sweep longer than a third of what a battery flies is cut into pieces, so that a
+    // long road cell still fits in sorties.
+    let max_sweep = (opts.speed_mps * (budget - vertical) / 3.0).max(1.0);
+    let mut sweeps: Vec<Sweep> = Vec::new();
+    for (ci, r) in routes.iter().enumerate() {
+        for l in r.legs.iter().filter(|l| l.camera) {
+            let n = (dist(frame, l.from, l.to) / max_sweep).ceil().max(1.0) as usize;
+            for k in 0..n {
+                let at = |f: f64| {
+                    (
+                        l.from.0 + (l.to.0 - l.from.0) * f,
+                        l.from.1 + (l.to.1 - l.from.1) * f,
+                    )
+                };
+                sweeps.push(Sweep {
+                    cell: ci,
+                    from: at(k as f64 / n as f64),
+                    to: at((k + 1) as f64 / n as f64),
+                });
+            }
+        }
+    }
+    let mut sorties = Vec::new();
+    let mut i = 0;
+    while i < sweeps.len() {
+        let mut time = vertical;
+        let mut at = h;
+        let mut length = 0.0;
+        let mut taken = Vec::new();
+        while i < sweeps.len() {
+            let s = &sweeps[i];
+            let to_start = dist(frame, at, s.from);
+            let sweep = dist(frame, s.from, s.to);
+            let back = dist(frame, s.to, h);
+            let add = (to_start + sweep) / opts.speed_mps + turn_time(opts.speed_mps);
+            // Items: a waypoint at each end and the trigger on/off: four per sweep.
+            let items_after = 4 * (taken.len() + 1) + 3;
+            if time + add + back / opts.speed_mps > budget || items_after > MAX_ITEMS {
+                break;
+            }
+            time += add;
+            length += to_start + sweep;
+            at = s.to;
+            taken.push(i);
+            i += 1;
+        }
+        if taken.is_empty() {
+            return Err(PlanError::BatteryTooSmall(budget));
+        }
+        length += dist(frame, at, h);
+        time += dist(frame, at, h) / opts.speed_mps;
+        let mut items = vec![MissionItem::takeoff(
+            home.lat,
+            home.lon,
+            opts.altitude_m as f32,
+        )];
+        let mut change_speed = MissionItem::return_to_launch();
+        change_speed.command = 178; // DO_CHANGE_SPEED: ground speed
+        change_speed.params = [1.0, opts.speed_mps as f32, -1.0, 0.0];
+        items.push(change_speed);
+        let mut photos = 0u32;
+        let mut cells: Vec<String> = Vec::new();
+        for &k in &taken {
+            let s = &sweeps[k];
+            let id = &routes[s.cell].cell.id;
+            if cells.last() != Some(id) {
+                cells.push(id.clone());
+            }
+            items.push(MissionItem::waypoint(
+                s.from.0,
+                s.from.1,
+                opts.altitude_m as f32,
+            ));
+            items.push(trigger(survey.trigger_distance_m));
+            items.push(MissionItem::waypoint(
+                s.to.0,
+                s.to.1,
+                opts.altitude_m as f32,
+            ));
+            items.push(trigger(0.0));
+            photos += (dist(frame, s.from, s.to) / survey.trigger_distance_m).floor() as u32 + 1;
+        }
+        items.push(MissionItem::return_to_launch());
+        sorties.push(Sortie {
+            cells,
+            items,
+            length_m: length,
+            flight_time_s: time,
+            photos,
+            turns: taken.len() as u32,
+            battery_pct: 100.0 * time / (opts.battery_min * 60.0),
+        });
+    }
+    Ok(sorties)
+}
+
+/// MAV_CMD_DO_SET_CAM_TRIGG_DIST: photos every `metres` (0 stops).
+fn trigger(metres: f64) -> MissionItem {
+    let mut t = MissionItem::return_to_launch();
+    t.command = 206;
+    t.params = [metres as f32, 0.0, 1.0, 0.0];
+    t
+}

@@ -1,0 +1,119 @@
+//! The planner on the sample district: budgets, item limits, the ceiling, no-fly zones,
+//! and .plan files that read back to the same mission.
+
+use gridpatrol::grid::{Datum, GridMap};
+use gridpatrol::plan::{plan_coverage, qgc, PlanError, PlanOptions, MAX_ITEMS};
+use gridpatrol::vehicle::compare_missions;
+
+fn district() -> GridMap {
+    GridMap::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("missions/wenqu.geojson"),
+        Datum::Wgs84,
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_sortie_fits_its_battery_item_limit_and_ceiling() {
+    let map = district();
+    let opts = PlanOptions::default();
+    let plan = plan_coverage(&map, &[], &opts).unwrap();
+    assert!(
+        plan.sweep_m >= plan.sweep_lower_bound_m * 0.99,
+        "{} vs {}",
+        plan.sweep_m,
+        plan.sweep_lower_bound_m
+    );
+    assert!(
+        plan.sweep_m <= plan.sweep_lower_bound_m * 1.05,
+        "{} vs {}",
+        plan.sweep_m,
+        plan.sweep_lower_bound_m
+    );
+    for s in &plan.sorties {
+        assert!(s.items.len() <= MAX_ITEMS);
+        assert!(
+            s.flight_time_s <= opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0) + 1e-6
+        );
+        assert!(s.items.iter().all(|i| f64::from(i.z) <= opts.ceiling_m));
+        assert_eq!(
+            s.items.first().map(|i| i.command),
+            Some(22),
+            "takes off first"
+        );
+        assert_eq!(
+            s.items.last().map(|i| i.command),
+            Some(20),
+            "returns home last"
+        );
+    }
+    // Every cell is covered by some sortie.
+    for c in &map.cells {
+        assert!(
+            plan.sorties.iter().any(|s| s.cells.contains(&c.id)),
+            "{} not planned",
+            c.id
+        );
+    }
+}
+
+#[test]
+fn no_sweep_enters_a_no_fly_zone() {
+    let map = district();
+    let plan = plan_coverage(&map, &[], &PlanOptions::default()).unwrap();
+    let mut checked = 0;
+    for s in &plan.sorties {
+        // Between a waypoint and the next waypoint with the camera on in between: a sweep.
+        let wps: Vec<_> = s.items.iter().filter(|i| i.command == 16).collect();
+        for pair in wps.chunks(2) {
+            let [a, b] = pair else { continue };
+            for k in 0..=100 {
+                let f = k as f64 / 100.0;
+                let lat = a.lat() + (b.lat() - a.lat()) * f;
+                let lon = a.lon() + (b.lon() - a.lon()) * f;
+                assert!(
+                    map.in_no_fly(lat, lon).is_none(),
+                    "sweep through a no-fly zone at {lat},{lon}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10_000);
+}
+
+#[test]
+fn a_plan_file_reads_back_to_the_same_mission() {
+    let map = district();
+    let plan = plan_coverage(&map, &["WQ-24".to_string()], &PlanOptions::default()).unwrap();
+    let s = &plan.sorties[0];
+    let cells: Vec<_> = s.cells.iter().filter_map(|id| map.cell(id)).collect();
+    let doc = qgc::plan_json(&s.items, plan.home, 8.0, &cells, &map.no_fly);
+    assert_eq!(doc["fileType"], "Plan");
+    assert_eq!(
+        doc["geoFence"]["polygons"].as_array().unwrap().len(),
+        cells.len() + map.no_fly.len()
+    );
+    let text = serde_json::to_string_pretty(&doc).unwrap();
+    let back = qgc::items_from_plan(&serde_json::from_str(&text).unwrap()).unwrap();
+    compare_missions(&s.items, &back).unwrap();
+    assert!(qgc::items_from_plan(&serde_json::json!({"fileType": "Survey"})).is_err());
+}
+
+#[test]
+fn bad_requests_are_refused_clearly() {
+    let map = district();
+    let e = plan_coverage(&map, &["WQ-99".to_string()], &PlanOptions::default()).unwrap_err();
+    assert_eq!(e, PlanError::UnknownCell("WQ-99".into()));
+    let high = PlanOptions {
+        altitude_m: 150.0,
+        ..PlanOptions::default()
+    };
+    assert_eq!(
+        plan_coverage(&map, &[], &high).unwrap_err(),
+        PlanError::AboveCeiling {
+            alt: 150.0,
+            ceiling: 120.0
+        }
+    );
+}
