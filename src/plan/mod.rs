@@ -1,5 +1,6 @@
 //! Planning: from grid cells to patrol routes and MAVLink missions.
 
+pub mod avoid;
 pub mod camera;
 pub mod coverage;
 pub mod qgc;

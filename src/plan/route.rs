@@ -4,6 +4,7 @@
 use geo::{BooleanOps, Buffer, Centroid, MultiPolygon};
 use serde::Serialize;
 
+use super::avoid::Obstacles;
 use super::camera::{Camera, CameraError, Survey};
 use super::coverage::{coverage_route, Frame, Leg};
 use crate::grid::{GridCell, GridMap, Home};
@@ -227,7 +228,9 @@ pub fn plan_coverage(
         }
         routes.push(CellRoute { cell, legs });
     }
-    let sorties = split_sorties(&frame, home, &routes, &survey, opts)?;
+    let zones: Vec<_> = map.no_fly.iter().map(|z| z.polygon.clone()).collect();
+    let obstacles = Obstacles::new(frame, &zones, NO_FLY_MARGIN_M);
+    let sorties = split_sorties(&frame, &obstacles, home, &routes, &survey, opts)?;
     let sweep_m = routes
         .iter()
         .flat_map(|r| r.legs.iter())
@@ -252,6 +255,7 @@ struct Sweep {
 
 fn split_sorties(
     frame: &Frame,
+    obstacles: &Obstacles,
     home: Home,
     routes: &[CellRoute],
     survey: &Survey,
@@ -289,60 +293,64 @@ fn split_sorties(
         let mut time = vertical;
         let mut at = h;
         let mut length = 0.0;
-        let mut taken = Vec::new();
+        // Each taken sweep with the detour that leads to it.
+        let mut taken: Vec<(usize, Vec<(f64, f64)>)> = Vec::new();
+        let mut items_needed = 3; // takeoff, speed, return
+        let mut home_detour: Vec<(f64, f64)> = Vec::new();
         while i < sweeps.len() {
             let s = &sweeps[i];
-            let to_start = dist(frame, at, s.from);
+            let (via, to_start) = obstacles.detour(at, s.from);
             let sweep = dist(frame, s.from, s.to);
-            let back = dist(frame, s.to, h);
+            let (back_via, back) = obstacles.detour(s.to, h);
             let add = (to_start + sweep) / opts.speed_mps + turn_time(opts.speed_mps);
-            // Items: a waypoint at each end and the trigger on/off: four per sweep.
-            let items_after = 4 * (taken.len() + 1) + 3;
-            if time + add + back / opts.speed_mps > budget || items_after > MAX_ITEMS {
+            // Items: detour waypoints, a waypoint at each end and the trigger on/off.
+            let needed = items_needed + via.len() + 4 + back_via.len();
+            // An unreachable sweep (infinite detour) never fits.
+            let fits = time + add + back / opts.speed_mps <= budget;
+            if !fits || needed > MAX_ITEMS {
                 break;
             }
+            items_needed += via.len() + 4;
             time += add;
             length += to_start + sweep;
             at = s.to;
-            taken.push(i);
+            home_detour = back_via;
+            taken.push((i, via));
             i += 1;
         }
         if taken.is_empty() {
             return Err(PlanError::BatteryTooSmall(budget));
         }
-        length += dist(frame, at, h);
-        time += dist(frame, at, h) / opts.speed_mps;
-        let mut items = vec![MissionItem::takeoff(
-            home.lat,
-            home.lon,
-            opts.altitude_m as f32,
-        )];
+        let (_, back) = obstacles.detour(at, h);
+        length += back;
+        time += back / opts.speed_mps;
+        let alt = opts.altitude_m as f32;
+        let mut items = vec![MissionItem::takeoff(home.lat, home.lon, alt)];
         let mut change_speed = MissionItem::return_to_launch();
         change_speed.command = 178; // DO_CHANGE_SPEED: ground speed
         change_speed.params = [1.0, opts.speed_mps as f32, -1.0, 0.0];
         items.push(change_speed);
         let mut photos = 0u32;
         let mut cells: Vec<String> = Vec::new();
-        for &k in &taken {
-            let s = &sweeps[k];
+        for (k, via) in &taken {
+            let s = &sweeps[*k];
             let id = &routes[s.cell].cell.id;
             if cells.last() != Some(id) {
                 cells.push(id.clone());
             }
-            items.push(MissionItem::waypoint(
-                s.from.0,
-                s.from.1,
-                opts.altitude_m as f32,
-            ));
+            items.extend(via.iter().map(|p| MissionItem::waypoint(p.0, p.1, alt)));
+            items.push(MissionItem::waypoint(s.from.0, s.from.1, alt));
             items.push(trigger(survey.trigger_distance_m));
-            items.push(MissionItem::waypoint(
-                s.to.0,
-                s.to.1,
-                opts.altitude_m as f32,
-            ));
+            items.push(MissionItem::waypoint(s.to.0, s.to.1, alt));
             items.push(trigger(0.0));
             photos += (dist(frame, s.from, s.to) / survey.trigger_distance_m).floor() as u32 + 1;
         }
+        // PX4's RTL flies straight home: go round any zone in the way first.
+        items.extend(
+            home_detour
+                .iter()
+                .map(|p| MissionItem::waypoint(p.0, p.1, alt)),
+        );
         items.push(MissionItem::return_to_launch());
         sorties.push(Sortie {
             cells,
