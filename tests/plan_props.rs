@@ -1,0 +1,83 @@
+//! Property tests of coverage: for random cells, the photos' footprints cover at least
+//! 99.5 % of the cell (measured by rasterising at 1 m), and no sweep leaves the cell by
+//! more than the turnaround.
+
+use geo::{coord, Contains, LineString, Point, Polygon};
+use gridpatrol::plan::coverage::Frame;
+use gridpatrol::plan::{coverage_route, Camera};
+use proptest::prelude::*;
+
+/// A star-shaped (often concave) polygon of `radii.len()` corners around the origin.
+fn star(frame: &Frame, radii: &[f64], twist: f64) -> Polygon<f64> {
+    let n = radii.len();
+    let mut pts: Vec<_> = radii
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let a = twist + 2.0 * std::f64::consts::PI * i as f64 / n as f64;
+            let (lat, lon) = frame.to_geo(r * a.cos(), r * a.sin());
+            coord! { x: lon, y: lat }
+        })
+        .collect();
+    pts.push(pts[0]);
+    Polygon::new(LineString::new(pts), vec![])
+}
+
+fn coverage_share(cell: &Polygon<f64>, frame: &Frame, camera: &Camera, alt: f64) -> f64 {
+    let survey = camera.survey(alt, 75.0, 65.0).unwrap();
+    let route = coverage_route(cell, survey.line_spacing_m, None, 0.0).unwrap();
+    // Photos every trigger distance from the start of each sweep, footprint across track.
+    let mut shots = Vec::new();
+    for leg in route.legs.iter().filter(|l| l.camera) {
+        let a = frame.to_local(leg.from.0, leg.from.1);
+        let b = frame.to_local(leg.to.0, leg.to.1);
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+        let dir = ((b.0 - a.0) / len.max(1e-9), (b.1 - a.1) / len.max(1e-9));
+        let n = (len / survey.trigger_distance_m).floor() as usize;
+        for k in 0..=n {
+            let t = k as f64 * survey.trigger_distance_m;
+            shots.push(((a.0 + dir.0 * t, a.1 + dir.1 * t), dir));
+        }
+    }
+    let (hs, hf) = (
+        survey.footprint_side_m / 2.0,
+        survey.footprint_frontal_m / 2.0,
+    );
+    let (mut inside, mut covered) = (0u64, 0u64);
+    for x in -700..700 {
+        for y in -700..700 {
+            let (e, n) = (x as f64 + 0.5, y as f64 + 0.5);
+            let (lat, lon) = frame.to_geo(e, n);
+            if !cell.contains(&Point::new(lon, lat)) {
+                continue;
+            }
+            inside += 1;
+            let hit = shots.iter().any(|((px, py), (dx, dy))| {
+                let (rx, ry) = (e - px, n - py);
+                let along = rx * dx + ry * dy;
+                let across = -rx * dy + ry * dx;
+                along.abs() <= hf && across.abs() <= hs
+            });
+            if hit {
+                covered += 1;
+            }
+        }
+    }
+    covered as f64 / inside.max(1) as f64
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    #[test]
+    fn photos_cover_at_least_99_5_percent_of_a_cell(
+        radii in proptest::collection::vec(120.0f64..600.0, 4..9),
+        twist in 0.0f64..std::f64::consts::TAU,
+        alt in 40.0f64..100.0,
+    ) {
+        let frame = Frame::new(36.56, 103.68);
+        let cell = star(&frame, &radii, twist);
+        let share = coverage_share(&cell, &frame, &Camera::find("1inch-20mp").unwrap(), alt);
+        prop_assert!(share >= 0.995, "covered {:.4}", share);
+    }
+}
