@@ -51,10 +51,8 @@ impl GridMap {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("kml"));
         if is_kml {
-            return Err(GridError::File {
-                path: path.display().to_string(),
-                problem: "KML import is not built yet; convert to GeoJSON".to_string(),
-            });
+            let gj = super::kml_to_geojson(&text)?;
+            return Self::from_geojson(&gj.to_string(), datum);
         }
         Self::from_geojson(&text, datum)
     }

@@ -6,6 +6,7 @@
 //! are stored in WGS-84 with x = longitude and y = latitude, in degrees.
 
 mod datum;
+mod kml;
 mod load;
 
 use geo::{Area, BoundingRect, Contains, Point, Polygon};
@@ -13,6 +14,7 @@ use rstar::{RTree, RTreeObject, AABB};
 use serde::Serialize;
 
 pub use datum::{gcj02_to_wgs84, wgs84_to_gcj02, Datum};
+pub use kml::kml_to_geojson;
 pub use load::GridError;
 
 /// One grid cell and who answers for it.
