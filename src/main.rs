@@ -62,7 +62,7 @@ enum Cmd {
         /// Cells to cover, comma separated (default: all).
         #[arg(long, value_delimiter = ',')]
         cells: Vec<String>,
-        /// coverage (perimeter and points are not built yet).
+        /// coverage or perimeter (points are not built yet).
         #[arg(long, default_value = "coverage")]
         pattern: String,
         /// Altitude above home in metres (or give --gsd).
@@ -86,7 +86,10 @@ enum Cmd {
         /// Sweep direction in degrees from north (default: the shortest).
         #[arg(long)]
         angle: Option<f64>,
-        /// Output .plan; several sorties become OUT-1.plan, OUT-2.plan, ...
+        /// Datum of GeoJSON/KML output: wgs84 or gcj02.
+        #[arg(long, default_value = "wgs84")]
+        out_datum: gridpatrol::grid::Datum,
+        /// Output: .plan (several sorties become OUT-1.plan, OUT-2.plan, ...), .geojson or .kml.
         #[arg(short = 'o', long, default_value = "patrol.plan")]
         out: PathBuf,
     },
@@ -307,6 +310,7 @@ async fn main() -> Result<()> {
             speed,
             battery_min,
             angle,
+            out_datum,
             out,
         } => plan_cmd(
             grids,
@@ -320,6 +324,7 @@ async fn main() -> Result<()> {
             speed,
             battery_min,
             angle,
+            out_datum,
             out,
         )?,
         Cmd::Grids {
@@ -512,12 +517,15 @@ fn plan_cmd(
     speed: f64,
     battery_min: f64,
     angle: Option<f64>,
+    out_datum: gridpatrol::grid::Datum,
     out: PathBuf,
 ) -> Result<()> {
     use gridpatrol::plan::{plan_coverage, qgc, Camera, PlanOptions};
-    if pattern != "coverage" {
-        bail!("pattern {pattern:?} is not built yet; use --pattern coverage");
-    }
+    let pattern = match pattern.as_str() {
+        "coverage" => gridpatrol::plan::Pattern::Coverage,
+        "perimeter" => gridpatrol::plan::Pattern::Perimeter { inset_m: None },
+        other => bail!("pattern {other:?} is not built yet; use coverage or perimeter"),
+    };
     let map = gridpatrol::grid::GridMap::load(&grids, datum)
         .with_context(|| format!("{} is not a valid grid file", grids.display()))?;
     let camera = Camera::find(&camera)?;
@@ -538,6 +546,7 @@ fn plan_cmd(
         speed_mps: speed,
         battery_min,
         angle_deg: angle,
+        pattern,
         ..PlanOptions::default()
     };
     let started = std::time::Instant::now();
@@ -552,6 +561,20 @@ fn plan_cmd(
         "{:>6} {:>9} {:>9} {:>7} {:>6} {:>6} {:>8}  cells",
         "sortie", "length", "time", "photos", "turns", "items", "battery"
     );
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("plan")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "geojson" | "json" => std::fs::write(
+            &out,
+            serde_json::to_string_pretty(&gridpatrol::plan::export::geojson(&plan, out_datum))?,
+        )?,
+        "kml" => std::fs::write(&out, gridpatrol::plan::export::kml(&plan, out_datum))?,
+        "plan" => {}
+        other => bail!("unknown output type .{other}: use .plan, .geojson or .kml"),
+    }
     let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -569,6 +592,9 @@ fn plan_cmd(
             so.battery_pct,
             so.cells.join(",")
         );
+        if ext != "plan" {
+            continue;
+        }
         let fence: Vec<_> = so.cells.iter().filter_map(|id| map.cell(id)).collect();
         let doc = qgc::plan_json(&so.items, plan.home, speed, &fence, &map.no_fly);
         let path = if plan.sorties.len() == 1 {
@@ -579,10 +605,17 @@ fn plan_cmd(
         std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    let bound = if matches!(pattern, gridpatrol::plan::Pattern::Coverage) {
+        format!(
+            " against a lower bound of {:.1} km (area / line spacing)",
+            plan.sweep_lower_bound_m / 1000.0
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "sweep {:.1} km against a lower bound of {:.1} km (area / line spacing); planned in {:.1} ms; {} sortie(s) written from {}",
+        "camera-on {:.1} km{bound}; planned in {:.1} ms; {} sortie(s) written from {}",
         plan.sweep_m / 1000.0,
-        plan.sweep_lower_bound_m / 1000.0,
         took.as_secs_f64() * 1000.0,
         plan.sorties.len(),
         out.display()

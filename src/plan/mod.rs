@@ -3,9 +3,13 @@
 pub mod avoid;
 pub mod camera;
 pub mod coverage;
+pub mod export;
+pub mod perimeter;
 pub mod qgc;
 pub mod route;
 
 pub use camera::{Camera, CameraError, Survey};
 pub use coverage::{coverage_route, CoverageRoute, Leg};
-pub use route::{order_tour, plan_coverage, Plan, PlanError, PlanOptions, Sortie, MAX_ITEMS};
+pub use route::{
+    order_tour, plan_coverage, Pattern, Plan, PlanError, PlanOptions, Sortie, MAX_ITEMS,
+};

@@ -36,6 +36,16 @@ pub struct PlanOptions {
     pub angle_deg: Option<f64>,
     /// Run-out beyond each cell edge, metres.
     pub turnaround_m: f64,
+    pub pattern: Pattern,
+}
+
+/// What to fly over each cell.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pattern {
+    /// Photograph all of it (boustrophedon).
+    Coverage,
+    /// Fly its boundary this many metres inside (None: half an image footprint).
+    Perimeter { inset_m: Option<f64> },
 }
 
 impl Default for PlanOptions {
@@ -51,6 +61,7 @@ impl Default for PlanOptions {
             ceiling_m: 120.0,
             angle_deg: None,
             turnaround_m: 0.0,
+            pattern: Pattern::Coverage,
         }
     }
 }
@@ -217,13 +228,21 @@ pub fn plan_coverage(
         let mut legs = Vec::new();
         for part in &flyable.0 {
             area += crate::grid::area_m2_of(part);
-            if let Some(r) = coverage_route(
-                part,
-                survey.line_spacing_m,
-                opts.angle_deg,
-                opts.turnaround_m,
-            ) {
-                legs.extend(r.legs);
+            match opts.pattern {
+                Pattern::Coverage => {
+                    if let Some(r) = coverage_route(
+                        part,
+                        survey.line_spacing_m,
+                        opts.angle_deg,
+                        opts.turnaround_m,
+                    ) {
+                        legs.extend(r.legs);
+                    }
+                }
+                Pattern::Perimeter { inset_m } => {
+                    let inset = inset_m.unwrap_or(survey.footprint_side_m / 2.0);
+                    legs.extend(super::perimeter::perimeter_legs(part, inset));
+                }
             }
         }
         routes.push(CellRoute { cell, legs });
