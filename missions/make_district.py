@@ -136,6 +136,17 @@ for zid, name, (n, e) in [("NFZ-1", "新区人民医院", (900.0, 1300.0)), ("NF
         "geometry": {"type": "Polygon", "coordinates": [circle(n, e, 150.0)]},
     })
 
+for hid, name, (n, e), hover, orbit in [
+    ("HS-1", "文曲大学城南门", (700.0, -900.0), 20, 40),
+    ("HS-2", "文曲夜市", (-100.0, 500.0), 30, 60),
+    ("HS-3", "公交枢纽站", (-150.0, -1500.0), 15, None),
+    ("HS-4", "文曲苑广场", (-1200.0, 900.0), 15, None),
+]:
+    props = {"kind": "hotspot", "hotspot_id": hid, "name": name, "hover_s": hover}
+    if orbit:
+        props["orbit_radius_m"] = orbit
+    features.append({"type": "Feature", "properties": props, "geometry": {"type": "Point", "coordinates": ll(n, e)}})
+
 features.append({
     "type": "Feature",
     "properties": {"kind": "home", "name": "综治中心无人机机巢", "alt_m": 1800.0},

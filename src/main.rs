@@ -62,7 +62,7 @@ enum Cmd {
         /// Cells to cover, comma separated (default: all).
         #[arg(long, value_delimiter = ',')]
         cells: Vec<String>,
-        /// coverage or perimeter (points are not built yet).
+        /// coverage, perimeter, or points (the hotspots in the grid file).
         #[arg(long, default_value = "coverage")]
         pattern: String,
         /// Altitude above home in metres (or give --gsd).
@@ -336,11 +336,12 @@ async fn main() -> Result<()> {
                 println!("warning: {w}");
             }
             println!(
-                "{}: {} grid cells, {:.2} km², {} no-fly zones, home {}",
+                "{}: {} grid cells, {:.2} km², {} no-fly zones, {} hotspots, home {}",
                 file.display(),
                 map.cells.len(),
                 map.area_km2(),
                 map.no_fly.len(),
+                map.hotspots.len(),
                 map.home.map_or("not set".into(), |h| format!(
                     "{:.6},{:.6} {:.0} m",
                     h.lat, h.lon, h.alt_m
@@ -524,7 +525,8 @@ fn plan_cmd(
     let pattern = match pattern.as_str() {
         "coverage" => gridpatrol::plan::Pattern::Coverage,
         "perimeter" => gridpatrol::plan::Pattern::Perimeter { inset_m: None },
-        other => bail!("pattern {other:?} is not built yet; use coverage or perimeter"),
+        "points" => gridpatrol::plan::Pattern::Points,
+        other => bail!("unknown pattern {other:?}: coverage, perimeter or points"),
     };
     let map = gridpatrol::grid::GridMap::load(&grids, datum)
         .with_context(|| format!("{} is not a valid grid file", grids.display()))?;

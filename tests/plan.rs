@@ -2,7 +2,7 @@
 //! and .plan files that read back to the same mission.
 
 use gridpatrol::grid::{Datum, GridMap};
-use gridpatrol::plan::{plan_coverage, qgc, PlanError, PlanOptions, MAX_ITEMS};
+use gridpatrol::plan::{plan_coverage, qgc, Pattern, PlanError, PlanOptions, MAX_ITEMS};
 use gridpatrol::vehicle::compare_missions;
 
 fn district() -> GridMap {
@@ -130,4 +130,43 @@ fn bad_requests_are_refused_clearly() {
             ceiling: 120.0
         }
     );
+}
+
+#[test]
+fn a_points_patrol_hovers_photographs_and_orbits_each_hotspot() {
+    let map = district();
+    assert_eq!(map.hotspots.len(), 4);
+    let opts = PlanOptions {
+        pattern: Pattern::Points,
+        ..PlanOptions::default()
+    };
+    let plan = plan_coverage(&map, &[], &opts).unwrap();
+    let items: Vec<_> = plan.sorties.iter().flat_map(|s| s.items.iter()).collect();
+    for h in &map.hotspots {
+        // A waypoint on the hotspot holding for its hover time, then one photo.
+        let at = items
+            .iter()
+            .position(|i| {
+                i.command == 16 && (i.lat() - h.lat).abs() < 1e-6 && (i.lon() - h.lon).abs() < 1e-6
+            })
+            .unwrap_or_else(|| panic!("{} not visited", h.id));
+        assert_eq!(items[at].params[0], h.hover_s as f32);
+        assert_eq!(
+            items[at + 1].command,
+            2000,
+            "IMAGE_START_CAPTURE after {}",
+            h.id
+        );
+        if let Some(r) = h.orbit_radius_m {
+            // Trigger on, then a ring of waypoints at the orbit radius.
+            assert_eq!(items[at + 2].command, 206);
+            let ring = &items[at + 3];
+            let dn = (ring.lat() - h.lat) * 111_320.0;
+            let de = (ring.lon() - h.lon) * 111_320.0 * h.lat.to_radians().cos();
+            assert!(((dn * dn + de * de).sqrt() - r).abs() < 1.0);
+        }
+    }
+    // Cells without hotspots are not flown.
+    let none = plan_coverage(&map, &["WQ-01".to_string()], &opts).unwrap();
+    assert!(none.sorties.is_empty());
 }

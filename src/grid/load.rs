@@ -7,7 +7,7 @@ use std::path::Path;
 use geo::{BooleanOps, BoundingRect, Centroid, Coord, Intersects, LineString, Polygon};
 use serde_json::{Map, Value};
 
-use super::{area_m2, m2_per_deg2, Datum, GridCell, GridMap, Home, NoFlyZone};
+use super::{area_m2, m2_per_deg2, Datum, GridCell, GridMap, Home, Hotspot, NoFlyZone};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum GridError {
@@ -79,6 +79,7 @@ impl GridMap {
         let mut cells = Vec::new();
         let mut no_fly = Vec::new();
         let mut home = None;
+        let mut hotspots = Vec::new();
         let mut warnings = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, f) in features.iter().enumerate() {
@@ -95,10 +96,16 @@ impl GridMap {
                     .to_string()
             };
             let kind = props.get("kind").and_then(Value::as_str).unwrap_or("grid");
-            let id = [s("grid_id"), s("zone_id"), s("id"), s("name")]
-                .into_iter()
-                .find(|x| !x.is_empty())
-                .unwrap_or_else(|| format!("#{index}"));
+            let id = [
+                s("grid_id"),
+                s("zone_id"),
+                s("hotspot_id"),
+                s("id"),
+                s("name"),
+            ]
+            .into_iter()
+            .find(|x| !x.is_empty())
+            .unwrap_or_else(|| format!("#{index}"));
             let err = |problem: String| GridError::Feature {
                 index,
                 id: id.clone(),
@@ -109,6 +116,31 @@ impl GridMap {
                 .filter(|g| !g.is_null())
                 .ok_or_else(|| err("has no geometry".into()))?;
             let gtype = geom.get("type").and_then(Value::as_str).unwrap_or("?");
+            if kind == "hotspot" {
+                let c = geom
+                    .get("coordinates")
+                    .and_then(Value::as_array)
+                    .filter(|_| gtype == "Point")
+                    .ok_or_else(|| err(format!("hotspot must be a Point, found {gtype}")))?;
+                let (lon, lat) = position(c).map_err(err)?;
+                let (lat, lon) = datum.to_wgs84(lat, lon);
+                hotspots.push(Hotspot {
+                    id: id.clone(),
+                    name: s("name"),
+                    lat,
+                    lon,
+                    hover_s: props
+                        .get("hover_s")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(10.0)
+                        .max(0.0),
+                    orbit_radius_m: props
+                        .get("orbit_radius_m")
+                        .and_then(Value::as_f64)
+                        .filter(|r| *r > 0.0),
+                });
+                continue;
+            }
             if kind == "home" {
                 let c = geom
                     .get("coordinates")
@@ -166,7 +198,7 @@ impl GridMap {
         }
         check_far(&cells)?;
         check_overlaps(&cells)?;
-        Ok(GridMap::new(cells, no_fly, home, warnings))
+        Ok(GridMap::new(cells, no_fly, home, hotspots, warnings))
     }
 }
 

@@ -44,6 +44,20 @@ pub struct NoFlyZone {
     pub polygon: Polygon<f64>,
 }
 
+/// A place to look at closely on a points patrol (a school gate, a market, a bus hub).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hotspot {
+    pub id: String,
+    pub name: String,
+    /// WGS-84 degrees.
+    pub lat: f64,
+    pub lon: f64,
+    /// Seconds to hover there.
+    pub hover_s: f64,
+    /// Radius of an orbit around it, metres, if one is wanted.
+    pub orbit_radius_m: Option<f64>,
+}
+
 /// Where the drones take off and land (the dock), WGS-84 degrees and metres AMSL.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Home {
@@ -71,6 +85,7 @@ pub struct GridMap {
     pub cells: Vec<GridCell>,
     pub no_fly: Vec<NoFlyZone>,
     pub home: Option<Home>,
+    pub hotspots: Vec<Hotspot>,
     /// What was fixed while loading (e.g. a ring turned the right way round).
     pub warnings: Vec<String>,
     index: RTree<Indexed>,
@@ -87,6 +102,7 @@ impl GridMap {
         cells: Vec<GridCell>,
         no_fly: Vec<NoFlyZone>,
         home: Option<Home>,
+        hotspots: Vec<Hotspot>,
         warnings: Vec<String>,
     ) -> Self {
         let index = RTree::bulk_load(
@@ -109,6 +125,7 @@ impl GridMap {
             cells,
             no_fly,
             home,
+            hotspots,
             warnings,
             index,
         }

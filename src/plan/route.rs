@@ -46,6 +46,8 @@ pub enum Pattern {
     Coverage,
     /// Fly its boundary this many metres inside (None: half an image footprint).
     Perimeter { inset_m: Option<f64> },
+    /// Visit the district's hotspots in the chosen cells: hover, photograph, orbit.
+    Points,
 }
 
 impl Default for PlanOptions {
@@ -78,6 +80,8 @@ pub enum PlanError {
     UnknownCell(String),
     #[error("cell {0} is entirely inside no-fly zones")]
     AllNoFly(String),
+    #[error("hotspot {0} lies in a no-fly zone")]
+    HotspotInNoFly(String),
     #[error("the battery budget ({0:.0} s) does not even reach the first sweep and back")]
     BatteryTooSmall(f64),
 }
@@ -214,7 +218,12 @@ pub fn plan_coverage(
     );
     let mut routes = Vec::new();
     let mut area = 0.0;
-    for i in order {
+    let sweep_order = if opts.pattern == Pattern::Points {
+        Vec::new()
+    } else {
+        order
+    };
+    for i in sweep_order {
         let cell = cells[i];
         // No-fly zones are cut out of the cell before it is swept.
         let flyable = if no_fly.0.is_empty() {
@@ -243,13 +252,21 @@ pub fn plan_coverage(
                     let inset = inset_m.unwrap_or(survey.footprint_side_m / 2.0);
                     legs.extend(super::perimeter::perimeter_legs(part, inset));
                 }
+                Pattern::Points => {}
             }
         }
         routes.push(CellRoute { cell, legs });
     }
     let zones: Vec<_> = map.no_fly.iter().map(|z| z.polygon.clone()).collect();
     let obstacles = Obstacles::new(frame, &zones, NO_FLY_MARGIN_M);
-    let sorties = split_sorties(&frame, &obstacles, home, &routes, &survey, opts)?;
+    let (budget, vertical) = budget_and_vertical(opts);
+    let max_sweep = (opts.speed_mps * (budget - vertical) / 3.0).max(1.0);
+    let (sweeps, names) = if opts.pattern == Pattern::Points {
+        hotspot_visits(map, &cells, &frame, home, opts)?
+    } else {
+        line_sweeps(&frame, &routes, max_sweep)
+    };
+    let sorties = split_sorties(&frame, &obstacles, home, &sweeps, &names, &survey, opts)?;
     let sweep_m = routes
         .iter()
         .flat_map(|r| r.legs.iter())
@@ -267,45 +284,109 @@ pub fn plan_coverage(
 
 /// A sweep line with the camera on: start, end.
 struct Sweep {
+    /// Index into the names of cells.
     cell: usize,
     from: (f64, f64),
     to: (f64, f64),
+    /// For a hotspot (from == to): seconds to hover, and an orbit radius (0: none), m.
+    hover_s: f64,
+    orbit_m: f64,
+}
+
+/// The usable flight time in seconds, and the seconds spent climbing and descending.
+fn budget_and_vertical(opts: &PlanOptions) -> (f64, f64) {
+    // Climb and descent at PX4's 3 m/s up and 1.5 m/s down.
+    (
+        opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0),
+        opts.altitude_m / 3.0 + opts.altitude_m / 1.5,
+    )
+}
+
+/// The camera-on legs of every cell, a sweep longer than `max_sweep` metres cut into
+/// pieces so that a long road cell still fits in sorties.
+fn line_sweeps(frame: &Frame, routes: &[CellRoute], max_sweep: f64) -> (Vec<Sweep>, Vec<String>) {
+    let mut sweeps = Vec::new();
+    for (ci, r) in routes.iter().enumerate() {
+        for l in r.legs.iter().filter(|l| l.camera) {
+            let n = (dist(frame, l.from, l.to) / max_sweep).ceil().max(1.0) as usize;
+            let at = |f: f64| {
+                (
+                    l.from.0 + (l.to.0 - l.from.0) * f,
+                    l.from.1 + (l.to.1 - l.from.1) * f,
+                )
+            };
+            for k in 0..n {
+                sweeps.push(Sweep {
+                    cell: ci,
+                    from: at(k as f64 / n as f64),
+                    to: at((k + 1) as f64 / n as f64),
+                    hover_s: 0.0,
+                    orbit_m: 0.0,
+                });
+            }
+        }
+    }
+    (sweeps, routes.iter().map(|r| r.cell.id.clone()).collect())
+}
+
+/// The hotspots inside the chosen cells, in a short tour from home.
+fn hotspot_visits(
+    map: &GridMap,
+    cells: &[&GridCell],
+    frame: &Frame,
+    home: Home,
+    _opts: &PlanOptions,
+) -> Result<(Vec<Sweep>, Vec<String>), PlanError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut spots = Vec::new();
+    for h in &map.hotspots {
+        let Some(cell) = map.cell_at(h.lat, h.lon) else {
+            continue;
+        };
+        if !cells.iter().any(|c| c.id == cell.id) {
+            continue;
+        }
+        if map.in_no_fly(h.lat, h.lon).is_some() {
+            return Err(PlanError::HotspotInNoFly(h.id.clone()));
+        }
+        let ci = match names.iter().position(|n| *n == cell.id) {
+            Some(i) => i,
+            None => {
+                names.push(cell.id.clone());
+                names.len() - 1
+            }
+        };
+        spots.push((ci, h));
+    }
+    let points: Vec<(f64, f64)> = spots.iter().map(|(_, h)| (h.lat, h.lon)).collect();
+    let order = order_tour(frame, (home.lat, home.lon), &points);
+    let sweeps = order
+        .into_iter()
+        .map(|i| {
+            let (ci, h) = spots[i];
+            Sweep {
+                cell: ci,
+                from: (h.lat, h.lon),
+                to: (h.lat, h.lon),
+                hover_s: h.hover_s,
+                orbit_m: h.orbit_radius_m.unwrap_or(0.0),
+            }
+        })
+        .collect();
+    Ok((sweeps, names))
 }
 
 fn split_sorties(
     frame: &Frame,
     obstacles: &Obstacles,
     home: Home,
-    routes: &[CellRoute],
+    sweeps: &[Sweep],
+    names: &[String],
     survey: &Survey,
     opts: &PlanOptions,
 ) -> Result<Vec<Sortie>, PlanError> {
-    let budget = opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0);
+    let (budget, vertical) = budget_and_vertical(opts);
     let h = (home.lat, home.lon);
-    // Climb and descent at PX4's 3 m/s up and 1.5 m/s down.
-    let vertical = opts.altitude_m / 3.0 + opts.altitude_m / 1.5;
-    // A sweep longer than a third of what a battery flies is cut into pieces, so that a
-    // long road cell still fits in sorties.
-    let max_sweep = (opts.speed_mps * (budget - vertical) / 3.0).max(1.0);
-    let mut sweeps: Vec<Sweep> = Vec::new();
-    for (ci, r) in routes.iter().enumerate() {
-        for l in r.legs.iter().filter(|l| l.camera) {
-            let n = (dist(frame, l.from, l.to) / max_sweep).ceil().max(1.0) as usize;
-            for k in 0..n {
-                let at = |f: f64| {
-                    (
-                        l.from.0 + (l.to.0 - l.from.0) * f,
-                        l.from.1 + (l.to.1 - l.from.1) * f,
-                    )
-                };
-                sweeps.push(Sweep {
-                    cell: ci,
-                    from: at(k as f64 / n as f64),
-                    to: at((k + 1) as f64 / n as f64),
-                });
-            }
-        }
-    }
     let mut sorties = Vec::new();
     let mut i = 0;
     while i < sweeps.len() {
@@ -319,17 +400,20 @@ fn split_sorties(
         while i < sweeps.len() {
             let s = &sweeps[i];
             let (via, to_start) = obstacles.detour(at, s.from);
-            let sweep = dist(frame, s.from, s.to);
+            let orbit = 2.0 * std::f64::consts::PI * s.orbit_m;
+            let sweep = dist(frame, s.from, s.to) + orbit;
             let (back_via, back) = obstacles.detour(s.to, h);
-            let add = (to_start + sweep) / opts.speed_mps + turn_time(opts.speed_mps);
-            // Items: detour waypoints, a waypoint at each end and the trigger on/off.
-            let needed = items_needed + via.len() + 4 + back_via.len();
+            let add = (to_start + sweep) / opts.speed_mps + turn_time(opts.speed_mps) + s.hover_s;
+            // Items: detour waypoints, then a sweep's two waypoints and trigger on/off, or a
+            // hotspot's waypoint and photo (and an orbit's ring with trigger on/off).
+            let own = item_count(s);
+            let needed = items_needed + via.len() + own + back_via.len();
             // An unreachable sweep (infinite detour) never fits.
             let fits = time + add + back / opts.speed_mps <= budget;
             if !fits || needed > MAX_ITEMS {
                 break;
             }
-            items_needed += via.len() + 4;
+            items_needed += via.len() + own;
             time += add;
             length += to_start + sweep;
             at = s.to;
@@ -353,11 +437,34 @@ fn split_sorties(
         let mut cells: Vec<String> = Vec::new();
         for (k, via) in &taken {
             let s = &sweeps[*k];
-            let id = &routes[s.cell].cell.id;
+            let id = &names[s.cell];
             if cells.last() != Some(id) {
                 cells.push(id.clone());
             }
             items.extend(via.iter().map(|p| MissionItem::waypoint(p.0, p.1, alt)));
+            if s.from == s.to {
+                // A hotspot: hover (NAV_WAYPOINT param1 is the hold time) and take a photo.
+                let mut wp = MissionItem::waypoint(s.from.0, s.from.1, alt);
+                wp.params[0] = s.hover_s as f32;
+                items.push(wp);
+                items.push(single_photo());
+                photos += 1;
+                if s.orbit_m > 0.0 {
+                    let (e0, n0) = frame.to_local(s.from.0, s.from.1);
+                    items.push(trigger(survey.trigger_distance_m));
+                    for k in 0..=ORBIT_POINTS {
+                        let a = 2.0 * std::f64::consts::PI * k as f64 / ORBIT_POINTS as f64;
+                        let (lat, lon) =
+                            frame.to_geo(e0 + s.orbit_m * a.sin(), n0 + s.orbit_m * a.cos());
+                        items.push(MissionItem::waypoint(lat, lon, alt));
+                    }
+                    items.push(trigger(0.0));
+                    photos += (2.0 * std::f64::consts::PI * s.orbit_m / survey.trigger_distance_m)
+                        as u32
+                        + 1;
+                }
+                continue;
+            }
             items.push(MissionItem::waypoint(s.from.0, s.from.1, alt));
             items.push(trigger(survey.trigger_distance_m));
             items.push(MissionItem::waypoint(s.to.0, s.to.1, alt));
@@ -382,6 +489,28 @@ fn split_sorties(
         });
     }
     Ok(sorties)
+}
+
+/// Waypoints on an orbit around a hotspot (plus one to close it).
+const ORBIT_POINTS: usize = 12;
+
+/// How many mission items a sweep or hotspot visit takes.
+fn item_count(s: &Sweep) -> usize {
+    if s.from != s.to {
+        4
+    } else if s.orbit_m > 0.0 {
+        2 + 2 + ORBIT_POINTS + 1
+    } else {
+        2
+    }
+}
+
+/// MAV_CMD_IMAGE_START_CAPTURE for one photo.
+fn single_photo() -> MissionItem {
+    let mut t = MissionItem::return_to_launch();
+    t.command = 2000;
+    t.params = [0.0, 0.0, 1.0, 0.0];
+    t
 }
 
 /// MAV_CMD_DO_SET_CAM_TRIGG_DIST: photos every `metres` (0 stops).
