@@ -90,6 +90,37 @@ async fn status_and_mission_upload_download_clear_over_udpout() {
     assert!(ok, "{err}");
     let text = std::fs::read_to_string(&back).unwrap();
     assert!(text.contains("36.561"), "{text}");
+    // A QGroundControl .plan from the planner: its mission and its geofence go up.
+    let qgc = dir.path().join("cell.plan");
+    let grids = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
+    let (ok, out, err) = run(vec![
+        "plan".into(),
+        grids.into(),
+        "--cells".into(),
+        "WQ-24".into(),
+        "--battery-min".into(),
+        "60".into(),
+        "-o".into(),
+        qgc.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("1 sortie(s)"), "{out}");
+    let (ok, out, err) = run(vec![
+        "mission".into(),
+        "upload".into(),
+        "--connect".into(),
+        conn.clone(),
+        qgc.display().to_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Mission items") && out.contains("Fence items"),
+        "{out}"
+    );
     let (ok, _, err) = run(vec![
         "mission".into(),
         "clear".into(),

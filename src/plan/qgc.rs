@@ -95,3 +95,67 @@ pub fn items_from_plan(doc: &Value) -> Result<Vec<MissionItem>, String> {
         })
         .collect()
 }
+
+/// The geofence of a .plan document as fence items (polygon vertices with their count in
+/// param1, circles with their radius), in QGroundControl's upload order.
+pub fn fence_from_plan(doc: &Value) -> Result<Vec<MissionItem>, String> {
+    let mut items = Vec::new();
+    let fence = doc.get("geoFence");
+    let polygons = fence
+        .and_then(|f| f.get("polygons"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, p) in polygons.iter().enumerate() {
+        let inclusion = p.get("inclusion").and_then(Value::as_bool).unwrap_or(true);
+        let pts = p
+            .get("polygon")
+            .and_then(Value::as_array)
+            .ok_or(format!("fence polygon {i} has no points"))?;
+        if pts.len() < 3 {
+            return Err(format!(
+                "fence polygon {i} has {} points; a polygon needs 3",
+                pts.len()
+            ));
+        }
+        for v in pts {
+            let (Some(lat), Some(lon)) = (
+                v.get(0).and_then(Value::as_f64),
+                v.get(1).and_then(Value::as_f64),
+            ) else {
+                return Err(format!("fence polygon {i}: {v} is not [lat, lon]"));
+            };
+            let mut it = MissionItem::waypoint(lat, lon, 0.0);
+            it.command = if inclusion { 5001 } else { 5002 };
+            it.params = [pts.len() as f32, 0.0, 0.0, 0.0];
+            items.push(it);
+        }
+    }
+    let circles = fence
+        .and_then(|f| f.get("circles"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for (i, c) in circles.iter().enumerate() {
+        let centre = c
+            .pointer("/circle/center")
+            .and_then(Value::as_array)
+            .ok_or(format!("fence circle {i} has no center"))?;
+        let radius = c
+            .pointer("/circle/radius")
+            .and_then(Value::as_f64)
+            .ok_or(format!("fence circle {i} has no radius"))?;
+        let (Some(lat), Some(lon)) = (
+            centre.first().and_then(Value::as_f64),
+            centre.get(1).and_then(Value::as_f64),
+        ) else {
+            return Err(format!("fence circle {i}: center is not [lat, lon]"));
+        };
+        let inclusion = c.get("inclusion").and_then(Value::as_bool).unwrap_or(true);
+        let mut it = MissionItem::waypoint(lat, lon, 0.0);
+        it.command = if inclusion { 5003 } else { 5004 };
+        it.params = [radius as f32, 0.0, 0.0, 0.0];
+        items.push(it);
+    }
+    Ok(items)
+}
