@@ -81,3 +81,82 @@ proptest! {
         prop_assert!(share >= 0.995, "covered {:.4}", share);
     }
 }
+
+/// A district of 2 × 2 square cells of `size` metres, a circular no-fly zone and a home.
+fn district(frame: &Frame, size: f64, zone: (f64, f64, f64)) -> String {
+    let geo = |e: f64, n: f64| {
+        let (lat, lon) = frame.to_geo(e, n);
+        serde_json::json!([lon, lat])
+    };
+    let mut features = Vec::new();
+    for (i, (e0, n0)) in [(0.0, 0.0), (size, 0.0), (0.0, size), (size, size)]
+        .iter()
+        .enumerate()
+    {
+        let ring = vec![
+            geo(*e0, *n0),
+            geo(e0 + size, *n0),
+            geo(e0 + size, n0 + size),
+            geo(*e0, n0 + size),
+            geo(*e0, *n0),
+        ];
+        features.push(serde_json::json!({"type": "Feature", "properties": {"grid_id": format!("C{i}")}, "geometry": {"type": "Polygon", "coordinates": [ring]}}));
+    }
+    let (ze, zn, zr) = zone;
+    let mut circle: Vec<_> = (0..24)
+        .map(|k| {
+            let a = std::f64::consts::TAU * k as f64 / 24.0;
+            geo(ze + zr * a.cos(), zn + zr * a.sin())
+        })
+        .collect();
+    circle.push(circle[0].clone());
+    features.push(serde_json::json!({"type": "Feature", "properties": {"kind": "no_fly", "zone_id": "Z"}, "geometry": {"type": "Polygon", "coordinates": [circle]}}));
+    features.push(serde_json::json!({"type": "Feature", "properties": {"kind": "home", "alt_m": 1800.0}, "geometry": {"type": "Point", "coordinates": geo(-100.0, -100.0)}}));
+    serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plans_avoid_no_fly_zones_and_keep_every_limit(
+        size in 200.0f64..700.0,
+        ze in 0.0f64..1.0,
+        zn in 0.0f64..1.0,
+        zr in 30.0f64..150.0,
+        alt in 30.0f64..120.0,
+        battery in 8.0f64..30.0,
+    ) {
+        use gridpatrol::grid::{Datum, GridMap};
+        use gridpatrol::plan::{plan_coverage, PlanOptions, MAX_ITEMS};
+        let frame = Frame::new(36.56, 103.68);
+        let text = district(&frame, size, (ze * 2.0 * size, zn * 2.0 * size, zr));
+        let map = GridMap::from_geojson(&text, Datum::Wgs84).unwrap();
+        let opts = PlanOptions { altitude_m: alt, battery_min: battery, ..PlanOptions::default() };
+        let plan = match plan_coverage(&map, &[], &opts) {
+            Ok(p) => p,
+            // A cell wholly under the zone is a clear refusal, not a bad plan.
+            Err(gridpatrol::plan::PlanError::AllNoFly(_)) => return Ok(()),
+            // So is a home under the zone.
+            Err(gridpatrol::plan::PlanError::HomeInNoFly(_)) => return Ok(()),
+            Err(e) => panic!("{e}"),
+        };
+        let home = map.home.unwrap();
+        let budget = opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0);
+        for s in &plan.sorties {
+            prop_assert!(s.items.len() <= MAX_ITEMS);
+            prop_assert!(s.flight_time_s <= budget + 1e-6);
+            prop_assert!(s.items.iter().all(|i| f64::from(i.z) <= opts.ceiling_m));
+            let mut path = vec![(home.lat, home.lon)];
+            path.extend(s.items.iter().filter(|i| i.command == 16).map(|i| (i.lat(), i.lon())));
+            path.push((home.lat, home.lon));
+            for w in path.windows(2) {
+                for k in 0..=100 {
+                    let f = k as f64 / 100.0;
+                    let (lat, lon) = (w[0].0 + (w[1].0 - w[0].0) * f, w[0].1 + (w[1].1 - w[0].1) * f);
+                    prop_assert!(map.in_no_fly(lat, lon).is_none(), "leg through the zone at {},{}", lat, lon);
+                }
+            }
+        }
+    }
+}

@@ -80,6 +80,8 @@ pub enum PlanError {
     UnknownCell(String),
     #[error("cell {0} is entirely inside no-fly zones")]
     AllNoFly(String),
+    #[error("home lies in no-fly zone {0}")]
+    HomeInNoFly(String),
     #[error("hotspot {0} lies in a no-fly zone")]
     HotspotInNoFly(String),
     #[error("the battery budget ({0:.0} s) does not even reach the first sweep and back")]
@@ -175,6 +177,9 @@ pub fn plan_coverage(
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let home = map.home.ok_or(PlanError::NoHome)?;
+    if let Some(z) = map.in_no_fly(home.lat, home.lon) {
+        return Err(PlanError::HomeInNoFly(z.id.clone()));
+    }
     if opts.altitude_m > opts.ceiling_m {
         return Err(PlanError::AboveCeiling {
             alt: opts.altitude_m,
@@ -223,6 +228,7 @@ pub fn plan_coverage(
     } else {
         order
     };
+    let mut at = (home.lat, home.lon);
     for i in sweep_order {
         let cell = cells[i];
         // No-fly zones are cut out of the cell before it is swept.
@@ -254,6 +260,18 @@ pub fn plan_coverage(
                 }
                 Pattern::Points => {}
             }
+        }
+        // Enter the cell at the end of its route nearer to where the last one finished.
+        if let (Some(first), Some(last)) = (legs.first(), legs.last()) {
+            if dist(&frame, at, last.to) < dist(&frame, at, first.from) {
+                legs.reverse();
+                for l in &mut legs {
+                    std::mem::swap(&mut l.from, &mut l.to);
+                }
+            }
+        }
+        if let Some(l) = legs.last() {
+            at = l.to;
         }
         routes.push(CellRoute { cell, legs });
     }
