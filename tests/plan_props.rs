@@ -133,8 +133,14 @@ proptest! {
         let text = district(&frame, size, (ze * 2.0 * size, zn * 2.0 * size, zr));
         let map = GridMap::from_geojson(&text, Datum::Wgs84).unwrap();
         let opts = PlanOptions { altitude_m: alt, battery_min: battery, ..PlanOptions::default() };
+        // Out to the farthest corner and back (with 20 % for a detour), climb and descent:
+        // when even that exceeds the battery, refusing is the right answer.
+        let far = 2.0f64.sqrt() * (2.0 * size + 100.0);
+        let needed = 2.0 * far * 1.2 / opts.speed_mps + alt / 3.0 + alt / 1.5 + 10.0;
+        let reachable = needed <= opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0);
         let plan = match plan_coverage(&map, &[], &opts) {
             Ok(p) => p,
+            Err(gridpatrol::plan::PlanError::BatteryTooSmall(_)) if !reachable => return Ok(()),
             // A cell wholly under the zone is a clear refusal, not a bad plan.
             Err(gridpatrol::plan::PlanError::AllNoFly(_)) => return Ok(()),
             // So is a home under the zone.

@@ -284,7 +284,7 @@ pub fn plan_coverage(
     } else {
         line_sweeps(&frame, &routes, max_sweep)
     };
-    let sorties = split_sorties(&frame, &obstacles, home, &sweeps, &names, &survey, opts)?;
+    let sorties = split_sorties(&frame, &obstacles, home, sweeps, &names, &survey, opts)?;
     let sweep_m = routes
         .iter()
         .flat_map(|r| r.legs.iter())
@@ -301,6 +301,7 @@ pub fn plan_coverage(
 }
 
 /// A sweep line with the camera on: start, end.
+#[derive(Clone, Copy)]
 struct Sweep {
     /// Index into the names of cells.
     cell: usize,
@@ -398,7 +399,7 @@ fn split_sorties(
     frame: &Frame,
     obstacles: &Obstacles,
     home: Home,
-    sweeps: &[Sweep],
+    mut sweeps: Vec<Sweep>,
     names: &[String],
     survey: &Survey,
     opts: &PlanOptions,
@@ -440,7 +441,15 @@ fn split_sorties(
             i += 1;
         }
         if taken.is_empty() {
-            return Err(PlanError::BatteryTooSmall(budget));
+            // Not even this one sweep fits: fly it in halves (down to 10 m pieces).
+            let s = &sweeps[i];
+            if s.from == s.to || dist(frame, s.from, s.to) < 20.0 {
+                return Err(PlanError::BatteryTooSmall(budget));
+            }
+            let mid = ((s.from.0 + s.to.0) / 2.0, (s.from.1 + s.to.1) / 2.0);
+            let (first, second) = (Sweep { to: mid, ..*s }, Sweep { from: mid, ..*s });
+            sweeps.splice(i..=i, [first, second]);
+            continue;
         }
         let (_, back) = obstacles.detour(at, h);
         length += back;
