@@ -61,6 +61,8 @@ pub fn plan_json(
         "mission": {
             "version": 2,
             "firmwareType": FIRMWARE_PX4,
+            // Altitudes relative to home, as every item here is.
+            "globalPlanAltitudeMode": 1,
             "vehicleType": VEHICLE_QUAD,
             "cruiseSpeed": speed_mps,
             "hoverSpeed": 5,
