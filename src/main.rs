@@ -86,6 +86,12 @@ enum Cmd {
         /// Sweep direction in degrees from north (default: the shortest).
         #[arg(long)]
         angle: Option<f64>,
+        /// Run-out beyond each cell edge in metres (camera off).
+        #[arg(long, default_value_t = 0.0)]
+        turnaround: f64,
+        /// Highest altitude above home any item may have, metres.
+        #[arg(long, default_value_t = 120.0)]
+        ceiling: f64,
         /// Datum of GeoJSON/KML output: wgs84 or gcj02.
         #[arg(long, default_value = "wgs84")]
         out_datum: gridpatrol::grid::Datum,
@@ -336,6 +342,8 @@ async fn main() -> Result<()> {
             speed,
             battery_min,
             angle,
+            turnaround,
+            ceiling,
             out_datum,
             out,
         } => plan_cmd(
@@ -349,7 +357,7 @@ async fn main() -> Result<()> {
             camera,
             speed,
             battery_min,
-            angle,
+            (angle, turnaround, ceiling),
             out_datum,
             out,
         )?,
@@ -543,7 +551,7 @@ fn plan_cmd(
     camera: String,
     speed: f64,
     battery_min: f64,
-    angle: Option<f64>,
+    (angle, turnaround, ceiling): (Option<f64>, f64, f64),
     out_datum: gridpatrol::grid::Datum,
     out: PathBuf,
 ) -> Result<()> {
@@ -574,6 +582,8 @@ fn plan_cmd(
         speed_mps: speed,
         battery_min,
         angle_deg: angle,
+        turnaround_m: turnaround,
+        ceiling_m: ceiling,
         pattern,
         ..PlanOptions::default()
     };

@@ -166,3 +166,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn photos_cover_the_concave_and_courtyard_cells_of_the_sample_district() {
+    use gridpatrol::grid::{Datum, GridMap};
+    let map = GridMap::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("missions/wenqu.geojson"),
+        Datum::Wgs84,
+    )
+    .unwrap();
+    let camera = Camera::find("1inch-20mp").unwrap();
+    // Three L-shaped cells, the campus quad with a courtyard hole, and a plain block.
+    for id in ["WQ-09", "WQ-19", "WQ-41", "WQ-30", "WQ-24"] {
+        let cell = &map.cell(id).unwrap().polygon;
+        let c = geo::Centroid::centroid(cell).unwrap();
+        let frame = Frame::new(c.y(), c.x());
+        let share = coverage_share(cell, &frame, &camera, 60.0);
+        assert!(share >= 0.995, "{id}: covered {share:.4}");
+    }
+}
