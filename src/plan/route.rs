@@ -282,7 +282,7 @@ pub fn plan_coverage(
     let (sweeps, names) = if opts.pattern == Pattern::Points {
         hotspot_visits(map, &cells, &frame, home, opts)?
     } else {
-        line_sweeps(&frame, &routes, max_sweep)
+        line_sweeps(&frame, &routes, max_sweep, opts.turnaround_m)
     };
     let sorties = split_sorties(&frame, &obstacles, home, sweeps, &names, &survey, opts)?;
     let sweep_m = routes
@@ -310,6 +310,27 @@ struct Sweep {
     /// For a hotspot (from == to): seconds to hover, and an orbit radius (0: none), m.
     hover_s: f64,
     orbit_m: f64,
+    /// Run-out flown before and after a sweep with the camera off, metres.
+    run_m: f64,
+}
+
+impl Sweep {
+    /// Where the vehicle enters and leaves the sweep, run-outs included.
+    fn ends(&self, frame: &Frame) -> ((f64, f64), (f64, f64)) {
+        if self.run_m <= 0.0 || self.from == self.to {
+            return (self.from, self.to);
+        }
+        let (a, b) = (
+            frame.to_local(self.from.0, self.from.1),
+            frame.to_local(self.to.0, self.to.1),
+        );
+        let l = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt().max(1e-9);
+        let (dx, dy) = ((b.0 - a.0) / l * self.run_m, (b.1 - a.1) / l * self.run_m);
+        (
+            frame.to_geo(a.0 - dx, a.1 - dy),
+            frame.to_geo(b.0 + dx, b.1 + dy),
+        )
+    }
 }
 
 /// The usable flight time in seconds, and the seconds spent climbing and descending.
@@ -323,7 +344,12 @@ fn budget_and_vertical(opts: &PlanOptions) -> (f64, f64) {
 
 /// The camera-on legs of every cell, a sweep longer than `max_sweep` metres cut into
 /// pieces so that a long road cell still fits in sorties.
-fn line_sweeps(frame: &Frame, routes: &[CellRoute], max_sweep: f64) -> (Vec<Sweep>, Vec<String>) {
+fn line_sweeps(
+    frame: &Frame,
+    routes: &[CellRoute],
+    max_sweep: f64,
+    run_m: f64,
+) -> (Vec<Sweep>, Vec<String>) {
     let mut sweeps = Vec::new();
     for (ci, r) in routes.iter().enumerate() {
         for l in r.legs.iter().filter(|l| l.camera) {
@@ -341,6 +367,8 @@ fn line_sweeps(frame: &Frame, routes: &[CellRoute], max_sweep: f64) -> (Vec<Swee
                     to: at((k + 1) as f64 / n as f64),
                     hover_s: 0.0,
                     orbit_m: 0.0,
+                    // Pieces of one long sweep join up: run-outs only at its true ends.
+                    run_m: if n == 1 { run_m } else { 0.0 },
                 });
             }
         }
@@ -389,6 +417,7 @@ fn hotspot_visits(
                 to: (h.lat, h.lon),
                 hover_s: h.hover_s,
                 orbit_m: h.orbit_radius_m.unwrap_or(0.0),
+                run_m: 0.0,
             }
         })
         .collect();
@@ -418,10 +447,11 @@ fn split_sorties(
         let mut home_detour: Vec<(f64, f64)> = Vec::new();
         while i < sweeps.len() {
             let s = &sweeps[i];
-            let (via, to_start) = obstacles.detour(at, s.from);
+            let (entry, exit) = s.ends(frame);
+            let (via, to_start) = obstacles.detour(at, entry);
             let orbit = 2.0 * std::f64::consts::PI * s.orbit_m;
-            let sweep = dist(frame, s.from, s.to) + orbit;
-            let (back_via, back) = obstacles.detour(s.to, h);
+            let sweep = dist(frame, entry, exit) + orbit;
+            let (back_via, back) = obstacles.detour(exit, h);
             let add = (to_start + sweep) / opts.speed_mps + turn_time(opts.speed_mps) + s.hover_s;
             // Items: detour waypoints, then a sweep's two waypoints and trigger on/off, or a
             // hotspot's waypoint and photo (and an orbit's ring with trigger on/off).
@@ -435,7 +465,7 @@ fn split_sorties(
             items_needed += via.len() + own;
             time += add;
             length += to_start + sweep;
-            at = s.to;
+            at = exit;
             home_detour = back_via;
             taken.push((i, via));
             i += 1;
@@ -492,10 +522,17 @@ fn split_sorties(
                 }
                 continue;
             }
+            let (entry, exit) = s.ends(frame);
+            if entry != s.from {
+                items.push(MissionItem::waypoint(entry.0, entry.1, alt));
+            }
             items.push(MissionItem::waypoint(s.from.0, s.from.1, alt));
             items.push(trigger(survey.trigger_distance_m));
             items.push(MissionItem::waypoint(s.to.0, s.to.1, alt));
             items.push(trigger(0.0));
+            if exit != s.to {
+                items.push(MissionItem::waypoint(exit.0, exit.1, alt));
+            }
             photos += (dist(frame, s.from, s.to) / survey.trigger_distance_m).floor() as u32 + 1;
         }
         // PX4's RTL flies straight home: go round any zone in the way first.
@@ -524,7 +561,11 @@ const ORBIT_POINTS: usize = 12;
 /// How many mission items a sweep or hotspot visit takes.
 fn item_count(s: &Sweep) -> usize {
     if s.from != s.to {
-        4
+        if s.run_m > 0.0 {
+            6
+        } else {
+            4
+        }
     } else if s.orbit_m > 0.0 {
         2 + 2 + ORBIT_POINTS + 1
     } else {
