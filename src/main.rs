@@ -54,51 +54,7 @@ enum Cmd {
         op: MissionOp,
     },
     /// Plan patrol routes over grid cells and write QGroundControl .plan files.
-    Plan {
-        /// The district's grid cells (GeoJSON).
-        grids: PathBuf,
-        #[arg(long, default_value = "wgs84")]
-        datum: gridpatrol::grid::Datum,
-        /// Cells to cover, comma separated (default: all).
-        #[arg(long, value_delimiter = ',')]
-        cells: Vec<String>,
-        /// coverage, perimeter, or points (the hotspots in the grid file).
-        #[arg(long, default_value = "coverage")]
-        pattern: String,
-        /// Altitude above home in metres (or give --gsd).
-        #[arg(long, conflicts_with = "gsd")]
-        alt: Option<f64>,
-        /// Target ground sample distance in cm/px.
-        #[arg(long)]
-        gsd: Option<f64>,
-        /// Front/side overlap in percent.
-        #[arg(long, default_value = "75/65")]
-        overlap: String,
-        /// Camera preset or camera JSON file.
-        #[arg(long, default_value = "1inch-20mp")]
-        camera: String,
-        /// Cruise speed in m/s.
-        #[arg(long, default_value_t = 8.0)]
-        speed: f64,
-        /// Usable battery time in minutes (20 % is kept in reserve).
-        #[arg(long, default_value_t = 20.0)]
-        battery_min: f64,
-        /// Sweep direction in degrees from north (default: the shortest).
-        #[arg(long)]
-        angle: Option<f64>,
-        /// Run-out beyond each cell edge in metres (camera off).
-        #[arg(long, default_value_t = 0.0)]
-        turnaround: f64,
-        /// Highest altitude above home any item may have, metres.
-        #[arg(long, default_value_t = 120.0)]
-        ceiling: f64,
-        /// Datum of GeoJSON/KML output: wgs84 or gcj02.
-        #[arg(long, default_value = "wgs84")]
-        out_datum: gridpatrol::grid::Datum,
-        /// Output: .plan (several sorties become OUT-1.plan, OUT-2.plan, ...), .geojson or .kml.
-        #[arg(short = 'o', long, default_value = "patrol.plan")]
-        out: PathBuf,
-    },
+    Plan(PlanArgs),
     /// Grid cells: validate a district file and summarise it.
     Grids {
         #[command(subcommand)]
@@ -122,6 +78,53 @@ enum Cmd {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// The district's grid cells (GeoJSON).
+    grids: PathBuf,
+    #[arg(long, default_value = "wgs84")]
+    datum: gridpatrol::grid::Datum,
+    /// Cells to cover, comma separated (default: all).
+    #[arg(long, value_delimiter = ',')]
+    cells: Vec<String>,
+    /// coverage, perimeter, or points (the hotspots in the grid file).
+    #[arg(long, default_value = "coverage")]
+    pattern: String,
+    /// Altitude above home in metres (or give --gsd).
+    #[arg(long, conflicts_with = "gsd")]
+    alt: Option<f64>,
+    /// Target ground sample distance in cm/px.
+    #[arg(long)]
+    gsd: Option<f64>,
+    /// Front/side overlap in percent.
+    #[arg(long, default_value = "75/65")]
+    overlap: String,
+    /// Camera preset or camera JSON file.
+    #[arg(long, default_value = "1inch-20mp")]
+    camera: String,
+    /// Cruise speed in m/s.
+    #[arg(long, default_value_t = 8.0)]
+    speed: f64,
+    /// Usable battery time in minutes (20 % is kept in reserve).
+    #[arg(long, default_value_t = 20.0)]
+    battery_min: f64,
+    /// Sweep direction in degrees from north (default: the shortest).
+    #[arg(long)]
+    angle: Option<f64>,
+    /// Run-out beyond each cell edge in metres (camera off).
+    #[arg(long, default_value_t = 0.0)]
+    turnaround: f64,
+    /// Highest altitude above home any item may have, metres.
+    #[arg(long, default_value_t = 120.0)]
+    ceiling: f64,
+    /// Datum of GeoJSON/KML output: wgs84 or gcj02.
+    #[arg(long, default_value = "wgs84")]
+    out_datum: gridpatrol::grid::Datum,
+    /// Output: .plan (several sorties become OUT-1.plan, OUT-2.plan, ...), .geojson or .kml.
+    #[arg(short = 'o', long, default_value = "patrol.plan")]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -330,37 +333,7 @@ async fn main() -> Result<()> {
                 println!("cleared the {kind:?} plan of vehicle {}", v.sysid());
             }
         },
-        Cmd::Plan {
-            grids,
-            datum,
-            cells,
-            pattern,
-            alt,
-            gsd,
-            overlap,
-            camera,
-            speed,
-            battery_min,
-            angle,
-            turnaround,
-            ceiling,
-            out_datum,
-            out,
-        } => plan_cmd(
-            grids,
-            datum,
-            cells,
-            pattern,
-            alt,
-            gsd,
-            overlap,
-            camera,
-            speed,
-            battery_min,
-            (angle, turnaround, ceiling),
-            out_datum,
-            out,
-        )?,
+        Cmd::Plan(args) => plan_cmd(args)?,
         Cmd::Grids {
             op: GridsOp::Check { file, datum },
         } => {
@@ -539,22 +512,24 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_cmd(
-    grids: PathBuf,
-    datum: gridpatrol::grid::Datum,
-    cells: Vec<String>,
-    pattern: String,
-    alt: Option<f64>,
-    gsd: Option<f64>,
-    overlap: String,
-    camera: String,
-    speed: f64,
-    battery_min: f64,
-    (angle, turnaround, ceiling): (Option<f64>, f64, f64),
-    out_datum: gridpatrol::grid::Datum,
-    out: PathBuf,
-) -> Result<()> {
+fn plan_cmd(args: PlanArgs) -> Result<()> {
+    let PlanArgs {
+        grids,
+        datum,
+        cells,
+        pattern,
+        alt,
+        gsd,
+        overlap,
+        camera,
+        speed,
+        battery_min,
+        angle,
+        turnaround,
+        ceiling,
+        out_datum,
+        out,
+    } = args;
     use gridpatrol::plan::{plan_coverage, qgc, Camera, PlanOptions};
     let pattern = match pattern.as_str() {
         "coverage" => gridpatrol::plan::Pattern::Coverage,

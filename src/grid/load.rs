@@ -116,14 +116,18 @@ impl GridMap {
                 .filter(|g| !g.is_null())
                 .ok_or_else(|| err("has no geometry".into()))?;
             let gtype = geom.get("type").and_then(Value::as_str).unwrap_or("?");
-            if kind == "hotspot" {
+            // A Point feature's (lat, lon) in WGS-84.
+            let point = |what: &str| -> Result<(f64, f64), GridError> {
                 let c = geom
                     .get("coordinates")
                     .and_then(Value::as_array)
                     .filter(|_| gtype == "Point")
-                    .ok_or_else(|| err(format!("hotspot must be a Point, found {gtype}")))?;
+                    .ok_or_else(|| err(format!("{what} must be a Point, found {gtype}")))?;
                 let (lon, lat) = position(c).map_err(err)?;
-                let (lat, lon) = datum.to_wgs84(lat, lon);
+                Ok(datum.to_wgs84(lat, lon))
+            };
+            if kind == "hotspot" {
+                let (lat, lon) = point("hotspot")?;
                 hotspots.push(Hotspot {
                     id: id.clone(),
                     name: s("name"),
@@ -142,13 +146,7 @@ impl GridMap {
                 continue;
             }
             if kind == "home" {
-                let c = geom
-                    .get("coordinates")
-                    .and_then(Value::as_array)
-                    .filter(|_| gtype == "Point")
-                    .ok_or_else(|| err(format!("home must be a Point, found {gtype}")))?;
-                let (lon, lat) = position(c).map_err(err)?;
-                let (lat, lon) = datum.to_wgs84(lat, lon);
+                let (lat, lon) = point("home")?;
                 let alt_m = props.get("alt_m").and_then(Value::as_f64).unwrap_or(0.0);
                 home = Some(Home { lat, lon, alt_m });
                 continue;
