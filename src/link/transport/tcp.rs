@@ -122,19 +122,11 @@ impl Transport for TcpOut {
                         }
                     }
                 };
-                let (mut r, mut w) = stream.into_split();
-                let mut buf = vec![0u8; 16384];
-                loop {
-                    tokio::select! {
-                        got = r.read(&mut buf) => match got {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => if rx.send(RxChunk::Stream(buf[..n].to_vec())).await.is_err() { return Ok(()) },
-                        },
-                        out = tx.recv() => {
-                            let Some(bytes) = out else { return Ok(()) };
-                            if w.write_all(&bytes).await.is_err() { break; }
-                        }
-                    }
+                // A dropped connection is reopened; only the link going away ends this.
+                if let Ok(super::stream::End::LinkClosed) =
+                    super::stream::pump(stream, &rx, &mut tx).await
+                {
+                    return Ok(());
                 }
             }
         })
