@@ -608,8 +608,7 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
         if ext != "plan" {
             continue;
         }
-        let fence: Vec<_> = so.cells.iter().filter_map(|id| map.cell(id)).collect();
-        let doc = qgc::plan_json(&so.items, plan.home, speed, &fence, &map.no_fly);
+        let doc = qgc::plan_json(&so.items, plan.home, speed, &so.fence, &map.no_fly);
         let path = if plan.sorties.len() == 1 {
             out.clone()
         } else {

@@ -101,12 +101,11 @@ fn a_plan_file_reads_back_to_the_same_mission() {
     let map = district();
     let plan = plan_coverage(&map, &["WQ-24".to_string()], &PlanOptions::default()).unwrap();
     let s = &plan.sorties[0];
-    let cells: Vec<_> = s.cells.iter().filter_map(|id| map.cell(id)).collect();
-    let doc = qgc::plan_json(&s.items, plan.home, 8.0, &cells, &map.no_fly);
+    let doc = qgc::plan_json(&s.items, plan.home, 8.0, &s.fence, &map.no_fly);
     assert_eq!(doc["fileType"], "Plan");
     assert_eq!(
         doc["geoFence"]["polygons"].as_array().unwrap().len(),
-        cells.len() + map.no_fly.len()
+        1 + map.no_fly.len()
     );
     let text = serde_json::to_string_pretty(&doc).unwrap();
     let back = qgc::items_from_plan(&serde_json::from_str(&text).unwrap()).unwrap();
@@ -169,4 +168,29 @@ fn a_points_patrol_hovers_photographs_and_orbits_each_hotspot() {
     // Cells without hotspots are not flown.
     let none = plan_coverage(&map, &["WQ-01".to_string()], &opts).unwrap();
     assert!(none.sorties.is_empty());
+}
+
+#[test]
+fn every_sortie_flies_inside_its_own_inclusion_fence() {
+    use geo::Contains;
+    let map = district();
+    let plan = plan_coverage(&map, &[], &PlanOptions::default()).unwrap();
+    let home = map.home.unwrap();
+    for s in &plan.sorties {
+        // Home, every waypoint and the whole of its cells lie inside the fence, so the
+        // vehicle never meets the fence on the way out, on the sweeps or on the way back.
+        assert!(s.fence.contains(&geo::Point::new(home.lon, home.lat)));
+        for i in s.items.iter().filter(|i| i.command == 16) {
+            assert!(
+                s.fence.contains(&geo::Point::new(i.lon(), i.lat())),
+                "waypoint outside the fence"
+            );
+        }
+        for id in &s.cells {
+            assert!(
+                s.fence.contains(&map.cell(id).unwrap().polygon),
+                "{id} outside the fence"
+            );
+        }
+    }
 }

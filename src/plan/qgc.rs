@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::grid::{GridCell, Home, NoFlyZone};
+use crate::grid::{Home, NoFlyZone};
 use crate::vehicle::MissionItem;
 
 /// PX4 in QGroundControl's MAV_AUTOPILOT numbering, and a multicopter (MAV_TYPE_QUADROTOR).
@@ -21,13 +21,13 @@ fn ring(polygon: &geo::Polygon<f64>) -> Value {
     )
 }
 
-/// A .plan document for one sortie: its items, an inclusion fence around its cells and
-/// an exclusion fence for each no-fly zone.
+/// A .plan document for one sortie: its items, its inclusion fence and an exclusion
+/// fence for each no-fly zone.
 pub fn plan_json(
     items: &[MissionItem],
     home: Home,
     speed_mps: f64,
-    fence_cells: &[&GridCell],
+    inclusion: &geo::Polygon<f64>,
     no_fly: &[NoFlyZone],
 ) -> Value {
     let items: Vec<Value> = items
@@ -45,10 +45,7 @@ pub fn plan_json(
             v
         })
         .collect();
-    let mut polygons: Vec<Value> = fence_cells
-        .iter()
-        .map(|c| json!({"inclusion": true, "polygon": ring(&c.polygon), "version": 1}))
-        .collect();
+    let mut polygons = vec![json!({"inclusion": true, "polygon": ring(inclusion), "version": 1})];
     polygons.extend(
         no_fly
             .iter()

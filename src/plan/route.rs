@@ -100,6 +100,35 @@ pub struct Sortie {
     pub turns: u32,
     /// Battery used, percent of a full one.
     pub battery_pct: f64,
+    /// An inclusion geofence holding the whole flight: its cells, home and every
+    /// waypoint, FENCE_MARGIN_M around their convex hull (WGS-84, x = lon).
+    #[serde(skip)]
+    pub fence: geo::Polygon<f64>,
+}
+
+/// Room left between a sortie's route and its inclusion fence, metres.
+pub const FENCE_MARGIN_M: f64 = 30.0;
+
+/// The convex hull of `points` ((lat, lon) degrees) grown by `margin_m`.
+fn fence_around(frame: &Frame, points: &[(f64, f64)], margin_m: f64) -> geo::Polygon<f64> {
+    use geo::ConvexHull;
+    let local: geo::MultiPoint<f64> = points
+        .iter()
+        .map(|p| geo::Point::from(frame.to_local(p.0, p.1)))
+        .collect();
+    let hull = local.convex_hull().buffer(margin_m);
+    let ring: Vec<geo::Coord<f64>> = hull
+        .0
+        .first()
+        .map(|p| p.exterior().0.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| {
+            let (lat, lon) = frame.to_geo(c.x, c.y);
+            geo::Coord { x: lon, y: lat }
+        })
+        .collect();
+    geo::Polygon::new(ring.into(), vec![])
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -284,7 +313,12 @@ pub fn plan_coverage(
     } else {
         line_sweeps(&frame, &routes, max_sweep, opts.turnaround_m)
     };
-    let sorties = split_sorties(&frame, &obstacles, home, sweeps, &names, &survey, opts)?;
+    // Each sweep's cell by index: its id and its outline (for the sortie's fence).
+    let named: Vec<(String, geo::Polygon<f64>)> = names
+        .into_iter()
+        .filter_map(|id| map.cell(&id).map(|c| (id, c.polygon.clone())))
+        .collect();
+    let sorties = split_sorties(&frame, &obstacles, home, sweeps, &named, &survey, opts)?;
     let sweep_m = routes
         .iter()
         .flat_map(|r| r.legs.iter())
@@ -429,7 +463,7 @@ fn split_sorties(
     obstacles: &Obstacles,
     home: Home,
     mut sweeps: Vec<Sweep>,
-    names: &[String],
+    named: &[(String, geo::Polygon<f64>)],
     survey: &Survey,
     opts: &PlanOptions,
 ) -> Result<Vec<Sortie>, PlanError> {
@@ -494,7 +528,7 @@ fn split_sorties(
         let mut cells: Vec<String> = Vec::new();
         for (k, via) in &taken {
             let s = &sweeps[*k];
-            let id = &names[s.cell];
+            let id = &named[s.cell].0;
             if cells.last() != Some(id) {
                 cells.push(id.clone());
             }
@@ -542,7 +576,21 @@ fn split_sorties(
                 .map(|p| MissionItem::waypoint(p.0, p.1, alt)),
         );
         items.push(MissionItem::return_to_launch());
+        let mut corners = vec![h];
+        corners.extend(
+            items
+                .iter()
+                .filter(|i| i.command == 16)
+                .map(|i| (i.lat(), i.lon())),
+        );
+        for id in &cells {
+            if let Some((_, poly)) = named.iter().find(|(n, _)| n == id) {
+                corners.extend(poly.exterior().0.iter().map(|p| (p.y, p.x)));
+            }
+        }
+        let fence = fence_around(frame, &corners, FENCE_MARGIN_M);
         sorties.push(Sortie {
+            fence,
             cells,
             items,
             length_m: length,
