@@ -431,11 +431,7 @@ async fn demo(speed: f64, data: PathBuf) -> Result<()> {
     let dlat = 60.0 / 111_320.0;
     let dlon = 60.0 / (111_320.0 * lat.to_radians().cos());
     // Photos every 15 m along the box (MAV_CMD_DO_SET_CAM_TRIGG_DIST), off for the return.
-    let trigger = |metres: f32| MissionItem {
-        command: 206,
-        params: [metres, 0.0, 0.0, 0.0],
-        ..MissionItem::return_to_launch()
-    };
+    let trigger = |metres: f32| MissionItem::action(206, [metres, 0.0, 0.0, 0.0]);
     let items = vec![
         MissionItem::takeoff(lat, lon, 30.0),
         MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),

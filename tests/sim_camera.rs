@@ -59,11 +59,9 @@ async fn a_survey_leg_takes_photos_that_can_be_fetched_and_are_ground_truthed() 
     );
     let h = v.telemetry().home.unwrap();
     let dlat = 120.0 / 111_195.0;
-    let mut trig_on = MissionItem::return_to_launch();
-    trig_on.command = 206; // DO_SET_CAM_TRIGG_DIST
-    trig_on.params = [20.0, 0.0, 1.0, 0.0];
-    let mut trig_off = trig_on.clone();
-    trig_off.params = [0.0, 0.0, 0.0, 0.0];
+    // DO_SET_CAM_TRIGG_DIST on (every 20 m, first photo now) and off.
+    let trig_on = MissionItem::action(206, [20.0, 0.0, 1.0, 0.0]);
+    let trig_off = MissionItem::action(206, [0.0; 4]);
     let plan = vec![
         MissionItem::takeoff(h.lat, h.lon, 40.0),
         MissionItem::waypoint(h.lat - dlat, h.lon, 40.0),

@@ -478,7 +478,9 @@ fn split_sorties(
         // Each taken sweep with the detour that leads to it.
         let mut taken: Vec<(usize, Vec<(f64, f64)>)> = Vec::new();
         let mut items_needed = 3; // takeoff, speed, return
+                                  // The way home from the last sweep taken, and its length (m).
         let mut home_detour: Vec<(f64, f64)> = Vec::new();
+        let mut home_back = 0.0;
         while i < sweeps.len() {
             let s = &sweeps[i];
             let (entry, exit) = s.ends(frame);
@@ -501,6 +503,7 @@ fn split_sorties(
             length += to_start + sweep;
             at = exit;
             home_detour = back_via;
+            home_back = back;
             taken.push((i, via));
             i += 1;
         }
@@ -515,15 +518,15 @@ fn split_sorties(
             sweeps.splice(i..=i, [first, second]);
             continue;
         }
-        let (_, back) = obstacles.detour(at, h);
-        length += back;
-        time += back / opts.speed_mps;
+        length += home_back;
+        time += home_back / opts.speed_mps;
         let alt = opts.altitude_m as f32;
         let mut items = vec![MissionItem::takeoff(home.lat, home.lon, alt)];
-        let mut change_speed = MissionItem::return_to_launch();
-        change_speed.command = 178; // DO_CHANGE_SPEED: ground speed
-        change_speed.params = [1.0, opts.speed_mps as f32, -1.0, 0.0];
-        items.push(change_speed);
+        // DO_CHANGE_SPEED: ground speed.
+        items.push(MissionItem::action(
+            178,
+            [1.0, opts.speed_mps as f32, -1.0, 0.0],
+        ));
         let mut photos = 0u32;
         let mut cells: Vec<String> = Vec::new();
         for (k, via) in &taken {
@@ -623,16 +626,10 @@ fn item_count(s: &Sweep) -> usize {
 
 /// MAV_CMD_IMAGE_START_CAPTURE for one photo.
 fn single_photo() -> MissionItem {
-    let mut t = MissionItem::return_to_launch();
-    t.command = 2000;
-    t.params = [0.0, 0.0, 1.0, 0.0];
-    t
+    MissionItem::action(2000, [0.0, 0.0, 1.0, 0.0])
 }
 
 /// MAV_CMD_DO_SET_CAM_TRIGG_DIST: photos every `metres` (0 stops).
 fn trigger(metres: f64) -> MissionItem {
-    let mut t = MissionItem::return_to_launch();
-    t.command = 206;
-    t.params = [metres as f32, 0.0, 1.0, 0.0];
-    t
+    MissionItem::action(206, [metres as f32, 0.0, 1.0, 0.0])
 }

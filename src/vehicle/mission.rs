@@ -111,10 +111,15 @@ impl MissionItem {
     }
 
     pub fn return_to_launch() -> Self {
+        Self::action(MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH as u16, [0.0; 4])
+    }
+
+    /// An item without a position (a DO command, RTL), in MAV_FRAME_MISSION.
+    pub fn action(command: u16, params: [f32; 4]) -> Self {
         Self {
-            command: MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH as u16,
+            command,
             frame: MavFrame::MAV_FRAME_MISSION as u8,
-            params: [0.0; 4],
+            params,
             x: 0,
             y: 0,
             z: 0.0,
