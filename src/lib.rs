@@ -3,8 +3,13 @@
 //! Modules follow the data: `link` (MAVLink transports, hub, tlog) → `vehicle`
 //! (telemetry, commands, missions, parameters).
 
+pub mod capture;
+pub mod detect;
+pub mod events;
+pub mod geotag;
 pub mod grid;
 pub mod link;
+pub mod patrol;
 pub mod plan;
 pub mod replay;
 pub mod vehicle;

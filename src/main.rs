@@ -7,8 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use gridpatrol::link::{Hub, HubConfig, LinkAddr, LinkConfig, SigningKey};
 use gridpatrol::vehicle::{
-    severity_name, Fleet, FleetConfig, LinkState, MissionItem, MissionPlan, MissionType, Telemetry,
-    Vehicle, VehicleEvent,
+    Fleet, FleetConfig, LinkState, MissionPlan, MissionType, Telemetry, Vehicle,
 };
 
 #[derive(Parser)]
@@ -69,19 +68,27 @@ enum Cmd {
     },
     /// Run the simulated PX4 fleet (same as the gridpatrol-sim binary).
     Sim(gridpatrol_sim::cli::RunArgs),
-    /// Fly a short mission on the built-in simulator and say what happened.
-    Demo {
-        /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 20.0)]
-        speed: f64,
-        /// Where to write the tlog and the run summary.
-        #[arg(long, default_value = "data")]
+    /// Patrol part of the sample district with the simulated fleet: plan, fly, find the
+    /// issues in the photos, file them as grid events, and print the summary.
+    Demo(DemoArgs),
+    /// Fly a patrol: plan (or load a .plan), preflight, upload and read back, arm, fly,
+    /// and file the issues found as grid events.
+    Fly(FlyArgs),
+    /// Grid events: list, show, work them through the closed loop, export, statistics.
+    Events {
+        /// Data directory (gridpatrol.db, images/).
+        #[arg(long, default_value = "data", global = true)]
         data: PathBuf,
+        #[command(subcommand)]
+        op: EventsOp,
     },
 }
 
+mod cli;
+use cli::{demo, events_cmd, fly, DemoArgs, EventsOp, FlyArgs};
+
 #[derive(clap::Args)]
-struct PlanArgs {
+pub(crate) struct PlanArgs {
     /// The district's grid cells (GeoJSON).
     grids: PathBuf,
     #[arg(long, default_value = "wgs84")]
@@ -380,167 +387,33 @@ async fn main() -> Result<()> {
             }
         }
         Cmd::Sim(args) => gridpatrol_sim::cli::run(args).await?,
-        Cmd::Demo { speed, data } => demo(speed, data).await?,
+        Cmd::Demo(args) => demo(args).await?,
+        Cmd::Fly(args) => fly(args).await?,
+        Cmd::Events { data, op } => events_cmd(&data, op)?,
     }
     Ok(())
 }
 
-/// Flies a small box mission on one simulated vehicle, end to end over real UDP.
-async fn demo(speed: f64, data: PathBuf) -> Result<()> {
-    std::fs::create_dir_all(&data)?;
-    let tlog = data.join("demo.tlog");
-    let hub = Hub::connect(
-        HubConfig {
-            tlog: Some(tlog.clone()),
-            // 1 Hz in simulated time, or the vehicle's data-link-loss failsafe fires.
-            heartbeat: Some(Duration::from_secs_f64(1.0 / speed.max(1.0))),
-            ..HubConfig::default()
-        },
-        &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],
-    )
-    .await?;
-    let gcs = hub.links()[0].local_addr.context("no local address")?;
-    let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
-        gcs,
-        base_port: None,
-        speed,
-        world: Some(std::sync::Arc::new(gridpatrol_sim::world::World::sample())),
-        image_dir: Some(data.join("sim-images")),
-        ..Default::default()
-    })
-    .await?;
-    println!(
-        "simulator: {} vehicle(s) at {speed}x real time, sending to {gcs}",
-        sim.vehicles().len()
-    );
-    let fleet = Fleet::new(hub.clone(), FleetConfig::default());
-    let v = fleet.wait_vehicle(None, Duration::from_secs(5)).await?;
-    let ok = v
-        .wait_for(Duration::from_secs(5), |t| {
-            t.home.is_some() && t.has_3d_fix()
-        })
-        .await;
-    if !ok {
-        bail!("vehicle {} reported no home or GPS fix", v.sysid());
-    }
-    let t = v.telemetry();
-    println!("{}", status_line(&t));
-    let home = t.home.context("no home")?;
-    // A 120 m box at 30 m, like a perimeter patrol of one small cell.
-    let (lat, lon) = (home.lat, home.lon);
-    let dlat = 60.0 / 111_320.0;
-    let dlon = 60.0 / (111_320.0 * lat.to_radians().cos());
-    // Photos every 15 m along the box (MAV_CMD_DO_SET_CAM_TRIGG_DIST), off for the return.
-    let trigger = |metres: f32| MissionItem::action(206, [metres, 0.0, 0.0, 0.0]);
-    let items = vec![
-        MissionItem::takeoff(lat, lon, 30.0),
-        MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),
-        trigger(15.0),
-        MissionItem::waypoint(lat + dlat, lon + dlon, 30.0),
-        MissionItem::waypoint(lat - dlat, lon + dlon, 30.0),
-        MissionItem::waypoint(lat - dlat, lon - dlon, 30.0),
-        MissionItem::waypoint(lat + dlat, lon - dlon, 30.0),
-        trigger(0.0),
-        MissionItem::return_to_launch(),
-    ];
-    v.upload_verified(MissionType::Mission, &items).await?;
-    println!(
-        "mission of {} items uploaded, read back and compared: identical",
-        items.len()
-    );
-    let mut events = v.events();
-    v.arm().await?;
-    v.start_mission().await?;
-    println!("armed; AUTO.MISSION started");
-    let started = std::time::Instant::now();
-    let mut photos = 0;
-    let finished = tokio::time::timeout(Duration::from_secs(120), async {
-        let mut airborne = false;
-        while let Some(e) = events.next().await {
-            match &e {
-                VehicleEvent::ImageCaptured(c) => {
-                    photos += 1;
-                    if c.index % 8 == 0 {
-                        println!(
-                            "  photo {} at {:.6},{:.6}: {}",
-                            c.index, c.lat, c.lon, c.file_url
-                        );
-                    }
-                }
-                VehicleEvent::MissionItemReached(s) => println!("  reached item {s}"),
-                VehicleEvent::ModeChanged(m) => println!("  mode {m}"),
-                VehicleEvent::LandedState(2) => {
-                    airborne = true;
-                    println!("  airborne")
-                }
-                VehicleEvent::LandedState(1) if airborne => println!("  landed"),
-                VehicleEvent::Armed(false) => {
-                    println!("  disarmed");
-                    return true;
-                }
-                VehicleEvent::StatusText { severity, text } => {
-                    println!("  {}: {text}", severity_name(*severity))
-                }
-                _ => {}
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    hub.flush_tlog();
-    let t = v.telemetry();
-    println!("{}", status_line(&t));
-    if !finished {
-        bail!("the vehicle did not land and disarm in time");
-    }
-    println!(
-        "{photos} photos announced; images and ground truth in {}",
-        sim.image_dir()
-            .map_or("?".into(), |d| d.display().to_string())
-    );
-    println!(
-        "demo done in {:.1} s real time: mission flown, RTL, landed, disarmed. tlog: {} (try `gridpatrol replay {}`)",
-        started.elapsed().as_secs_f64(),
-        tlog.display(),
-        tlog.display()
-    );
-    Ok(())
-}
-
-fn plan_cmd(args: PlanArgs) -> Result<()> {
-    let PlanArgs {
-        grids,
-        datum,
-        cells,
-        pattern,
-        alt,
-        gsd,
-        overlap,
-        camera,
-        speed,
-        battery_min,
-        angle,
-        turnaround,
-        ceiling,
-        out_datum,
-        out,
-    } = args;
-    use gridpatrol::plan::{plan_coverage, qgc, Camera, PlanOptions};
-    let pattern = match pattern.as_str() {
+/// The grid map and planner options an invocation asks for.
+fn plan_inputs(
+    args: &PlanArgs,
+) -> Result<(gridpatrol::grid::GridMap, gridpatrol::plan::PlanOptions)> {
+    use gridpatrol::plan::{Camera, PlanOptions};
+    let pattern = match args.pattern.as_str() {
         "coverage" => gridpatrol::plan::Pattern::Coverage,
         "perimeter" => gridpatrol::plan::Pattern::Perimeter { inset_m: None },
         "points" => gridpatrol::plan::Pattern::Points,
         other => bail!("unknown pattern {other:?}: coverage, perimeter or points"),
     };
-    let map = gridpatrol::grid::GridMap::load(&grids, datum)
-        .with_context(|| format!("{} is not a valid grid file", grids.display()))?;
-    let camera = Camera::find(&camera)?;
+    let map = gridpatrol::grid::GridMap::load(&args.grids, args.datum)
+        .with_context(|| format!("{} is not a valid grid file", args.grids.display()))?;
+    let camera = Camera::find(&args.camera)?;
+    let overlap = &args.overlap;
     let (front, side) = overlap
         .split_once('/')
         .and_then(|(f, s)| Some((f.trim().parse::<f64>().ok()?, s.trim().parse::<f64>().ok()?)))
         .with_context(|| format!("--overlap {overlap:?} is not FRONT/SIDE, e.g. 75/65"))?;
-    let altitude_m = match (alt, gsd) {
+    let altitude_m = match (args.alt, args.gsd) {
         (Some(a), _) => a,
         (None, Some(g)) => camera.altitude_for_gsd(g),
         (None, None) => 60.0,
@@ -550,14 +423,28 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
         altitude_m,
         front_overlap_pct: front,
         side_overlap_pct: side,
-        speed_mps: speed,
-        battery_min,
-        angle_deg: angle,
-        turnaround_m: turnaround,
-        ceiling_m: ceiling,
+        speed_mps: args.speed,
+        battery_min: args.battery_min,
+        angle_deg: args.angle,
+        turnaround_m: args.turnaround,
+        ceiling_m: args.ceiling,
         pattern,
         ..PlanOptions::default()
     };
+    Ok((map, opts))
+}
+
+fn plan_cmd(args: PlanArgs) -> Result<()> {
+    use gridpatrol::plan::{plan_coverage, qgc};
+    let (map, opts) = plan_inputs(&args)?;
+    let PlanArgs {
+        cells,
+        speed,
+        out_datum,
+        out,
+        ..
+    } = args;
+    let pattern = opts.pattern;
     let started = std::time::Instant::now();
     let plan = plan_coverage(&map, &cells, &opts)?;
     let took = started.elapsed();

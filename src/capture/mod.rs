@@ -1,0 +1,152 @@
+//! Captures: what CAMERA_IMAGE_CAPTURED announced, the image fetched from where it
+//! says, stored content-addressed with GPS EXIF tags, and the bookkeeping that notices
+//! missing image indices so they can be asked for again.
+
+pub mod exif;
+pub mod fetch;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::vehicle::ImageCapture;
+
+/// One photo as the vehicle announced it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    pub sysid: u8,
+    pub index: i32,
+    /// Microseconds since the Unix epoch.
+    pub time_utc_us: u64,
+    /// Degrees, WGS-84.
+    pub lat: f64,
+    pub lon: f64,
+    /// Metres above mean sea level and above home.
+    pub alt_msl: f64,
+    pub alt_rel: f64,
+    /// Camera orientation (w, x, y, z), NED.
+    pub q: [f64; 4],
+    pub file_url: String,
+}
+
+impl Capture {
+    pub fn from_mavlink(sysid: u8, c: &ImageCapture) -> Self {
+        Self {
+            sysid,
+            index: c.index,
+            time_utc_us: c.time_utc_us,
+            lat: c.lat,
+            lon: c.lon,
+            alt_msl: f64::from(c.alt_msl),
+            alt_rel: f64::from(c.alt_rel),
+            q: c.q.map(f64::from),
+            file_url: c.file_url.clone(),
+        }
+    }
+}
+
+/// Images stored by the SHA-256 of their bytes: `DIR/ab/abcdef….jpg`. Storing the same
+/// image twice is a no-op, and a stored file never changes.
+#[derive(Clone, Debug)]
+pub struct ImageStore {
+    dir: PathBuf,
+}
+
+impl ImageStore {
+    pub fn open(dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where an image with this hash lives.
+    pub fn path_of(&self, sha: &str) -> PathBuf {
+        self.dir
+            .join(sha.get(..2).unwrap_or("00"))
+            .join(format!("{sha}.jpg"))
+    }
+
+    /// Stores `bytes`, returning their hex SHA-256. Written to a temporary file and renamed,
+    /// so a crash never leaves half an image under its hash.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let sha = hex(&Sha256::digest(bytes));
+        let path = self.path_of(&sha);
+        if path.exists() {
+            return Ok(sha);
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(sha)
+    }
+
+    pub fn get(&self, sha: &str) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.path_of(sha))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Which image indices of one camera have been seen, to find the ones that were not.
+#[derive(Clone, Debug, Default)]
+pub struct IndexTracker {
+    seen: BTreeSet<i32>,
+}
+
+impl IndexTracker {
+    /// Records an index; false when it was seen before (a duplicate).
+    pub fn see(&mut self, index: i32) -> bool {
+        self.seen.insert(index)
+    }
+
+    /// Indices below the highest seen that never arrived.
+    pub fn missing(&self) -> Vec<i32> {
+        let Some(&last) = self.seen.last() else {
+            return Vec::new();
+        };
+        (0..last).filter(|i| !self.seen.contains(i)).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_content_addressed_and_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ImageStore::open(dir.path()).unwrap();
+        let a = s.put(b"one image").unwrap();
+        let b = s.put(b"one image").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_eq!(s.get(&a).unwrap(), b"one image");
+        assert_ne!(s.put(b"another").unwrap(), a);
+    }
+
+    #[test]
+    fn missing_indices_are_the_gaps_below_the_highest() {
+        let mut t = IndexTracker::default();
+        for i in [0, 1, 4, 2, 7] {
+            assert!(t.see(i));
+        }
+        assert!(!t.see(4), "a duplicate");
+        assert_eq!(t.missing(), vec![3, 5, 6]);
+    }
+}

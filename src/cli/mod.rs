@@ -1,0 +1,7 @@
+//! The patrol and event commands of the binary.
+
+mod events;
+mod patrol;
+
+pub use events::{events_cmd, EventsOp};
+pub use patrol::{demo, fly, DemoArgs, FlyArgs};

@@ -1,0 +1,293 @@
+//! `gridpatrol fly` and `gridpatrol demo`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use gridpatrol::detect::{colour::ColourDetector, http::HttpDetector, Detector};
+use gridpatrol::grid::GridMap;
+use gridpatrol::link::{Hub, HubConfig, LinkConfig};
+use gridpatrol::patrol::{
+    jobs_from_plan, pipeline::DataDir, run_id_for, run_patrol, Pipeline, RunContext, RunReport,
+    SortieJob,
+};
+use gridpatrol::plan::{plan_coverage, Camera, PlanOptions};
+use gridpatrol::vehicle::{Fleet, FleetConfig};
+
+use crate::{open, plan_inputs, Conn, PlanArgs};
+
+#[derive(clap::Args)]
+pub struct FlyArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Fly this QGroundControl .plan instead of planning (one sortie).
+    #[arg(long = "plan")]
+    plan_file: Option<PathBuf>,
+    /// Data directory: gridpatrol.db, images/, runs/.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// How many vehicles to fly (sortie i goes to vehicle i mod N).
+    #[arg(long, default_value_t = 1)]
+    vehicles: usize,
+    /// Lowest battery a sortie may start with, percent.
+    #[arg(long, default_value_t = 50)]
+    min_battery: i8,
+    /// Detector: `colour` (simulator images) or an inference service URL (http://…).
+    #[arg(long, default_value = "colour")]
+    detector: String,
+}
+
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Simulated seconds per real second.
+    #[arg(long, default_value_t = 40.0)]
+    speed: f64,
+    /// Data directory: gridpatrol.db, images/, the simulator's images, runs/.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Cells of the sample district to patrol.
+    #[arg(long, value_delimiter = ',', default_value = "WQ-25,WQ-R1")]
+    cells: Vec<String>,
+    /// Simulated vehicles.
+    #[arg(long, default_value_t = 2)]
+    vehicles: usize,
+    /// Issues placed in the patrolled cells.
+    #[arg(long, default_value_t = 40)]
+    issues: usize,
+    /// Seed of the generated world.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
+    Ok(match spec {
+        "colour" | "color" => Arc::new(ColourDetector::default()),
+        url if url.starts_with("http://") || url.starts_with("https://") => {
+            Arc::new(HttpDetector::new(url, Duration::from_secs(30)))
+        }
+        other => bail!("unknown detector {other:?}: colour, or an http:// inference service"),
+    })
+}
+
+fn save_report(data: &DataDir, report: &RunReport) -> Result<PathBuf> {
+    std::fs::create_dir_all(data.runs())?;
+    let path = data.runs().join(format!("{}.json", report.run_id));
+    std::fs::write(&path, serde_json::to_string_pretty(report)?)?;
+    Ok(path)
+}
+
+/// Ctrl-C turns the abort flag on; the vehicles pause and return to launch.
+fn abort_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("Ctrl-C: pausing every mission and sending RTL; waiting for the landings (Ctrl-C again to quit at once)");
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    rx
+}
+
+pub async fn fly(args: FlyArgs) -> Result<()> {
+    let data = DataDir(args.data.clone());
+    let (map, opts) = plan_inputs(&args.plan)?;
+    let jobs: Vec<SortieJob> = match &args.plan_file {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let doc: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", f.display()))?;
+            let mission = gridpatrol::plan::qgc::items_from_plan(&doc)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            let fence = gridpatrol::plan::qgc::fence_from_plan(&doc)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            vec![SortieJob {
+                index: 0,
+                mission,
+                fence,
+                cells: Vec::new(),
+                flight_time_s: 0.0,
+            }]
+        }
+        None => {
+            let plan = plan_coverage(&map, &args.plan.cells, &opts)?;
+            println!(
+                "planned {} sortie(s) at {:.0} m above home (terrain taken as flat)",
+                plan.sorties.len(),
+                opts.altitude_m
+            );
+            jobs_from_plan(&plan, &map, args.plan.speed)
+        }
+    };
+    let fleet = open(&args.conn).await?;
+    let vehicles = fleet
+        .wait_vehicles(args.vehicles, Duration::from_secs_f64(args.conn.wait))
+        .await?;
+    let report = patrol(
+        &data,
+        map,
+        &opts.camera,
+        detector(&args.detector)?,
+        vehicles,
+        jobs,
+        args.min_battery,
+        Duration::from_secs(3 * 3600),
+    )
+    .await?;
+    print!("{report}");
+    println!(
+        "report: {}; events: {}",
+        save_report(&data, &report)?.display(),
+        data.db().display()
+    );
+    if report.vehicles.iter().any(|v| v.error.is_some()) {
+        bail!("the patrol did not finish on every vehicle");
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn patrol(
+    data: &DataDir,
+    map: GridMap,
+    camera: &Camera,
+    detector: Arc<dyn Detector>,
+    vehicles: Vec<gridpatrol::vehicle::Vehicle>,
+    jobs: Vec<SortieJob>,
+    min_battery: i8,
+    sortie_timeout: Duration,
+) -> Result<RunReport> {
+    let pipeline = Arc::new(Pipeline::open(data, camera, Arc::new(map), detector)?);
+    let run_id = run_id_for(&jobs);
+    println!(
+        "run {run_id}: {} sortie(s) on {} vehicle(s); events in {}",
+        jobs.len(),
+        vehicles.len(),
+        data.db().display()
+    );
+    let ctx = Arc::new(RunContext {
+        run_id,
+        store: pipeline.store.clone(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        abort: abort_on_ctrl_c(),
+        min_battery_pct: min_battery,
+        preflight_wait: Duration::from_secs(15),
+        sortie_timeout,
+        progress: indicatif::MultiProgress::new(),
+    });
+    Ok(run_patrol(vehicles, jobs, ctx, pipeline).await)
+}
+
+/// The sample district, compiled in so the demo runs from anywhere.
+const SAMPLE_DISTRICT: &str = include_str!("../../missions/wenqu.geojson");
+
+pub async fn demo(args: DemoArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let data = DataDir(args.data.clone());
+    std::fs::create_dir_all(&data.0)?;
+    let map = GridMap::from_geojson(SAMPLE_DISTRICT, gridpatrol::grid::Datum::Wgs84)?;
+    let home = map.home.context("the sample district has no home")?;
+    // The world: issues placed at random in the patrolled cells (only the simulator sees it).
+    let mut rings = Vec::new();
+    for id in &args.cells {
+        let cell = map
+            .cell(id)
+            .with_context(|| format!("no cell {id} in the sample district"))?;
+        rings.push(
+            cell.polygon
+                .exterior()
+                .points()
+                .map(|p| (p.y(), p.x()))
+                .collect(),
+        );
+    }
+    let world = gridpatrol_sim::world::World::generate(&rings, args.issues, args.seed, home.alt_m)?;
+    // Saved beside the simulator's images for scoring the run; gridpatrol never reads it.
+    std::fs::create_dir_all(data.0.join("sim-images"))?;
+    world.save(&data.0.join("sim-images").join("world.json"))?;
+    let camera = Camera::find("sim")?;
+    let opts = PlanOptions {
+        camera: camera.clone(),
+        altitude_m: 60.0,
+        front_overlap_pct: 70.0,
+        side_overlap_pct: 50.0,
+        speed_mps: 10.0,
+        battery_min: 20.0,
+        ..PlanOptions::default()
+    };
+    let plan = plan_coverage(&map, &args.cells, &opts)?;
+    let jobs = jobs_from_plan(&plan, &map, opts.speed_mps);
+    println!(
+        "sample district: {} cells; patrolling {} ({:.2} km²) at {:.0} m with the simulator's camera: {} sortie(s), {} photos planned",
+        map.cells.len(),
+        args.cells.join(","),
+        args.cells.iter().filter_map(|c| map.cell(c)).map(|c| c.area_m2).sum::<f64>() / 1e6,
+        opts.altitude_m,
+        plan.sorties.len(),
+        plan.sorties.iter().map(|s| s.photos).sum::<u32>()
+    );
+    let tlog = data.0.join("demo.tlog");
+    let hub = Hub::connect(
+        HubConfig {
+            tlog: Some(tlog.clone()),
+            // 1 Hz in simulated time, or the vehicles' data-link-loss failsafe fires.
+            heartbeat: Some(Duration::from_secs_f64(1.0 / args.speed.max(1.0))),
+            ..HubConfig::default()
+        },
+        &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],
+    )
+    .await?;
+    let gcs = hub.links()[0].local_addr.context("no local address")?;
+    let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+        vehicles: args.vehicles,
+        gcs,
+        base_port: None,
+        speed: args.speed,
+        home: (home.lat, home.lon, home.alt_m),
+        world: Some(Arc::new(world)),
+        image_dir: Some(data.0.join("sim-images")),
+        ..Default::default()
+    })
+    .await?;
+    println!(
+        "simulator: {} vehicle(s) at {}x real time, {} issues hidden in the cells",
+        sim.vehicles().len(),
+        args.speed,
+        args.issues
+    );
+    let fleet = Fleet::new(hub.clone(), FleetConfig::default());
+    let vehicles = fleet
+        .wait_vehicles(args.vehicles, Duration::from_secs(10))
+        .await?;
+    let report = patrol(
+        &data,
+        map,
+        &camera,
+        Arc::new(gridpatrol::detect::colour::ColourDetector::default()),
+        vehicles,
+        jobs,
+        50,
+        Duration::from_secs(600),
+    )
+    .await?;
+    hub.flush_tlog();
+    print!("{report}");
+    println!(
+        "done in {:.0} s real time. events: {} (try `gridpatrol events list`, `gridpatrol events stats`); images: {}; run report: {}; tlog: {}",
+        started.elapsed().as_secs_f64(),
+        data.db().display(),
+        data.images().display(),
+        save_report(&data, &report)?.display(),
+        tlog.display()
+    );
+    if let Some(e) = report.vehicles.iter().find_map(|v| v.error.clone()) {
+        bail!(e);
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! Detection: finding city issues in photos. One `Detector` trait, several backends:
+//! colour analysis for the simulator's images (`colour`), an external HTTP inference
+//! service (`http`), and detections a companion computer sends (`Detection` as JSON).
+
+pub mod colour;
+pub mod http;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The issue categories the city files events for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// 占道堆物: road occupation / piled objects.
+    PiledObjects,
+    /// 跨门经营: out-of-store business.
+    OutOfStoreBusiness,
+    /// 流动摊点: mobile vendors.
+    MobileVendor,
+    /// 非机动车乱停放: illegal bike parking.
+    BikeParking,
+    /// 城市牛皮癣: illegal posters.
+    IllegalPoster,
+    /// 人员聚集: crowd gathering.
+    Crowd,
+    /// 环境卫生: garbage / sanitation.
+    Garbage,
+    /// 火情: fire and smoke.
+    FireSmoke,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Self::PiledObjects,
+        Self::OutOfStoreBusiness,
+        Self::MobileVendor,
+        Self::BikeParking,
+        Self::IllegalPoster,
+        Self::Crowd,
+        Self::Garbage,
+        Self::FireSmoke,
+    ];
+
+    /// The snake_case name used in files, the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PiledObjects => "piled_objects",
+            Self::OutOfStoreBusiness => "out_of_store_business",
+            Self::MobileVendor => "mobile_vendor",
+            Self::BikeParking => "bike_parking",
+            Self::IllegalPoster => "illegal_poster",
+            Self::Crowd => "crowd",
+            Self::Garbage => "garbage",
+            Self::FireSmoke => "fire_smoke",
+        }
+    }
+
+    /// The name the city's platform uses.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Self::PiledObjects => "占道堆物",
+            Self::OutOfStoreBusiness => "跨门经营",
+            Self::MobileVendor => "流动摊点",
+            Self::BikeParking => "非机动车乱停放",
+            Self::IllegalPoster => "城市牛皮癣",
+            Self::Crowd => "人员聚集",
+            Self::Garbage => "环境卫生",
+            Self::FireSmoke => "火情",
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Category {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s || c.chinese() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|c| c.as_str()).collect();
+                format!("unknown category {s:?}: one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One issue found in one image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub category: Category,
+    /// 0..1.
+    pub confidence: f32,
+    /// Pixel box [x0, y0, x1, y1] from the top-left corner.
+    pub bbox: [f32; 4],
+}
+
+impl Detection {
+    /// The box centre, pixels.
+    pub fn centre(&self) -> (f64, f64) {
+        (
+            f64::from(self.bbox[0] + self.bbox[2]) / 2.0,
+            f64::from(self.bbox[1] + self.bbox[3]) / 2.0,
+        )
+    }
+
+    /// True when the box touches the image border (the object may be cut off, so its
+    /// centre is biased).
+    pub fn at_edge(&self, width: u32, height: u32, margin_px: f32) -> bool {
+        self.bbox[0] <= margin_px
+            || self.bbox[1] <= margin_px
+            || self.bbox[2] >= width as f32 - margin_px
+            || self.bbox[3] >= height as f32 - margin_px
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("the image is not a readable JPEG: {0}")]
+    Image(String),
+    #[error("the inference service at {url} failed: {problem}")]
+    Service { url: String, problem: String },
+}
+
+/// A detector: image bytes (JPEG) in, detections out.
+pub trait Detector: Send + Sync {
+    fn name(&self) -> &str;
+    fn detect(&self, jpeg: &[u8]) -> Result<Vec<Detection>, DetectError>;
+}
+
+/// Minimum confidence per category; detections below it are dropped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    pub default: f32,
+    #[serde(default)]
+    pub per_category: BTreeMap<Category, f32>,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            default: 0.5,
+            per_category: BTreeMap::new(),
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn passes(&self, d: &Detection) -> bool {
+        d.confidence >= *self.per_category.get(&d.category).unwrap_or(&self.default)
+    }
+}
+
+/// Decodes a JPEG into RGB pixels: (width, height, rgb).
+pub fn decode_jpeg(jpeg: &[u8]) -> Result<(u32, u32, Vec<u8>), DetectError> {
+    let mut dec = jpeg_decoder::Decoder::new(jpeg);
+    let pixels = dec
+        .decode()
+        .map_err(|e| DetectError::Image(e.to_string()))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| DetectError::Image("no frame header".into()))?;
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => pixels,
+        jpeg_decoder::PixelFormat::L8 => pixels.iter().flat_map(|&l| [l, l, l]).collect(),
+        other => return Err(DetectError::Image(format!("unsupported pixels {other:?}"))),
+    };
+    Ok((u32::from(info.width), u32::from(info.height), rgb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_parse_by_name_in_english_and_chinese() {
+        for c in Category::ALL {
+            assert_eq!(c.as_str().parse::<Category>(), Ok(c));
+            assert_eq!(c.chinese().parse::<Category>(), Ok(c));
+        }
+        assert!("dragons"
+            .parse::<Category>()
+            .unwrap_err()
+            .contains("fire_smoke"));
+    }
+
+    #[test]
+    fn thresholds_are_per_category() {
+        let mut t = Thresholds::default();
+        t.per_category.insert(Category::FireSmoke, 0.2);
+        let d = |category, confidence| Detection {
+            category,
+            confidence,
+            bbox: [0.0; 4],
+        };
+        assert!(t.passes(&d(Category::FireSmoke, 0.3)));
+        assert!(!t.passes(&d(Category::Garbage, 0.3)));
+    }
+
+    #[test]
+    fn a_corrupt_jpeg_is_a_clear_error() {
+        let e = decode_jpeg(b"\xFF\xD8not really").unwrap_err();
+        assert!(e.to_string().contains("not a readable JPEG"), "{e}");
+    }
+}

@@ -1,0 +1,914 @@
+//! The event store: SQLite in WAL mode, one transaction per change, schema migrations by
+//! `PRAGMA user_version`. Captures are recorded the moment they are announced and
+//! processed later, so a crash loses nothing that was acknowledged: an unprocessed
+//! capture is processed after restart, a processed one never twice.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use serde::Serialize;
+
+use super::{default_deadline_hours, Action, EventState, GridEvent};
+use crate::capture::Capture;
+use crate::detect::{Category, Detection};
+use crate::geotag::{distance_m, GroundFix};
+
+/// Schema versions, applied in order; `PRAGMA user_version` says how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: captures, events, their evidence, the audit trail and the outbox.
+    "CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        run TEXT NOT NULL,
+        sysid INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        time_utc_us INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL, alt_msl REAL NOT NULL, alt_rel REAL NOT NULL,
+        q TEXT NOT NULL,
+        file_url TEXT NOT NULL,
+        image_sha TEXT,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_us INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        received_us INTEGER NOT NULL,
+        UNIQUE (run, sysid, idx)
+    );
+    CREATE INDEX captures_state ON captures (state, next_try_us);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        category TEXT NOT NULL,
+        state TEXT NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL, uncertainty_m REAL NOT NULL,
+        cell_id TEXT,
+        source TEXT NOT NULL,
+        sightings INTEGER NOT NULL DEFAULT 0,
+        cover_detection INTEGER, cover_score REAL NOT NULL DEFAULT 0,
+        department TEXT, handler TEXT,
+        created_us INTEGER NOT NULL, updated_us INTEGER NOT NULL,
+        first_seen_us INTEGER NOT NULL, last_seen_us INTEGER NOT NULL,
+        deadline_us INTEGER, closed_us INTEGER,
+        confirmed INTEGER NOT NULL DEFAULT 0,
+        feedback TEXT, rating INTEGER
+    );
+    CREATE INDEX events_place ON events (category, lat, lon);
+    CREATE TABLE detections (
+        id INTEGER PRIMARY KEY,
+        capture_id INTEGER NOT NULL REFERENCES captures (id),
+        event_id INTEGER NOT NULL REFERENCES events (id),
+        category TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        bbox TEXT NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL, uncertainty_m REAL NOT NULL,
+        at_edge INTEGER NOT NULL
+    );
+    CREATE INDEX detections_event ON detections (event_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL REFERENCES events (id),
+        from_state TEXT, to_state TEXT NOT NULL,
+        actor TEXT NOT NULL, note TEXT NOT NULL, at_us INTEGER NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_try_us INTEGER NOT NULL DEFAULT 0,
+        delivered_us INTEGER,
+        last_error TEXT,
+        created_us INTEGER NOT NULL
+    );",
+    // 2: which sorties of a run each vehicle has finished, for re-attaching after a restart.
+    "CREATE TABLE run_sorties (
+        run TEXT NOT NULL,
+        sysid INTEGER NOT NULL,
+        sortie INTEGER NOT NULL,
+        finished_us INTEGER NOT NULL,
+        PRIMARY KEY (run, sysid, sortie)
+    );",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("no event {0}")]
+    NoEvent(i64),
+    #[error("event {id} is {state}: cannot {action} it (allowed from {allowed})")]
+    IllegalTransition {
+        id: i64,
+        state: EventState,
+        action: &'static str,
+        allowed: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "the database was written by a newer gridpatrol (schema {found}, this one knows {known})"
+    )]
+    TooNew { found: i64, known: i64 },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A detection placed on the ground, ready to file.
+#[derive(Clone, Debug)]
+pub struct FiledDetection {
+    pub detection: Detection,
+    pub fix: GroundFix,
+    /// The box touches the image border: its centre may be off by up to `extent_m`.
+    pub at_edge: bool,
+    /// Half the ground size of the box, metres.
+    pub extent_m: f64,
+}
+
+/// What filing one capture did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct FileOutcome {
+    /// Events created.
+    pub new_events: Vec<i64>,
+    /// Existing events seen again.
+    pub merged: Vec<i64>,
+    /// Resolved events in view and no longer there.
+    pub confirmed: Vec<i64>,
+    /// The capture had been filed before (after a restart): nothing done.
+    pub already: bool,
+}
+
+/// How duplicates are merged.
+#[derive(Clone, Copy, Debug)]
+pub struct MergePolicy {
+    /// Smallest merge distance, metres.
+    pub min_gate_m: f64,
+    /// The gate is this many times the two 2σ uncertainties combined: 1.5 makes it 3σ of
+    /// the distance between two sightings, which holds 99 % of same-object pairs in 2-D.
+    pub gate_factor: f64,
+    /// Sightings further apart in time than this are separate events, microseconds.
+    pub window_us: i64,
+}
+
+impl Default for MergePolicy {
+    fn default() -> Self {
+        Self {
+            min_gate_m: 3.0,
+            gate_factor: 1.5,
+            window_us: 7 * 24 * 3600 * 1_000_000,
+        }
+    }
+}
+
+/// A capture waiting to be fetched or filed.
+#[derive(Clone, Debug)]
+pub struct PendingCapture {
+    pub id: i64,
+    pub run: String,
+    pub capture: Capture,
+    pub image_sha: Option<String>,
+    pub attempts: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    pub from: Option<String>,
+    pub to: String,
+    pub actor: String,
+    pub note: String,
+    pub at_us: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Evidence {
+    pub detection_id: i64,
+    pub capture_id: i64,
+    pub sysid: i64,
+    pub index: i64,
+    pub image_sha: Option<String>,
+    pub confidence: f64,
+    pub bbox: [f32; 4],
+    pub lat: f64,
+    pub lon: f64,
+    pub uncertainty_m: f64,
+    pub at_edge: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub event_id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub idempotency_key: String,
+    pub attempts: i64,
+}
+
+/// Figures as the city reports them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    pub total: i64,
+    pub by_category: Vec<(String, i64)>,
+    pub by_cell: Vec<(String, i64)>,
+    pub by_state: Vec<(String, i64)>,
+    pub closed: i64,
+    /// closed / total, 0..1.
+    pub closure_rate: f64,
+    /// Median hours from report to close, over closed events.
+    pub median_hours_to_close: Option<f64>,
+    pub overdue: i64,
+    /// Events found by drones / all events, 0..1.
+    pub drone_share: f64,
+    pub outside_cells: i64,
+    pub confirmed_fixed: i64,
+    pub captures_pending: i64,
+    pub captures_failed: i64,
+    pub outbox_pending: i64,
+}
+
+pub struct EventStore {
+    conn: Mutex<Connection>,
+}
+
+const EVENT_COLUMNS: &str = "id, category, state, lat, lon, uncertainty_m, cell_id, source, sightings,
+    (SELECT c.image_sha FROM detections d JOIN captures c ON c.id = d.capture_id WHERE d.id = events.cover_detection),
+    department, handler, created_us, updated_us, first_seen_us, last_seen_us, deadline_us, closed_us,
+    confirmed, feedback, rating";
+
+fn event_from_row(r: &Row) -> rusqlite::Result<GridEvent> {
+    let cat: String = r.get(1)?;
+    let state: String = r.get(2)?;
+    let bad = |i, s: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, s.into())
+    };
+    Ok(GridEvent {
+        id: r.get(0)?,
+        category: cat.parse().map_err(|e| bad(1, e))?,
+        state: state.parse().map_err(|e| bad(2, e))?,
+        lat: r.get(3)?,
+        lon: r.get(4)?,
+        uncertainty_m: r.get(5)?,
+        cell_id: r.get(6)?,
+        source: r.get(7)?,
+        sightings: r.get(8)?,
+        cover_image: r.get(9)?,
+        department: r.get(10)?,
+        handler: r.get(11)?,
+        created_us: r.get(12)?,
+        updated_us: r.get(13)?,
+        first_seen_us: r.get(14)?,
+        last_seen_us: r.get(15)?,
+        deadline_us: r.get(16)?,
+        closed_us: r.get(17)?,
+        confirmed: r.get::<_, i64>(18)? != 0,
+        feedback: r.get(19)?,
+        rating: r.get(20)?,
+    })
+}
+
+fn get_event(tx: &Connection, id: i64) -> Result<GridEvent> {
+    tx.query_row(
+        &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
+        [id],
+        event_from_row,
+    )
+    .optional()?
+    .ok_or(StoreError::NoEvent(id))
+}
+
+/// Records a transition and queues it for the grid platform, in the caller's transaction.
+fn audit_and_queue(
+    tx: &Transaction,
+    id: i64,
+    from: Option<EventState>,
+    kind: &str,
+    actor: &str,
+    note: &str,
+    now: i64,
+) -> Result<()> {
+    let ev = get_event(tx, id)?;
+    tx.execute(
+        "INSERT INTO audit (event_id, from_state, to_state, actor, note, at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![id, from.map(|s| s.as_str()), ev.state.as_str(), actor, note, now],
+    )?;
+    let audit_id = tx.last_insert_rowid();
+    let payload = serde_json::json!({ "kind": kind, "event": ev, "actor": actor, "note": note });
+    tx.execute(
+        "INSERT INTO outbox (event_id, kind, payload, idempotency_key, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, kind, payload.to_string(), format!("gridpatrol-event-{id}-{audit_id}"), now],
+    )?;
+    Ok(())
+}
+
+impl EventStore {
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
+            }
+        }
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: a committed event survives power loss, not only a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(m)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (the transaction rolls
+        // back), so the poisoned guard is still good.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an announced capture; false when it was already recorded (a duplicate).
+    pub fn record_capture(&self, run: &str, c: &Capture, now: i64) -> Result<bool> {
+        let n = self.conn().execute(
+            "INSERT OR IGNORE INTO captures (run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, received_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                run,
+                c.sysid,
+                c.index,
+                c.time_utc_us as i64,
+                c.lat,
+                c.lon,
+                c.alt_msl,
+                c.alt_rel,
+                serde_json::to_string(&c.q).unwrap_or_default(),
+                c.file_url,
+                now
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Image indices recorded for a vehicle in a run.
+    pub fn capture_indices(&self, run: &str, sysid: u8) -> Result<Vec<i32>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT idx FROM captures WHERE run = ?1 AND sysid = ?2")?;
+        let v = st
+            .query_map(params![run, sysid], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i32>>>()?;
+        Ok(v)
+    }
+
+    /// Captures not yet filed whose next attempt is due, oldest first.
+    pub fn due_captures(&self, now: i64, limit: usize) -> Result<Vec<PendingCapture>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, image_sha, attempts
+             FROM captures WHERE state = 'pending' AND next_try_us <= ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = st.query_map(params![now, limit as i64], |r| {
+            let q: String = r.get(9)?;
+            Ok(PendingCapture {
+                id: r.get(0)?,
+                run: r.get(1)?,
+                capture: Capture {
+                    sysid: r.get(2)?,
+                    index: r.get(3)?,
+                    time_utc_us: r.get::<_, i64>(4)? as u64,
+                    lat: r.get(5)?,
+                    lon: r.get(6)?,
+                    alt_msl: r.get(7)?,
+                    alt_rel: r.get(8)?,
+                    q: serde_json::from_str(&q).unwrap_or([f64::NAN; 4]),
+                    file_url: r.get(10)?,
+                },
+                image_sha: r.get(11)?,
+                attempts: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The image is stored: remember its hash so a retry does not fetch it again.
+    pub fn capture_fetched(&self, id: i64, sha: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE captures SET image_sha = ?2 WHERE id = ?1",
+            params![id, sha],
+        )?;
+        Ok(())
+    }
+
+    /// A fetch or processing attempt failed: try again later, with backoff (2 s doubling
+    /// to 10 min). `give_up` marks it failed for good (a corrupt image): kept, not filed.
+    pub fn capture_failed(&self, id: i64, error: &str, give_up: bool, now: i64) -> Result<()> {
+        let conn = self.conn();
+        let attempts: i64 =
+            conn.query_row("SELECT attempts FROM captures WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        let delay_us = (2_000_000i64 << attempts.min(9)).min(600_000_000);
+        conn.execute(
+            "UPDATE captures SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3,
+             state = CASE WHEN ?4 THEN 'failed' ELSE state END WHERE id = ?1",
+            params![id, error, now + delay_us, give_up],
+        )?;
+        Ok(())
+    }
+
+    /// Files the detections of one capture in one transaction: each merges into an open
+    /// event of its category nearby or opens a new one; resolved events in `view` (centre
+    /// lat, lon and radius m) that nothing matched are confirmed fixed; the capture is
+    /// marked processed. Filing a capture twice does nothing the second time.
+    pub fn file_capture(
+        &self,
+        capture_id: i64,
+        found: &[FiledDetection],
+        view: Option<(f64, f64, f64)>,
+        cell_of: &dyn Fn(f64, f64) -> Option<String>,
+        policy: MergePolicy,
+        now: i64,
+    ) -> Result<FileOutcome> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (state, t_us): (String, i64) = tx.query_row(
+            "SELECT state, time_utc_us FROM captures WHERE id = ?1",
+            [capture_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut out = FileOutcome::default();
+        if state == "processed" {
+            out.already = true;
+            return Ok(out);
+        }
+        let seen_at = if t_us > 0 { t_us } else { now };
+        for f in found {
+            if !(f.fix.lat.is_finite() && f.fix.lon.is_finite()) {
+                return Err(StoreError::Invalid("a detection with no position".into()));
+            }
+            let cat = f.detection.category.as_str();
+            let reach_deg = 30.0 / 111_000.0;
+            let mut st = tx.prepare_cached(
+                "SELECT id, lat, lon, uncertainty_m FROM events
+                 WHERE category = ?1 AND state != 'closed' AND last_seen_us >= ?2
+                 AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
+            )?;
+            let lon_reach = reach_deg / f.fix.lat.to_radians().cos().max(0.1);
+            let near: Vec<(i64, f64, f64, f64)> = st
+                .query_map(
+                    params![
+                        cat,
+                        seen_at - policy.window_us,
+                        f.fix.lat - reach_deg,
+                        f.fix.lat + reach_deg,
+                        f.fix.lon - lon_reach,
+                        f.fix.lon + lon_reach
+                    ],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(st);
+            // The nearest event within the gate: the two uncertainties combined, plus
+            // the slack of a box cut off by the image border.
+            let best = near
+                .iter()
+                .map(|&(id, lat, lon, u)| {
+                    let d = distance_m(lat, lon, f.fix.lat, f.fix.lon);
+                    let gate = (policy.gate_factor * u.hypot(f.fix.uncertainty_m))
+                        .max(policy.min_gate_m)
+                        + if f.at_edge { f.extent_m } else { 0.0 };
+                    (id, d, gate)
+                })
+                .filter(|(_, d, gate)| d <= gate)
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let score = f64::from(f.detection.confidence) * if f.at_edge { 0.3 } else { 1.0 }
+                - f.fix.range_m / 1000.0;
+            let bbox = serde_json::to_string(&f.detection.bbox).unwrap_or_default();
+            let event_id = match best {
+                Some((id, _, _)) => {
+                    out.merged.push(id);
+                    id
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
+                         VALUES (?1, 'reported', ?2, ?3, ?4, ?5, 'drone', ?6, ?6, ?7, ?7)",
+                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, cell_of(f.fix.lat, f.fix.lon), now, seen_at],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    out.new_events.push(id);
+                    id
+                }
+            };
+            tx.execute(
+                "INSERT INTO detections (capture_id, event_id, category, confidence, bbox, lat, lon, uncertainty_m, at_edge)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![capture_id, event_id, cat, f.detection.confidence, bbox, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, f.at_edge],
+            )?;
+            let det_id = tx.last_insert_rowid();
+            tx.execute(
+                "UPDATE events SET sightings = sightings + 1, last_seen_us = max(last_seen_us, ?2),
+                 cover_detection = CASE WHEN cover_detection IS NULL OR ?3 > cover_score THEN ?4 ELSE cover_detection END,
+                 cover_score = max(cover_score, ?3) WHERE id = ?1",
+                params![event_id, seen_at, score, det_id],
+            )?;
+            // Position: the mean of the sightings weighted by 1/σ², whole boxes only when
+            // there are any. Uncertainty: the best single sighting's (GPS bias is shared
+            // between photos close in time, so averaging does not shrink it much).
+            tx.execute(
+                "UPDATE events SET
+                   lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+                   lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+                   uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
+                 WHERE id = ?1",
+                [event_id],
+            )?;
+        }
+        for &id in &out.new_events {
+            let (lat, lon): (f64, f64) =
+                tx.query_row("SELECT lat, lon FROM events WHERE id = ?1", [id], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            tx.execute(
+                "UPDATE events SET cell_id = ?2 WHERE id = ?1",
+                params![id, cell_of(lat, lon)],
+            )?;
+            let note = match cell_of(lat, lon) {
+                Some(c) => format!("found by drone in cell {c}"),
+                None => "found by drone outside every grid cell".to_string(),
+            };
+            audit_and_queue(&tx, id, None, "created", "gridpatrol", &note, now)?;
+        }
+        if let Some((clat, clon, radius)) = view {
+            let mut st = tx.prepare(
+                "SELECT id, lat, lon FROM events WHERE state IN ('resolved', 'evaluated', 'closed')
+                 AND confirmed = 0 AND last_seen_us < ?1",
+            )?;
+            let done: Vec<(i64, f64, f64)> = st
+                .query_map([seen_at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(st);
+            for (id, lat, lon) in done {
+                if distance_m(clat, clon, lat, lon) <= radius && !out.merged.contains(&id) {
+                    tx.execute(
+                        "UPDATE events SET confirmed = 1, updated_us = ?2 WHERE id = ?1",
+                        params![id, now],
+                    )?;
+                    let state = get_event(&tx, id)?.state;
+                    audit_and_queue(
+                        &tx,
+                        id,
+                        Some(state),
+                        "confirmed",
+                        "gridpatrol",
+                        "a later patrol no longer sees it: fix confirmed",
+                        now,
+                    )?;
+                    out.confirmed.push(id);
+                }
+            }
+        }
+        tx.execute(
+            "UPDATE captures SET state = 'processed', last_error = NULL WHERE id = ?1",
+            [capture_id],
+        )?;
+        tx.commit()?;
+        out.merged.sort_unstable();
+        out.merged.dedup();
+        Ok(out)
+    }
+
+    /// Takes an action on an event: refused with a clear error when the loop does not
+    /// allow it from the event's state; audited and queued for the platform when it does.
+    pub fn apply(
+        &self,
+        id: i64,
+        action: &Action,
+        actor: &str,
+        note: &str,
+        now: i64,
+    ) -> Result<GridEvent> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let ev = get_event(&tx, id)?;
+        let Some(next) = action.next(ev.state) else {
+            return Err(StoreError::IllegalTransition {
+                id,
+                state: ev.state,
+                action: action.name(),
+                allowed: action
+                    .allowed_from()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+        };
+        if actor.trim().is_empty() {
+            return Err(StoreError::Invalid("who is acting? (--by NAME)".into()));
+        }
+        tx.execute(
+            "UPDATE events SET state = ?2, updated_us = ?3 WHERE id = ?1",
+            params![id, next.as_str(), now],
+        )?;
+        match action {
+            Action::Dispatch {
+                department,
+                handler,
+                deadline_hours,
+            } => {
+                let h = deadline_hours.unwrap_or_else(|| default_deadline_hours(ev.category));
+                if h.is_nan() || h <= 0.0 {
+                    return Err(StoreError::Invalid(format!(
+                        "deadline {h} h must be positive"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE events SET department = ?2, handler = ?3, deadline_us = ?4 WHERE id = ?1",
+                    params![id, department, handler, now + (h * 3.6e9) as i64],
+                )?;
+            }
+            Action::Transfer {
+                department,
+                handler,
+            } => {
+                tx.execute(
+                    "UPDATE events SET department = ?2, handler = ?3 WHERE id = ?1",
+                    params![id, department, handler],
+                )?;
+            }
+            Action::Resolve { feedback, photos } => {
+                let text = if photos.is_empty() {
+                    feedback.clone()
+                } else {
+                    format!("{feedback} [photos: {}]", photos.join(", "))
+                };
+                tx.execute(
+                    "UPDATE events SET feedback = ?2 WHERE id = ?1",
+                    params![id, text],
+                )?;
+            }
+            Action::Evaluate { rating } => {
+                if !(1..=5).contains(rating) {
+                    return Err(StoreError::Invalid(format!(
+                        "rating {rating} must be 1 to 5"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE events SET rating = ?2 WHERE id = ?1",
+                    params![id, rating],
+                )?;
+            }
+            Action::Close => {
+                tx.execute(
+                    "UPDATE events SET closed_us = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?;
+            }
+            Action::Sign | Action::Start => {}
+        }
+        audit_and_queue(&tx, id, Some(ev.state), action.name(), actor, note, now)?;
+        let ev = get_event(&tx, id)?;
+        tx.commit()?;
+        Ok(ev)
+    }
+
+    /// Files an event reported by a person (a grid worker on foot, a citizen's call).
+    pub fn report_manual(
+        &self,
+        category: Category,
+        lat: f64,
+        lon: f64,
+        cell_id: Option<String>,
+        source: &str,
+        now: i64,
+    ) -> Result<GridEvent> {
+        if !(lat.is_finite() && lon.is_finite()) || lat.abs() > 90.0 || lon.abs() > 180.0 {
+            return Err(StoreError::Invalid(format!(
+                "position {lat},{lon} is not a WGS-84 latitude,longitude"
+            )));
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
+             VALUES (?1, 'reported', ?2, ?3, 10.0, ?4, ?5, ?6, ?6, ?6, ?6)",
+            params![category.as_str(), lat, lon, cell_id, source, now],
+        )?;
+        let id = tx.last_insert_rowid();
+        audit_and_queue(&tx, id, None, "created", source, "reported by hand", now)?;
+        let ev = get_event(&tx, id)?;
+        tx.commit()?;
+        Ok(ev)
+    }
+
+    pub fn get(&self, id: i64) -> Result<GridEvent> {
+        get_event(&self.conn(), id)
+    }
+
+    /// Events, newest first, optionally of one state, category or cell.
+    pub fn list(
+        &self,
+        state: Option<EventState>,
+        category: Option<Category>,
+        cell: Option<&str>,
+    ) -> Result<Vec<GridEvent>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE (?1 IS NULL OR state = ?1)
+             AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR cell_id = ?3) ORDER BY id"
+        ))?;
+        let v = st
+            .query_map(
+                params![
+                    state.map(|s| s.as_str()),
+                    category.map(|c| c.as_str()),
+                    cell
+                ],
+                event_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn audit(&self, id: i64) -> Result<Vec<AuditEntry>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT from_state, to_state, actor, note, at_us FROM audit WHERE event_id = ?1 ORDER BY id",
+        )?;
+        let v = st
+            .query_map([id], |r| {
+                Ok(AuditEntry {
+                    from: r.get(0)?,
+                    to: r.get(1)?,
+                    actor: r.get(2)?,
+                    note: r.get(3)?,
+                    at_us: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Every photo that showed the event.
+    pub fn evidence(&self, id: i64) -> Result<Vec<Evidence>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT d.id, d.capture_id, c.sysid, c.idx, c.image_sha, d.confidence, d.bbox, d.lat, d.lon, d.uncertainty_m, d.at_edge
+             FROM detections d JOIN captures c ON c.id = d.capture_id WHERE d.event_id = ?1 ORDER BY d.id",
+        )?;
+        let v = st
+            .query_map([id], |r| {
+                let bbox: String = r.get(6)?;
+                Ok(Evidence {
+                    detection_id: r.get(0)?,
+                    capture_id: r.get(1)?,
+                    sysid: r.get(2)?,
+                    index: r.get(3)?,
+                    image_sha: r.get(4)?,
+                    confidence: r.get(5)?,
+                    bbox: serde_json::from_str(&bbox).unwrap_or([0.0; 4]),
+                    lat: r.get(7)?,
+                    lon: r.get(8)?,
+                    uncertainty_m: r.get(9)?,
+                    at_edge: r.get(10)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn stats(&self, now: i64) -> Result<Stats> {
+        let events = self.list(None, None, None)?;
+        let conn = self.conn();
+        let count = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+        let mut s = Stats {
+            total: events.len() as i64,
+            captures_pending: count("SELECT count(*) FROM captures WHERE state = 'pending'")?,
+            captures_failed: count("SELECT count(*) FROM captures WHERE state = 'failed'")?,
+            outbox_pending: count("SELECT count(*) FROM outbox WHERE delivered_us IS NULL")?,
+            ..Stats::default()
+        };
+        let tally = |key: &dyn Fn(&GridEvent) -> String| {
+            let mut m = std::collections::BTreeMap::<String, i64>::new();
+            for e in &events {
+                *m.entry(key(e)).or_default() += 1;
+            }
+            m.into_iter().collect::<Vec<_>>()
+        };
+        s.by_category = tally(&|e| e.category.as_str().to_string());
+        s.by_cell = tally(&|e| e.cell_id.clone().unwrap_or_else(|| "(outside)".into()));
+        s.by_state = tally(&|e| e.state.as_str().to_string());
+        s.closed = events
+            .iter()
+            .filter(|e| e.state == EventState::Closed)
+            .count() as i64;
+        s.overdue = events.iter().filter(|e| e.overdue(now)).count() as i64;
+        s.outside_cells = events.iter().filter(|e| e.cell_id.is_none()).count() as i64;
+        s.confirmed_fixed = events.iter().filter(|e| e.confirmed).count() as i64;
+        if s.total > 0 {
+            s.closure_rate = s.closed as f64 / s.total as f64;
+            s.drone_share =
+                events.iter().filter(|e| e.source == "drone").count() as f64 / s.total as f64;
+        }
+        let mut hours: Vec<f64> = events
+            .iter()
+            .filter_map(|e| e.closed_us.map(|c| (c - e.created_us) as f64 / 3.6e9))
+            .collect();
+        hours.sort_by(f64::total_cmp);
+        if !hours.is_empty() {
+            let m = hours.len() / 2;
+            s.median_hours_to_close = Some(if hours.len() % 2 == 1 {
+                hours[m]
+            } else {
+                (hours[m - 1] + hours[m]) / 2.0
+            });
+        }
+        Ok(s)
+    }
+
+    /// Outbox messages due for delivery, oldest first.
+    pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT id, event_id, kind, payload, idempotency_key, attempts FROM outbox
+             WHERE delivered_us IS NULL AND next_try_us <= ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let v = st
+            .query_map(params![now, limit as i64], |r| {
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    event_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    payload: r.get(3)?,
+                    idempotency_key: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    pub fn outbox_delivered(&self, id: i64, now: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET delivered_us = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id, now],
+        )?;
+        Ok(())
+    }
+
+    /// A delivery failed: retry after `delay_us`.
+    pub fn outbox_failed(&self, id: i64, error: &str, delay_us: i64, now: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3 WHERE id = ?1",
+            params![id, error, now + delay_us],
+        )?;
+        Ok(())
+    }
+
+    /// Records that a vehicle finished a sortie of a run.
+    pub fn sortie_finished(&self, run: &str, sysid: u8, sortie: usize, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO run_sorties (run, sysid, sortie, finished_us) VALUES (?1, ?2, ?3, ?4)",
+            params![run, sysid, sortie as i64, now],
+        )?;
+        Ok(())
+    }
+
+    /// The sorties of a run a vehicle has finished.
+    pub fn sorties_finished(&self, run: &str, sysid: u8) -> Result<Vec<usize>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT sortie FROM run_sorties WHERE run = ?1 AND sysid = ?2")?;
+        let v = st
+            .query_map(params![run, sysid], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as usize))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// Number of captures by state: (pending, processed, failed).
+    pub fn capture_counts(&self) -> Result<(i64, i64, i64)> {
+        let conn = self.conn();
+        let n = |s: &str| -> Result<i64> {
+            Ok(
+                conn.query_row("SELECT count(*) FROM captures WHERE state = ?1", [s], |r| {
+                    r.get(0)
+                })?,
+            )
+        };
+        Ok((n("pending")?, n("processed")?, n("failed")?))
+    }
+}

@@ -1,0 +1,538 @@
+//! A patrol run, end to end: each vehicle flies its sorties (preflight, fence and mission
+//! uploaded and read back, arm, start), every photo it announces is recorded at once and
+//! handed to the capture → event pipeline, and the run ends with a report. A restarted
+//! run re-attaches to vehicles already flying its missions.
+
+pub mod pipeline;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::{watch, Notify};
+
+use crate::capture::{Capture, IndexTracker};
+use crate::events::EventStore;
+use crate::vehicle::{
+    compare_missions, MissionItem, MissionType, Px4Mode, Telemetry, Vehicle, VehicleEvent,
+};
+
+pub use pipeline::{PassSummary, Pipeline};
+
+/// One sortie as a vehicle flies it.
+#[derive(Clone, Debug)]
+pub struct SortieJob {
+    /// Position in the run's plan.
+    pub index: usize,
+    pub mission: Vec<MissionItem>,
+    pub fence: Vec<MissionItem>,
+    pub cells: Vec<String>,
+    /// Planned flight time, seconds.
+    pub flight_time_s: f64,
+}
+
+/// What every vehicle of a run shares.
+pub struct RunContext {
+    pub run_id: String,
+    pub store: Arc<EventStore>,
+    /// Notified when a capture is recorded.
+    pub wake: Arc<Notify>,
+    /// Turns true on Ctrl-C: pause, return to launch, land.
+    pub abort: watch::Receiver<bool>,
+    /// Lowest battery (percent) a sortie may start with.
+    pub min_battery_pct: i8,
+    /// How long preflight waits for GPS, home and the link.
+    pub preflight_wait: Duration,
+    /// Longest a sortie may take, real time.
+    pub sortie_timeout: Duration,
+    /// Progress bars; hidden when stderr is not a terminal.
+    pub progress: indicatif::MultiProgress,
+}
+
+/// A preflight check that did not pass: the vehicle is not armed.
+#[derive(Debug, thiserror::Error)]
+#[error("vehicle {sysid} failed preflight: {}", failed.join("; "))]
+pub struct PreflightError {
+    pub sysid: u8,
+    pub failed: Vec<String>,
+}
+
+/// The failed checks of a vehicle's state (empty: ready). QGroundControl's and MAVSDK's
+/// health checks: link, global position (3D fix), home, battery.
+pub fn preflight_failures(t: &Telemetry, min_battery_pct: i8) -> Vec<String> {
+    let mut f = Vec::new();
+    if t.link != crate::vehicle::LinkState::Connected {
+        f.push("no heartbeat".to_string());
+    }
+    if !t.has_3d_fix() {
+        f.push(match t.gps {
+            Some(g) => format!("GPS fix type {} (3D needed)", g.fix_type),
+            None => "no GPS".to_string(),
+        });
+    }
+    if t.home.is_none() {
+        f.push("home position not set".to_string());
+    }
+    match t.battery.remaining {
+        Some(r) if r >= min_battery_pct => {}
+        Some(r) => f.push(format!("battery {r} % < {min_battery_pct} %")),
+        None => f.push("battery level unknown".to_string()),
+    }
+    f
+}
+
+/// How one vehicle's part of the run went.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VehicleReport {
+    pub sysid: u8,
+    pub sorties_flown: Vec<usize>,
+    pub reattached: bool,
+    pub photos: usize,
+    /// Image indices never received, even after asking again.
+    pub missing: Vec<i32>,
+    pub rerequested: usize,
+    pub aborted: bool,
+    pub link_losses: usize,
+    pub error: Option<String>,
+}
+
+/// Waits for the vehicle to pass preflight, at most `wait`.
+pub async fn preflight(
+    v: &Vehicle,
+    min_battery_pct: i8,
+    wait: Duration,
+) -> Result<(), PreflightError> {
+    v.wait_for(wait, |t| preflight_failures(t, min_battery_pct).is_empty())
+        .await;
+    let failed = preflight_failures(&v.telemetry(), min_battery_pct);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(PreflightError {
+            sysid: v.sysid(),
+            failed,
+        })
+    }
+}
+
+fn bar_for(ctx: &RunContext, sysid: u8, len: u64) -> indicatif::ProgressBar {
+    let bar = ctx.progress.add(indicatif::ProgressBar::new(len));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "vehicle {prefix:>3} [{bar:30}] item {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(sysid.to_string());
+    bar
+}
+
+/// Flies `jobs` on one vehicle, one after another, recording every capture.
+pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>) -> VehicleReport {
+    let sysid = v.sysid();
+    let mut rep = VehicleReport {
+        sysid,
+        ..Default::default()
+    };
+    let mut tracker = IndexTracker::default();
+    for i in ctx
+        .store
+        .capture_indices(&ctx.run_id, sysid)
+        .unwrap_or_default()
+    {
+        tracker.see(i);
+    }
+    let done = ctx
+        .store
+        .sorties_finished(&ctx.run_id, sysid)
+        .unwrap_or_default();
+    // Re-attach: a vehicle already flying one of our missions is not disturbed.
+    let mut attached: Option<usize> = None;
+    if v.telemetry().armed {
+        match v.download(MissionType::Mission).await {
+            Ok(items) => {
+                attached = jobs
+                    .iter()
+                    .position(|j| compare_missions(&j.mission, &items).is_ok());
+                if attached.is_none() {
+                    rep.error = Some(format!(
+                        "vehicle {sysid} is flying a mission of {} items this run did not plan; not touching it",
+                        items.len()
+                    ));
+                    return rep;
+                }
+                rep.reattached = true;
+            }
+            Err(e) => {
+                rep.error = Some(format!(
+                    "vehicle {sysid} is armed and its mission could not be read back: {e}"
+                ));
+                return rep;
+            }
+        }
+    }
+    for (k, job) in jobs.iter().enumerate() {
+        if *ctx.abort.borrow() {
+            rep.aborted = true;
+            break;
+        }
+        if attached.is_some_and(|a| k < a) || (attached.is_none() && done.contains(&job.index)) {
+            continue;
+        }
+        let bar = bar_for(&ctx, sysid, job.mission.len() as u64);
+        let result = if attached == Some(k) {
+            bar.println(format!(
+                "vehicle {sysid}: re-attached to sortie {} in flight (mission read back: identical)",
+                job.index + 1
+            ));
+            attached = None;
+            Ok(())
+        } else {
+            start_sortie(&v, job, &ctx).await
+        };
+        if let Err(e) = result {
+            bar.abandon_with_message(format!("sortie {}: {e}", job.index + 1));
+            rep.error = Some(e);
+            break;
+        }
+        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep).await;
+        ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
+        match outcome {
+            Ok(()) => {
+                let _ = ctx.store.sortie_finished(
+                    &ctx.run_id,
+                    sysid,
+                    job.index,
+                    crate::events::now_us(),
+                );
+                rep.sorties_flown.push(job.index);
+                bar.finish_with_message(format!(
+                    "sortie {} flown, landed, disarmed",
+                    job.index + 1
+                ));
+            }
+            Err(e) => {
+                bar.abandon_with_message(e.clone());
+                rep.error = Some(e);
+                break;
+            }
+        }
+    }
+    rep.photos = tracker.count();
+    rep.missing = tracker.missing();
+    rep
+}
+
+/// Preflight, fence and mission up and read back, arm, start.
+async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<(), String> {
+    preflight(v, ctx.min_battery_pct, ctx.preflight_wait)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !job.fence.is_empty() {
+        v.upload_verified(MissionType::Fence, &job.fence)
+            .await
+            .map_err(|e| format!("geofence upload: {e}"))?;
+    }
+    v.upload_verified(MissionType::Mission, &job.mission)
+        .await
+        .map_err(|e| format!("mission upload: {e}"))?;
+    // The state may have changed while uploading: check again right before arming.
+    let failed = preflight_failures(&v.telemetry(), ctx.min_battery_pct);
+    if !failed.is_empty() {
+        return Err(PreflightError {
+            sysid: v.sysid(),
+            failed,
+        }
+        .to_string());
+    }
+    v.arm().await.map_err(|e| format!("arming: {e}"))?;
+    v.start_mission()
+        .await
+        .map_err(|e| format!("starting the mission: {e}"))?;
+    Ok(())
+}
+
+fn record(
+    ctx: &RunContext,
+    sysid: u8,
+    c: &crate::vehicle::ImageCapture,
+    tracker: &mut IndexTracker,
+) -> bool {
+    if !tracker.see(c.index) {
+        return false; // a duplicate announcement
+    }
+    let cap = Capture::from_mavlink(sysid, c);
+    match ctx
+        .store
+        .record_capture(&ctx.run_id, &cap, crate::events::now_us())
+    {
+        Ok(_) => {
+            ctx.wake.notify_one();
+            true
+        }
+        Err(e) => {
+            tracing::error!("recording capture {sysid}/{}: {e}", c.index);
+            false
+        }
+    }
+}
+
+/// Follows a sortie until the vehicle disarms, recording captures and drawing progress.
+async fn follow_sortie(
+    v: &Vehicle,
+    job: &SortieJob,
+    ctx: &RunContext,
+    bar: &indicatif::ProgressBar,
+    tracker: &mut IndexTracker,
+    rep: &mut VehicleReport,
+) -> Result<(), String> {
+    let sysid = v.sysid();
+    let mut events = v.events();
+    let mut abort = ctx.abort.clone();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let deadline = tokio::time::Instant::now() + ctx.sortie_timeout;
+    let mut airborne = !v.telemetry().on_ground();
+    let mut aborting = false;
+    let mut lost = false;
+    let total = job.mission.len().max(1) as f64;
+    loop {
+        tokio::select! {
+            e = events.next() => {
+                let Some(e) = e else { return Err("the fleet stopped".into()) };
+                match e {
+                    VehicleEvent::ImageCaptured(c) => {
+                        record(ctx, sysid, &c, tracker);
+                    }
+                    VehicleEvent::MissionCurrent(s) | VehicleEvent::MissionItemReached(s) => {
+                        bar.set_position(u64::from(s).max(bar.position()));
+                    }
+                    VehicleEvent::LinkLost => {
+                        lost = true;
+                        rep.link_losses += 1;
+                        bar.println(format!("vehicle {sysid}: LINK LOST; waiting for it to return"));
+                    }
+                    VehicleEvent::LinkRegained => {
+                        if lost {
+                            bar.println(format!("vehicle {sysid}: link back; carrying on"));
+                        }
+                        lost = false;
+                    }
+                    VehicleEvent::LandedState(2) => airborne = true,
+                    VehicleEvent::Armed(false) => return if aborting {
+                        Err("aborted by the operator: returned, landed and disarmed".into())
+                    } else {
+                        Ok(())
+                    },
+                    VehicleEvent::StatusText { severity, text } if severity <= 4 => {
+                        bar.println(format!("vehicle {sysid}: {text}"));
+                    }
+                    _ => {}
+                }
+            }
+            _ = abort.changed(), if !aborting => {
+                if *abort.borrow() {
+                    aborting = true;
+                    rep.aborted = true;
+                    bar.println(format!("vehicle {sysid}: Ctrl-C: pausing the mission and returning to launch"));
+                    let _ = v.pause().await;
+                    if let Err(e) = v.return_to_launch().await {
+                        bar.println(format!("vehicle {sysid}: RTL refused: {e}; switch it by hand"));
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let t = v.telemetry();
+                let frac = f64::from(t.mission_current.unwrap_or(0)) / total;
+                let eta = job.flight_time_s * (1.0 - frac).max(0.0);
+                bar.set_message(format!(
+                    "photos {} battery {} {} ETA {:.0} min{}",
+                    tracker.count(),
+                    t.battery.remaining.map_or("?".into(), |b| format!("{b} %")),
+                    t.mode,
+                    eta / 60.0,
+                    if lost { " LINK LOST" } else { "" },
+                ));
+                if !t.armed && airborne && t.on_ground() {
+                    return Ok(());
+                }
+                if t.mode == Px4Mode::AutoRtl && !aborting && airborne {
+                    bar.set_message(format!("returning to launch, photos {}", tracker.count()));
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!("sortie {} did not end within {:?}", job.index + 1, ctx.sortie_timeout));
+                }
+            }
+        }
+    }
+}
+
+/// Asks the camera again for every image index that never arrived, as MAVSDK does with
+/// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
+async fn ask_for_missing(
+    v: &Vehicle,
+    ctx: &RunContext,
+    tracker: &mut IndexTracker,
+    rep: &mut VehicleReport,
+) {
+    for _round in 0..3 {
+        let missing = tracker.missing();
+        if missing.is_empty() {
+            return;
+        }
+        let mut events = v.events();
+        for i in missing {
+            rep.rerequested += 1;
+            let _ = v.request_message(263, i as f32).await;
+        }
+        // The answers arrive as ordinary CAMERA_IMAGE_CAPTURED messages.
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        while let Ok(Some(e)) = tokio::time::timeout_at(until, events.next()).await {
+            if let VehicleEvent::ImageCaptured(c) = e {
+                record(ctx, v.sysid(), &c, tracker);
+            }
+        }
+    }
+}
+
+/// The run's summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub vehicles: Vec<VehicleReport>,
+    pub pipeline: PassSummary,
+    pub stats: crate::events::store::Stats,
+}
+
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "run {}", self.run_id)?;
+        for v in &self.vehicles {
+            writeln!(
+                f,
+                "  vehicle {}: sorties {:?}{}, {} photos ({} asked for again, {} never arrived){}{}",
+                v.sysid,
+                v.sorties_flown.iter().map(|s| s + 1).collect::<Vec<_>>(),
+                if v.reattached { " (re-attached)" } else { "" },
+                v.photos,
+                v.rerequested,
+                v.missing.len(),
+                if v.aborted { ", ABORTED" } else { "" },
+                v.error.as_ref().map_or(String::new(), |e| format!(", error: {e}")),
+            )?;
+        }
+        let p = &self.pipeline;
+        writeln!(
+            f,
+            "  photos analysed {}: {} new events, {} sightings merged into known ones, {} waiting for retry, {} unusable",
+            p.processed, p.new_events, p.merged, p.retrying, p.unusable
+        )?;
+        let s = &self.stats;
+        writeln!(
+            f,
+            "  events in the database: {} ({} outside every cell), closure rate {:.0} %, found by drones {:.0} %",
+            s.total,
+            s.outside_cells,
+            s.closure_rate * 100.0,
+            s.drone_share * 100.0
+        )?;
+        for (c, n) in &s.by_category {
+            let name = c
+                .parse::<crate::detect::Category>()
+                .map(|c| c.chinese())
+                .unwrap_or("");
+            writeln!(f, "    {c:<22} {name:<8} {n:>4}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The jobs of a plan: each sortie's mission and its fence (inclusion around the sortie,
+/// exclusions for the no-fly zones, as QGroundControl would upload them from the .plan).
+pub fn jobs_from_plan(
+    plan: &crate::plan::Plan,
+    map: &crate::grid::GridMap,
+    speed_mps: f64,
+) -> Vec<SortieJob> {
+    plan.sorties
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let doc =
+                crate::plan::qgc::plan_json(&s.items, plan.home, speed_mps, &s.fence, &map.no_fly);
+            SortieJob {
+                index: i,
+                mission: s.items.clone(),
+                fence: crate::plan::qgc::fence_from_plan(&doc).unwrap_or_default(),
+                cells: s.cells.clone(),
+                flight_time_s: s.flight_time_s,
+            }
+        })
+        .collect()
+}
+
+/// A run id that is the same for the same plan, so that running the same patrol again
+/// after a crash re-attaches to it instead of starting another.
+pub fn run_id_for(jobs: &[SortieJob]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for j in jobs {
+        h.update(serde_json::to_vec(&j.mission).unwrap_or_default());
+    }
+    let d = h.finalize();
+    format!(
+        "run-{}",
+        d.iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Flies `jobs` on `vehicles` (sortie i on vehicle i mod n), with the pipeline filing
+/// events as the photos arrive; returns when every vehicle is done and every capture
+/// that can be processed has been.
+pub async fn run_patrol(
+    vehicles: Vec<Vehicle>,
+    jobs: Vec<SortieJob>,
+    ctx: Arc<RunContext>,
+    pipeline: Arc<Pipeline>,
+) -> RunReport {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pipe = tokio::spawn(pipeline.clone().run(
+        ctx.wake.clone(),
+        Duration::from_millis(500),
+        stop_rx,
+    ));
+    let n = vehicles.len().max(1);
+    let mut tasks = Vec::new();
+    for (k, v) in vehicles.into_iter().enumerate() {
+        let mine: Vec<SortieJob> = jobs.iter().filter(|j| j.index % n == k).cloned().collect();
+        tasks.push(tokio::spawn(fly_vehicle(v, mine, ctx.clone())));
+    }
+    let mut reports = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            reports.push(r);
+        }
+    }
+    let _ = stop_tx.send(true);
+    let mut summary = pipe.await.unwrap_or_default();
+    // One last pass for anything recorded after the pipeline's last look.
+    let p = pipeline.clone();
+    if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || p.drain(crate::events::now_us())).await {
+        summary.processed += s.processed;
+        summary.new_events += s.new_events;
+        summary.merged += s.merged;
+        summary.retrying += s.retrying;
+        summary.unusable += s.unusable;
+        summary.errors.extend(s.errors);
+    }
+    let stats = ctx.store.stats(crate::events::now_us()).unwrap_or_default();
+    RunReport {
+        run_id: ctx.run_id.clone(),
+        vehicles: reports,
+        pipeline: summary,
+        stats,
+    }
+}

@@ -1,0 +1,262 @@
+//! The capture → event pipeline: each recorded capture is fetched, stored with GPS EXIF,
+//! run through the detector, geotagged, assigned to its cell and filed. Captures are
+//! taken from the store, so the pipeline picks up after a restart exactly where it was.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::capture::{exif, fetch::Fetcher, ImageStore};
+use crate::detect::{Detector, Thresholds};
+use crate::events::store::{FileOutcome, MergePolicy, PendingCapture};
+use crate::events::{EventStore, FiledDetection, StoreError};
+use crate::geotag::{self, CameraPose, Intrinsics, PoseAccuracy};
+use crate::grid::GridMap;
+
+/// Fetch attempts before a capture whose image cannot be fetched is reported (it stays
+/// pending and keeps being retried with backoff; it is never dropped).
+pub const WARN_AFTER_ATTEMPTS: i64 = 3;
+
+pub struct Pipeline {
+    pub store: Arc<EventStore>,
+    pub images: ImageStore,
+    pub fetcher: Fetcher,
+    pub detector: Arc<dyn Detector>,
+    pub thresholds: Thresholds,
+    pub intrinsics: Intrinsics,
+    pub accuracy: PoseAccuracy,
+    pub map: Arc<GridMap>,
+    pub policy: MergePolicy,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("capture {sysid}/{index}: fetching {url}: {problem} (will retry)")]
+    Fetch {
+        sysid: u8,
+        index: i32,
+        url: String,
+        problem: String,
+    },
+    #[error("capture {sysid}/{index}: {problem} (kept, not filed)")]
+    Unusable {
+        sysid: u8,
+        index: i32,
+        problem: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one pass over the due captures did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassSummary {
+    pub processed: usize,
+    pub detections: usize,
+    pub new_events: usize,
+    pub merged: usize,
+    pub retrying: usize,
+    pub unusable: usize,
+    pub errors: Vec<String>,
+}
+
+impl Pipeline {
+    /// Fetches, detects, geotags and files one capture. Blocking.
+    pub fn process(&self, p: &PendingCapture, now: i64) -> Result<FileOutcome, ProcessError> {
+        let c = &p.capture;
+        let unusable = |problem: String| ProcessError::Unusable {
+            sysid: c.sysid,
+            index: c.index,
+            problem,
+        };
+        let jpeg = match &p.image_sha {
+            Some(sha) => self.images.get(sha).map_err(|e| ProcessError::Fetch {
+                sysid: c.sysid,
+                index: c.index,
+                url: c.file_url.clone(),
+                problem: format!("stored image {sha} unreadable: {e}"),
+            })?,
+            None => {
+                let raw = self
+                    .fetcher
+                    .fetch(&c.file_url)
+                    .map_err(|e| ProcessError::Fetch {
+                        sysid: c.sysid,
+                        index: c.index,
+                        url: c.file_url.clone(),
+                        problem: e.to_string(),
+                    })?;
+                // The image is kept even when it cannot be tagged (a corrupt JPEG).
+                let tagged = exif::with_gps(&raw, c.lat, c.lon, c.alt_msl).unwrap_or(raw);
+                let sha = self
+                    .images
+                    .put(&tagged)
+                    .map_err(|e| unusable(format!("storing the image: {e}")))?;
+                self.store.capture_fetched(p.id, &sha)?;
+                tagged
+            }
+        };
+        let pose = CameraPose {
+            lat: c.lat,
+            lon: c.lon,
+            height_m: c.alt_rel,
+            q: c.q,
+        };
+        // The pose must be usable before anything is filed from this photo.
+        let centre = geotag::locate(
+            &self.intrinsics,
+            &pose,
+            &self.accuracy,
+            self.intrinsics.cx,
+            self.intrinsics.cy,
+        )
+        .map_err(|e| unusable(format!("pose: {e}")))?;
+        let found = self
+            .detector
+            .detect(&jpeg)
+            .map_err(|e| unusable(e.to_string()))?;
+        let k = &self.intrinsics;
+        let mut filed = Vec::new();
+        for d in found.into_iter().filter(|d| self.thresholds.passes(d)) {
+            let (u, v) = d.centre();
+            let Ok(fix) = geotag::locate(k, &pose, &self.accuracy, u, v) else {
+                continue; // above the horizon: nothing on the ground to place
+            };
+            let corner = |x: f32, y: f32| {
+                geotag::locate(k, &pose, &self.accuracy, f64::from(x), f64::from(y)).ok()
+            };
+            let extent_m = match (corner(d.bbox[0], d.bbox[1]), corner(d.bbox[2], d.bbox[3])) {
+                (Some(a), Some(b)) => geotag::distance_m(a.lat, a.lon, b.lat, b.lon) / 2.0,
+                _ => 0.0,
+            };
+            let at_edge = d.at_edge(k.width, k.height, 2.0);
+            filed.push(FiledDetection {
+                detection: d,
+                fix,
+                at_edge,
+                extent_m,
+            });
+        }
+        // Absence counts only well inside the picture: a circle of 35 % of its shorter side.
+        let edge = geotag::locate(k, &pose, &self.accuracy, k.cx, 0.0)
+            .map(|f| geotag::distance_m(centre.lat, centre.lon, f.lat, f.lon))
+            .unwrap_or(0.0);
+        let view = Some((centre.lat, centre.lon, 0.7 * edge));
+        let map = self.map.clone();
+        let cell_of = move |lat: f64, lon: f64| map.cell_at(lat, lon).map(|c| c.id.clone());
+        Ok(self
+            .store
+            .file_capture(p.id, &filed, view, &cell_of, self.policy, now)?)
+    }
+
+    /// Processes every due capture once. Blocking.
+    pub fn drain(&self, now: i64) -> Result<PassSummary, StoreError> {
+        let mut s = PassSummary::default();
+        loop {
+            let due = self.store.due_captures(now, 64)?;
+            if due.is_empty() {
+                return Ok(s);
+            }
+            for p in &due {
+                match self.process(p, now) {
+                    Ok(o) => {
+                        s.processed += 1;
+                        s.new_events += o.new_events.len();
+                        s.merged += o.merged.len();
+                    }
+                    Err(ProcessError::Store(e)) => return Err(e),
+                    Err(e @ ProcessError::Fetch { .. }) => {
+                        s.retrying += 1;
+                        if p.attempts + 1 >= WARN_AFTER_ATTEMPTS {
+                            tracing::warn!("{e}");
+                        }
+                        self.store
+                            .capture_failed(p.id, &e.to_string(), false, now)?;
+                        s.errors.push(e.to_string());
+                    }
+                    Err(e @ ProcessError::Unusable { .. }) => {
+                        s.unusable += 1;
+                        tracing::warn!("{e}");
+                        self.store.capture_failed(p.id, &e.to_string(), true, now)?;
+                        s.errors.push(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs until `stop` turns true, draining whenever `wake` is notified (a capture was
+    /// recorded) and at least every `every` (for retries).
+    pub async fn run(
+        self: Arc<Self>,
+        wake: Arc<tokio::sync::Notify>,
+        every: Duration,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> PassSummary {
+        let mut total = PassSummary::default();
+        loop {
+            let me = self.clone();
+            if let Ok(Ok(s)) =
+                tokio::task::spawn_blocking(move || me.drain(crate::events::now_us())).await
+            {
+                total.processed += s.processed;
+                total.new_events += s.new_events;
+                total.merged += s.merged;
+                total.retrying += s.retrying;
+                total.unusable += s.unusable;
+                total.errors.extend(s.errors);
+            }
+            if *stop.borrow() {
+                return total;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
+
+/// Where a run keeps its things: `gridpatrol.db`, `images/`, `tlogs/`, `runs/`.
+#[derive(Clone, Debug)]
+pub struct DataDir(pub std::path::PathBuf);
+
+impl DataDir {
+    pub fn db(&self) -> std::path::PathBuf {
+        self.0.join("gridpatrol.db")
+    }
+    pub fn images(&self) -> std::path::PathBuf {
+        self.0.join("images")
+    }
+    pub fn runs(&self) -> std::path::PathBuf {
+        self.0.join("runs")
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over the data directory's store and images, with the default accuracy
+    /// and merge policy.
+    pub fn open(
+        data: &DataDir,
+        camera: &crate::plan::Camera,
+        map: Arc<GridMap>,
+        detector: Arc<dyn Detector>,
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(EventStore::open(&data.db())?);
+        let images = ImageStore::open(&data.images())
+            .map_err(|e| StoreError::Invalid(format!("{}: {e}", data.images().display())))?;
+        Ok(Self {
+            store,
+            images,
+            fetcher: Fetcher::new(Duration::from_secs(10)),
+            detector,
+            thresholds: Thresholds::default(),
+            intrinsics: Intrinsics::from_camera(camera),
+            accuracy: PoseAccuracy::default(),
+            map,
+            policy: MergePolicy::default(),
+        })
+    }
+}
