@@ -89,6 +89,8 @@ const MIGRATIONS: &[&str] = &[
         finished_us INTEGER NOT NULL,
         PRIMARY KEY (run, sysid, sortie)
     );",
+    // 3: when each capture was filed, for the capture-to-event latency.
+    "ALTER TABLE captures ADD COLUMN processed_us INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -581,8 +583,8 @@ impl EventStore {
             }
         }
         tx.execute(
-            "UPDATE captures SET state = 'processed', last_error = NULL WHERE id = ?1",
-            [capture_id],
+            "UPDATE captures SET state = 'processed', last_error = NULL, processed_us = ?2 WHERE id = ?1",
+            params![capture_id, now],
         )?;
         tx.commit()?;
         out.merged.sort_unstable();
@@ -876,6 +878,18 @@ impl EventStore {
             params![id, error, now + delay_us],
         )?;
         Ok(())
+    }
+
+    /// Microseconds from each capture's announcement to its filing, for filed captures.
+    pub fn capture_latencies_us(&self) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT processed_us - received_us FROM captures WHERE processed_us IS NOT NULL ORDER BY 1",
+        )?;
+        let v = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        Ok(v)
     }
 
     /// Records that a vehicle finished a sortie of a run.

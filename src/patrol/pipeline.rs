@@ -159,7 +159,7 @@ impl Pipeline {
                 return Ok(s);
             }
             for p in &due {
-                match self.process(p, now) {
+                match self.process(p, now.max(crate::events::now_us())) {
                     Ok(o) => {
                         s.processed += 1;
                         s.new_events += o.new_events.len();

@@ -77,3 +77,4 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
         .expect("vehicle heard");
     (r, v)
 }
+pub mod patrol;

@@ -1,0 +1,211 @@
+//! A patrol over a small simulated world, and its score against the world's ground truth
+//! (read here, by the test, never by gridpatrol).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridpatrol::detect::colour::ColourDetector;
+use gridpatrol::events::{EventStore, GridEvent};
+use gridpatrol::geotag::{distance_m, offset};
+use gridpatrol::grid::{Datum, GridMap};
+use gridpatrol::link::{Hub, HubConfig, LinkConfig};
+use gridpatrol::patrol::{
+    jobs_from_plan, pipeline::DataDir, run_id_for, run_patrol, Pipeline, RunContext, RunReport,
+};
+use gridpatrol::plan::{plan_coverage, Camera, PlanOptions};
+use gridpatrol::vehicle::{Fleet, FleetConfig};
+use gridpatrol_sim::world::World;
+use gridpatrol_sim::{Sim, SimConfig};
+
+pub const HOME: (f64, f64, f64) = (36.56, 103.679329, 1800.0);
+
+/// A district of one square cell, `half_m` metres each way around a point 150 m north-east
+/// of home, as GeoJSON.
+pub fn square_district(half_m: f64) -> String {
+    let (clat, clon) = offset(HOME.0, HOME.1, 150.0, 150.0);
+    let corner = |n: f64, e: f64| {
+        let (la, lo) = offset(clat, clon, n, e);
+        format!("[{lo}, {la}]")
+    };
+    let ring = [
+        corner(-half_m, -half_m),
+        corner(-half_m, half_m),
+        corner(half_m, half_m),
+        corner(half_m, -half_m),
+        corner(-half_m, -half_m),
+    ]
+    .join(", ");
+    format!(
+        r#"{{"type": "FeatureCollection", "features": [
+        {{"type": "Feature", "properties": {{"kind": "grid", "grid_id": "T-1", "name": "test cell", "type": "residential"}},
+          "geometry": {{"type": "Polygon", "coordinates": [[{ring}]]}}}},
+        {{"type": "Feature", "properties": {{"kind": "home", "name": "dock", "alt_m": {alt}}},
+          "geometry": {{"type": "Point", "coordinates": [{lon}, {lat}]}}}}]}}"#,
+        alt = HOME.2,
+        lon = HOME.1,
+        lat = HOME.0
+    )
+}
+
+pub struct Flown {
+    pub dir: tempfile::TempDir,
+    pub data: DataDir,
+    pub world: World,
+    pub report: RunReport,
+    pub store: Arc<EventStore>,
+    pub sim: Sim,
+}
+
+/// Plans the square cell at 60 m (75/65 overlap, the simulator's camera), hides `issues`
+/// issues in it, flies it on `vehicles` simulated vehicles at `speed`× and files events.
+pub async fn fly_square(half_m: f64, issues: usize, seed: u64, vehicles: usize, speed: f64) -> Flown {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir(dir.path().to_path_buf());
+    let map = GridMap::from_geojson(&square_district(half_m), Datum::Wgs84).unwrap();
+    let ring: Vec<(f64, f64)> = map.cells[0]
+        .polygon
+        .exterior()
+        .points()
+        .map(|p| (p.y(), p.x()))
+        .collect();
+    let world = World::generate(&[ring], issues, seed, HOME.2).unwrap();
+    let camera = Camera::find("sim").unwrap();
+    let opts = PlanOptions {
+        camera: camera.clone(),
+        altitude_m: 60.0,
+        speed_mps: 10.0,
+        battery_min: 20.0,
+        ..PlanOptions::default()
+    };
+    let plan = plan_coverage(&map, &[], &opts).unwrap();
+    let jobs = jobs_from_plan(&plan, &map, opts.speed_mps);
+    let hub = Hub::connect(
+        HubConfig {
+            heartbeat: Some(Duration::from_secs_f64(1.0 / speed)),
+            ..HubConfig::default()
+        },
+        &[LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap())],
+    )
+    .await
+    .unwrap();
+    let gcs = hub.links()[0].local_addr.unwrap();
+    let sim = Sim::start(SimConfig {
+        vehicles,
+        gcs,
+        base_port: None,
+        speed,
+        seed,
+        home: HOME,
+        world: Some(Arc::new(world.clone())),
+        image_dir: Some(dir.path().join("sim-images")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fleet = Fleet::new(hub, FleetConfig::default());
+    let vs = fleet
+        .wait_vehicles(vehicles, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let pipeline = Arc::new(
+        Pipeline::open(&data, &camera, Arc::new(map), Arc::new(ColourDetector::default()))
+            .unwrap(),
+    );
+    let (_abort_tx, abort) = tokio::sync::watch::channel(false);
+    let ctx = Arc::new(RunContext {
+        run_id: run_id_for(&jobs),
+        store: pipeline.store.clone(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        abort,
+        min_battery_pct: 50,
+        preflight_wait: Duration::from_secs(10),
+        sortie_timeout: Duration::from_secs(300),
+        progress: indicatif::MultiProgress::with_draw_target(
+            indicatif::ProgressDrawTarget::hidden(),
+        ),
+    });
+    let store = pipeline.store.clone();
+    let report = run_patrol(vs, jobs, ctx, pipeline).await;
+    Flown {
+        dir,
+        data,
+        world,
+        report,
+        store,
+        sim,
+    }
+}
+
+#[derive(Debug)]
+pub struct Score {
+    pub objects: usize,
+    pub events: usize,
+    pub found: usize,
+    pub false_events: usize,
+    pub duplicate_events: usize,
+    pub recall: f64,
+    pub precision: f64,
+    pub duplicate_rate: f64,
+    /// Geotag error of matched events, metres.
+    pub median_error_m: f64,
+    pub p95_error_m: f64,
+}
+
+/// Matches events to the world's issues: same category, within `radius_m`. An object's
+/// first (nearest) event is a hit; further events on it are duplicates; events near no
+/// object of their category are false.
+pub fn score(world: &World, events: &[GridEvent], radius_m: f64) -> Score {
+    let mut hits: std::collections::HashMap<u32, Vec<f64>> = Default::default();
+    let mut false_events = 0;
+    for e in events {
+        let best = world
+            .objects
+            .iter()
+            .filter(|o| o.category.to_string_snake() == e.category.as_str())
+            .map(|o| (o.id, distance_m(o.lat, o.lon, e.lat, e.lon)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((id, d)) if d <= radius_m => hits.entry(id).or_default().push(d),
+            _ => false_events += 1,
+        }
+    }
+    let mut errors: Vec<f64> = hits
+        .values()
+        .map(|v| v.iter().copied().fold(f64::MAX, f64::min))
+        .collect();
+    errors.sort_by(f64::total_cmp);
+    let duplicate_events: usize = hits.values().map(|v| v.len() - 1).sum();
+    let pct = |q: f64| {
+        errors
+            .get(((errors.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Score {
+        objects: world.objects.len(),
+        events: events.len(),
+        found: hits.len(),
+        false_events,
+        duplicate_events,
+        recall: hits.len() as f64 / world.objects.len().max(1) as f64,
+        precision: (events.len() - false_events) as f64 / events.len().max(1) as f64,
+        duplicate_rate: duplicate_events as f64 / events.len().max(1) as f64,
+        median_error_m: pct(0.5),
+        p95_error_m: pct(0.95),
+    }
+}
+
+/// snake_case name of a simulator category (its serde name).
+trait SnakeName {
+    fn to_string_snake(&self) -> String;
+}
+
+impl SnakeName for gridpatrol_sim::world::Category {
+    fn to_string_snake(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+}
