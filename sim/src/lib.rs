@@ -299,8 +299,10 @@ impl Runner {
                 _ = tick.tick() => {
                     // Fixed steps: simulated time advances in STEP_S increments only.
                     let target = (start.elapsed().as_secs_f64() * self.speed / STEP_S) as u64;
-                    // Never more than 10 simulated seconds per tick: a stalled host must not spiral.
-                    let target = target.min(steps + 500);
+                    // At most two ticks' worth of steps at once: on a stalled host the
+                    // simulation slows down instead of jumping ahead of the messages waiting
+                    // for it (a jump of COM_DL_LOSS_T would fire the data-link failsafe).
+                    let target = target.min(steps + 2 * (self.speed.ceil() as u64).max(1) + 1);
                     while steps < target {
                         steps += 1;
                         for m in self.v.tick(STEP_S) {

@@ -58,6 +58,22 @@ impl Category {
         }
     }
 
+    /// The largest an issue of this category usually is on the ground, metres (a crowd
+    /// spreads wider than a poster): how far a box cut by the image border may be from
+    /// the object's centre.
+    pub fn typical_max_size_m(self) -> f64 {
+        match self {
+            Self::PiledObjects => 3.0,
+            Self::OutOfStoreBusiness => 4.5,
+            Self::MobileVendor => 2.5,
+            Self::BikeParking => 5.0,
+            Self::IllegalPoster => 1.5,
+            Self::Crowd => 8.0,
+            Self::Garbage => 2.5,
+            Self::FireSmoke => 5.0,
+        }
+    }
+
     /// The name the city's platform uses.
     pub fn chinese(self) -> &'static str {
         match self {

@@ -121,7 +121,8 @@ type Result<T> = std::result::Result<T, StoreError>;
 pub struct FiledDetection {
     pub detection: Detection,
     pub fix: GroundFix,
-    /// The box touches the image border: its centre may be off by up to `extent_m`.
+    /// The box touches the image border: the object may reach beyond it, so its centre
+    /// may be off by up to the category's typical size.
     pub at_edge: bool,
     /// Half the ground size of the box, metres.
     pub extent_m: f64,
@@ -439,7 +440,7 @@ impl EventStore {
         capture_id: i64,
         found: &[FiledDetection],
         view: Option<(f64, f64, f64)>,
-        cell_of: &dyn Fn(f64, f64) -> Option<String>,
+        cell_of: &dyn Fn(f64, f64, f64) -> Option<String>,
         policy: MergePolicy,
         now: i64,
     ) -> Result<FileOutcome> {
@@ -463,12 +464,13 @@ impl EventStore {
             let cat = f.detection.category.as_str();
             let reach_deg = 30.0 / 111_000.0;
             let mut st = tx.prepare_cached(
-                "SELECT id, lat, lon, uncertainty_m FROM events
+                "SELECT id, lat, lon, uncertainty_m,
+                   (SELECT min(at_edge) FROM detections WHERE event_id = events.id) FROM events
                  WHERE category = ?1 AND state != 'closed' AND last_seen_us >= ?2
                  AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
             )?;
             let lon_reach = reach_deg / f.fix.lat.to_radians().cos().max(0.1);
-            let near: Vec<(i64, f64, f64, f64)> = st
+            let near: Vec<(i64, f64, f64, f64, Option<bool>)> = st
                 .query_map(
                     params![
                         cat,
@@ -478,7 +480,7 @@ impl EventStore {
                         f.fix.lon - lon_reach,
                         f.fix.lon + lon_reach
                     ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )?
                 .collect::<rusqlite::Result<_>>()?;
             drop(st);
@@ -486,11 +488,18 @@ impl EventStore {
             // the slack of a box cut off by the image border.
             let best = near
                 .iter()
-                .map(|&(id, lat, lon, u)| {
+                .map(|&(id, lat, lon, u, edge_only)| {
                     let d = distance_m(lat, lon, f.fix.lat, f.fix.lon);
+                    // A box cut by the border may sit off the object's centre by up to the
+                    // object's size: on either side, the new sighting or the event so far.
+                    let cut = f.at_edge || edge_only.unwrap_or(false);
                     let gate = (policy.gate_factor * u.hypot(f.fix.uncertainty_m))
                         .max(policy.min_gate_m)
-                        + if f.at_edge { f.extent_m } else { 0.0 };
+                        + if cut {
+                            f.extent_m.max(f.detection.category.typical_max_size_m())
+                        } else {
+                            0.0
+                        };
                     (id, d, gate)
                 })
                 .filter(|(_, d, gate)| d <= gate)
@@ -507,7 +516,7 @@ impl EventStore {
                     tx.execute(
                         "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
                          VALUES (?1, 'reported', ?2, ?3, ?4, ?5, 'drone', ?6, ?6, ?7, ?7)",
-                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, cell_of(f.fix.lat, f.fix.lon), now, seen_at],
+                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, cell_of(f.fix.lat, f.fix.lon, f.fix.uncertainty_m), now, seen_at],
                     )?;
                     let id = tx.last_insert_rowid();
                     out.new_events.push(id);
@@ -539,15 +548,17 @@ impl EventStore {
             )?;
         }
         for &id in &out.new_events {
-            let (lat, lon): (f64, f64) =
-                tx.query_row("SELECT lat, lon FROM events WHERE id = ?1", [id], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+            let (lat, lon, u): (f64, f64, f64) = tx.query_row(
+                "SELECT lat, lon, uncertainty_m FROM events WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let cell = cell_of(lat, lon, u);
             tx.execute(
                 "UPDATE events SET cell_id = ?2 WHERE id = ?1",
-                params![id, cell_of(lat, lon)],
+                params![id, cell],
             )?;
-            let note = match cell_of(lat, lon) {
+            let note = match cell {
                 Some(c) => format!("found by drone in cell {c}"),
                 None => "found by drone outside every grid cell".to_string(),
             };

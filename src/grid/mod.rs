@@ -140,6 +140,48 @@ impl GridMap {
             .find(|c| c.polygon.contains(&p))
     }
 
+    /// The cell containing (lat, lon), or else the nearest cell whose boundary is within
+    /// `radius_m` metres: a point placed just outside its cell by a geotag error of that
+    /// size still belongs to it.
+    pub fn cell_near(&self, lat: f64, lon: f64, radius_m: f64) -> Option<&GridCell> {
+        if let Some(c) = self.cell_at(lat, lon) {
+            return Some(c);
+        }
+        let m_per_deg_lat = 111_320.0;
+        let m_per_deg_lon = 111_320.0 * lat.to_radians().cos();
+        let (dlat, dlon) = (radius_m / m_per_deg_lat, radius_m / m_per_deg_lon.max(1.0));
+        let env = AABB::from_corners([lon - dlon, lat - dlat], [lon + dlon, lat + dlat]);
+        // Distance to a ring in local metres, segment by segment.
+        let to_ring = |c: &GridCell| {
+            let pts: Vec<(f64, f64)> = c
+                .polygon
+                .exterior()
+                .points()
+                .map(|p| ((p.x() - lon) * m_per_deg_lon, (p.y() - lat) * m_per_deg_lat))
+                .collect();
+            pts.windows(2)
+                .map(|w| {
+                    let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+                    let (dx, dy) = (x1 - x0, y1 - y0);
+                    let len2 = dx * dx + dy * dy;
+                    let t = if len2 > 0.0 {
+                        (-(x0 * dx + y0 * dy) / len2).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    };
+                    (x0 + t * dx).hypot(y0 + t * dy)
+                })
+                .fold(f64::INFINITY, f64::min)
+        };
+        self.index
+            .locate_in_envelope_intersecting(env)
+            .map(|i| &self.cells[i.cell])
+            .map(|c| (c, to_ring(c)))
+            .filter(|(_, d)| *d <= radius_m)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(c, _)| c)
+    }
+
     pub fn cell(&self, id: &str) -> Option<&GridCell> {
         self.cells.iter().find(|c| c.id == id)
     }

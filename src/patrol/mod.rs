@@ -296,6 +296,14 @@ async fn follow_sortie(
     let mut aborting = false;
     let mut lost = false;
     let total = job.mission.len().max(1) as f64;
+    let mut reached: Option<u16> = None;
+    let mut warning: Option<String> = None;
+    // The last item with a position: reaching it means the patrol part was flown.
+    let last_nav = job
+        .mission
+        .iter()
+        .rposition(|i| i.x != 0 || i.y != 0)
+        .map(|i| i as u16);
     loop {
         tokio::select! {
             e = events.next() => {
@@ -304,7 +312,11 @@ async fn follow_sortie(
                     VehicleEvent::ImageCaptured(c) => {
                         record(ctx, sysid, &c, tracker);
                     }
-                    VehicleEvent::MissionCurrent(s) | VehicleEvent::MissionItemReached(s) => {
+                    VehicleEvent::MissionCurrent(s) => {
+                        bar.set_position(u64::from(s).max(bar.position()));
+                    }
+                    VehicleEvent::MissionItemReached(s) => {
+                        reached = reached.max(Some(s));
                         bar.set_position(u64::from(s).max(bar.position()));
                     }
                     VehicleEvent::LinkLost => {
@@ -319,13 +331,10 @@ async fn follow_sortie(
                         lost = false;
                     }
                     VehicleEvent::LandedState(2) => airborne = true,
-                    VehicleEvent::Armed(false) => return if aborting {
-                        Err("aborted by the operator: returned, landed and disarmed".into())
-                    } else {
-                        Ok(())
-                    },
+                    VehicleEvent::Armed(false) => return ended(aborting, reached, last_nav, &warning),
                     VehicleEvent::StatusText { severity, text } if severity <= 4 => {
                         bar.println(format!("vehicle {sysid}: {text}"));
+                        warning = Some(text);
                     }
                     _ => {}
                 }
@@ -354,7 +363,7 @@ async fn follow_sortie(
                     if lost { " LINK LOST" } else { "" },
                 ));
                 if !t.armed && airborne && t.on_ground() {
-                    return Ok(());
+                    return ended(aborting, reached, last_nav, &warning);
                 }
                 if t.mode == Px4Mode::AutoRtl && !aborting && airborne {
                     bar.set_message(format!("returning to launch, photos {}", tracker.count()));
@@ -365,6 +374,29 @@ async fn follow_sortie(
             }
         }
     }
+}
+
+/// How a sortie that ended in a landing went: flown, aborted, or cut short (a failsafe).
+fn ended(
+    aborting: bool,
+    reached: Option<u16>,
+    last_nav: Option<u16>,
+    warning: &Option<String>,
+) -> Result<(), String> {
+    if aborting {
+        return Err("aborted by the operator: returned, landed and disarmed".into());
+    }
+    if reached < last_nav {
+        return Err(format!(
+            "landed before the mission was flown (last item reached: {}, patrol ends at {}){}",
+            reached.map_or("none".into(), |r| r.to_string()),
+            last_nav.unwrap_or(0),
+            warning
+                .as_ref()
+                .map_or(String::new(), |w| format!("; vehicle said: {w}"))
+        ));
+    }
+    Ok(())
 }
 
 /// Asks the camera again for every image index that never arrived, as MAVSDK does with

@@ -144,7 +144,8 @@ impl Pipeline {
             .unwrap_or(0.0);
         let view = Some((centre.lat, centre.lon, 0.7 * edge));
         let map = self.map.clone();
-        let cell_of = move |lat: f64, lon: f64| map.cell_at(lat, lon).map(|c| c.id.clone());
+        let cell_of =
+            move |lat: f64, lon: f64, r: f64| map.cell_near(lat, lon, r).map(|c| c.id.clone());
         Ok(self
             .store
             .file_capture(p.id, &filed, view, &cell_of, self.policy, now)?)

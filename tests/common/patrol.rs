@@ -59,7 +59,14 @@ pub struct Flown {
 
 /// Plans the square cell at 60 m (75/65 overlap, the simulator's camera), hides `issues`
 /// issues in it, flies it on `vehicles` simulated vehicles at `speed`× and files events.
-pub async fn fly_square(half_m: f64, issues: usize, seed: u64, vehicles: usize, speed: f64) -> Flown {
+pub async fn fly_square(
+    half_m: f64,
+    issues: usize,
+    seed: u64,
+    vehicles: usize,
+    speed: f64,
+    battery_min: f64,
+) -> Flown {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
     let map = GridMap::from_geojson(&square_district(half_m), Datum::Wgs84).unwrap();
@@ -70,12 +77,16 @@ pub async fn fly_square(half_m: f64, issues: usize, seed: u64, vehicles: usize, 
         .map(|p| (p.y(), p.x()))
         .collect();
     let world = World::generate(&[ring], issues, seed, HOME.2).unwrap();
+    std::fs::create_dir_all(dir.path().join("sim-images")).unwrap();
+    world
+        .save(&dir.path().join("sim-images/world.json"))
+        .unwrap();
     let camera = Camera::find("sim").unwrap();
     let opts = PlanOptions {
         camera: camera.clone(),
         altitude_m: 60.0,
         speed_mps: 10.0,
-        battery_min: 20.0,
+        battery_min,
         ..PlanOptions::default()
     };
     let plan = plan_coverage(&map, &[], &opts).unwrap();
@@ -109,8 +120,13 @@ pub async fn fly_square(half_m: f64, issues: usize, seed: u64, vehicles: usize, 
         .await
         .unwrap();
     let pipeline = Arc::new(
-        Pipeline::open(&data, &camera, Arc::new(map), Arc::new(ColourDetector::default()))
-            .unwrap(),
+        Pipeline::open(
+            &data,
+            &camera,
+            Arc::new(map),
+            Arc::new(ColourDetector::default()),
+        )
+        .unwrap(),
     );
     let (_abort_tx, abort) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(RunContext {
@@ -150,6 +166,10 @@ pub struct Score {
     /// Geotag error of matched events, metres.
     pub median_error_m: f64,
     pub p95_error_m: f64,
+    /// Objects no event found: (id, category, lat, lon).
+    pub missed: Vec<(u32, String, f64, f64)>,
+    /// Events matched to an object that already had one: (event, object, distance m).
+    pub duplicates: Vec<(i64, u32, f64)>,
 }
 
 /// Matches events to the world's issues: same category, within `radius_m`. An object's
@@ -158,6 +178,7 @@ pub struct Score {
 pub fn score(world: &World, events: &[GridEvent], radius_m: f64) -> Score {
     let mut hits: std::collections::HashMap<u32, Vec<f64>> = Default::default();
     let mut false_events = 0;
+    let mut dups = Vec::new();
     for e in events {
         let best = world
             .objects
@@ -166,7 +187,12 @@ pub fn score(world: &World, events: &[GridEvent], radius_m: f64) -> Score {
             .map(|o| (o.id, distance_m(o.lat, o.lon, e.lat, e.lon)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         match best {
-            Some((id, d)) if d <= radius_m => hits.entry(id).or_default().push(d),
+            Some((id, d)) if d <= radius_m => {
+                if hits.contains_key(&id) {
+                    dups.push((e.id, id, d));
+                }
+                hits.entry(id).or_default().push(d)
+            }
             _ => false_events += 1,
         }
     }
@@ -193,6 +219,13 @@ pub fn score(world: &World, events: &[GridEvent], radius_m: f64) -> Score {
         duplicate_rate: duplicate_events as f64 / events.len().max(1) as f64,
         median_error_m: pct(0.5),
         p95_error_m: pct(0.95),
+        missed: world
+            .objects
+            .iter()
+            .filter(|o| !hits.contains_key(&o.id))
+            .map(|o| (o.id, o.category.to_string_snake(), o.lat, o.lon))
+            .collect(),
+        duplicates: dups,
     }
 }
 
