@@ -852,26 +852,34 @@ impl EventStore {
         Ok(s)
     }
 
-    /// Outbox messages due for delivery, oldest first.
+    /// Outbox messages due for delivery, oldest first, stopping at the first not yet due.
     pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
         let conn = self.conn();
         let mut st = conn.prepare(
-            "SELECT id, event_id, kind, payload, idempotency_key, attempts FROM outbox
-             WHERE delivered_us IS NULL AND next_try_us <= ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, event_id, kind, payload, idempotency_key, attempts, next_try_us FROM outbox
+             WHERE delivered_us IS NULL ORDER BY id LIMIT ?1",
         )?;
+        // In order: while the oldest waits for its retry, the ones behind it wait too, so
+        // the platform never sees an event's changes out of order.
         let v = st
-            .query_map(params![now, limit as i64], |r| {
-                Ok(OutboxItem {
-                    id: r.get(0)?,
-                    event_id: r.get(1)?,
-                    kind: r.get(2)?,
-                    payload: r.get(3)?,
-                    idempotency_key: r.get(4)?,
-                    attempts: r.get(5)?,
-                })
+            .query_map(params![limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(6)?,
+                    OutboxItem {
+                        id: r.get(0)?,
+                        event_id: r.get(1)?,
+                        kind: r.get(2)?,
+                        payload: r.get(3)?,
+                        idempotency_key: r.get(4)?,
+                        attempts: r.get(5)?,
+                    },
+                ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(v.into_iter()
+            .take_while(|(due, _)| *due <= now)
+            .map(|(_, item)| item)
+            .collect())
     }
 
     pub fn outbox_delivered(&self, id: i64, now: i64) -> Result<()> {
