@@ -70,9 +70,10 @@ fn stages(c: &mut Criterion) {
     let (rgb, _) = cam.render(&pose, &world);
     let jpeg = to_jpeg(&rgb, cam.width, cam.height, 90).expect("jpeg");
     let det = ColourDetector::default();
-    c.bench_function("detect one 1280x853 photo (decode + colour analysis)", |b| {
-        b.iter(|| det.detect(&jpeg).expect("detect"))
-    });
+    c.bench_function(
+        "detect one 1280x853 photo (decode + colour analysis)",
+        |b| b.iter(|| det.detect(&jpeg).expect("detect")),
+    );
     let k = gridpatrol::geotag::Intrinsics::from_camera(
         &gridpatrol::plan::Camera::find("sim").expect("camera"),
     );

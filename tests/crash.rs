@@ -20,7 +20,16 @@ fn fly(grids: &std::path::Path, data: &std::path::Path, conn: &str) -> std::proc
     Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
         .args(["fly", "--connect", conn])
         .arg(grids)
-        .args(["--camera", "sim", "--alt", "60", "--speed", "10", "--battery-min", "20"])
+        .args([
+            "--camera",
+            "sim",
+            "--alt",
+            "60",
+            "--speed",
+            "10",
+            "--battery-min",
+            "20",
+        ])
         .arg("--data")
         .arg(data)
         .stdout(Stdio::piped())
@@ -35,7 +44,12 @@ async fn a_killed_run_loses_and_duplicates_nothing_after_restart() {
     let grids = dir.path().join("grids.geojson");
     std::fs::write(&grids, square_district(120.0)).unwrap();
     let map = GridMap::load(&grids, Datum::Wgs84).unwrap();
-    let ring: Vec<(f64, f64)> = map.cells[0].polygon.exterior().points().map(|p| (p.y(), p.x())).collect();
+    let ring: Vec<(f64, f64)> = map.cells[0]
+        .polygon
+        .exterior()
+        .points()
+        .map(|p| (p.y(), p.x()))
+        .collect();
     let world = World::generate(&[ring], 16, 11, HOME.2).unwrap();
     let sim = Sim::start(SimConfig {
         speed: 10.0,
@@ -50,12 +64,20 @@ async fn a_killed_run_loses_and_duplicates_nothing_after_restart() {
     let conn = format!("udpout:{}", sim.vehicles()[0].local_addr);
     // PX4's default: the mission goes on when the ground station goes quiet (NAV_DLL_ACT 0).
     {
-        let hub = Hub::connect(HubConfig::default(), &[LinkConfig::new(conn.parse().unwrap())])
+        let hub = Hub::connect(
+            HubConfig::default(),
+            &[LinkConfig::new(conn.parse().unwrap())],
+        )
+        .await
+        .unwrap();
+        let fleet = Fleet::new(hub, FleetConfig::default());
+        let v = fleet
+            .wait_vehicle(Some(1), Duration::from_secs(5))
             .await
             .unwrap();
-        let fleet = Fleet::new(hub, FleetConfig::default());
-        let v = fleet.wait_vehicle(Some(1), Duration::from_secs(5)).await.unwrap();
-        v.param_set("NAV_DLL_ACT", ParamValue::Int(0)).await.unwrap();
+        v.param_set("NAV_DLL_ACT", ParamValue::Int(0))
+            .await
+            .unwrap();
     }
     let data = dir.path().join("data");
     let db = data.join("gridpatrol.db");
