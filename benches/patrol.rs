@@ -4,7 +4,6 @@
 //! capture-to-event latency; then criterion times the per-photo stages (detect, geotag).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use criterion::{criterion_group, Criterion};
