@@ -38,6 +38,9 @@ pub struct FlyArgs {
     /// Detector: `colour` (simulator images) or an inference service URL (http://…).
     #[arg(long, default_value = "colour")]
     detector: String,
+    /// Record the run for the Rerun viewer (needs the `rerun` cargo feature).
+    #[arg(long)]
+    rerun: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +63,9 @@ pub struct DemoArgs {
     /// Seed of the generated world.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Record the run for the Rerun viewer (needs the `rerun` cargo feature).
+    #[arg(long)]
+    rerun: Option<PathBuf>,
 }
 
 fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
@@ -71,6 +77,39 @@ fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
         other => bail!("unknown detector {other:?}: colour, or an http:// inference service"),
     })
 }
+
+/// The Rerun recorder for `--rerun FILE.rrd`.
+#[cfg(feature = "rerun")]
+fn observer(
+    path: &Option<PathBuf>,
+) -> Result<Option<Arc<gridpatrol::patrol::rerun_rec::RerunRecorder>>> {
+    Ok(match path {
+        Some(p) => Some(Arc::new(
+            gridpatrol::patrol::rerun_rec::RerunRecorder::to_file(p)?,
+        )),
+        None => None,
+    })
+}
+
+/// Without the `rerun` feature, `--rerun` says how to get it.
+#[cfg(not(feature = "rerun"))]
+fn observer(path: &Option<PathBuf>) -> Result<Option<Arc<NoRecorder>>> {
+    if path.is_some() {
+        bail!("this gridpatrol was built without Rerun support: build it with `cargo build --release --features rerun`");
+    }
+    Ok(None)
+}
+
+#[cfg(not(feature = "rerun"))]
+struct NoRecorder;
+
+#[cfg(not(feature = "rerun"))]
+impl NoRecorder {
+    fn flush(&self) {}
+}
+
+#[cfg(not(feature = "rerun"))]
+impl gridpatrol::patrol::observe::RunObserver for NoRecorder {}
 
 fn save_report(data: &DataDir, report: &RunReport) -> Result<PathBuf> {
     std::fs::create_dir_all(data.runs())?;
@@ -138,6 +177,7 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
         jobs,
         args.min_battery,
         Duration::from_secs(3 * 3600),
+        &args.rerun,
     )
     .await?;
     print!("{report}");
@@ -162,8 +202,15 @@ async fn patrol(
     jobs: Vec<SortieJob>,
     min_battery: i8,
     sortie_timeout: Duration,
+    rerun: &Option<PathBuf>,
 ) -> Result<RunReport> {
-    let pipeline = Arc::new(Pipeline::open(data, camera, Arc::new(map), detector)?);
+    let recorder = observer(rerun)?;
+    let obs = recorder
+        .clone()
+        .map(|r| r as Arc<dyn gridpatrol::patrol::observe::RunObserver>);
+    let mut pipeline = Pipeline::open(data, camera, Arc::new(map), detector)?;
+    pipeline.observer = obs.clone();
+    let pipeline = Arc::new(pipeline);
     let run_id = run_id_for(&jobs);
     println!(
         "run {run_id}: {} sortie(s) on {} vehicle(s); events in {}",
@@ -180,8 +227,18 @@ async fn patrol(
         preflight_wait: Duration::from_secs(15),
         sortie_timeout,
         progress: indicatif::MultiProgress::new(),
+        observer: obs,
     });
-    Ok(run_patrol(vehicles, jobs, ctx, pipeline).await)
+    let report = run_patrol(vehicles, jobs, ctx, pipeline).await;
+    if let (Some(r), Some(p)) = (recorder, rerun) {
+        r.flush();
+        println!(
+            "recorded for Rerun: {} (open it with `rerun {}`)",
+            p.display(),
+            p.display()
+        );
+    }
+    Ok(report)
 }
 
 /// The sample district, compiled in so the demo runs from anywhere.
@@ -274,6 +331,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         jobs,
         50,
         Duration::from_secs(600),
+        &args.rerun,
     )
     .await?;
     hub.flush_tlog();

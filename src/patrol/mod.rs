@@ -3,7 +3,10 @@
 //! handed to the capture → event pipeline, and the run ends with a report. A restarted
 //! run re-attaches to vehicles already flying its missions.
 
+pub mod observe;
 pub mod pipeline;
+#[cfg(feature = "rerun")]
+pub mod rerun_rec;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +50,8 @@ pub struct RunContext {
     pub sortie_timeout: Duration,
     /// Progress bars; hidden when stderr is not a terminal.
     pub progress: indicatif::MultiProgress,
+    /// Told about the plan and each vehicle's state (e.g. the Rerun recorder).
+    pub observer: Option<Arc<dyn observe::RunObserver>>,
 }
 
 /// A preflight check that did not pass: the vehicle is not armed.
@@ -352,6 +357,9 @@ async fn follow_sortie(
             }
             _ = tick.tick() => {
                 let t = v.telemetry();
+                if let Some(o) = &ctx.observer {
+                    o.vehicle(&t);
+                }
                 let frac = f64::from(t.mission_current.unwrap_or(0)) / total;
                 let eta = job.flight_time_s * (1.0 - frac).max(0.0);
                 bar.set_message(format!(
@@ -530,6 +538,9 @@ pub async fn run_patrol(
     ctx: Arc<RunContext>,
     pipeline: Arc<Pipeline>,
 ) -> RunReport {
+    if let Some(o) = &ctx.observer {
+        o.plan(&pipeline.map, &jobs);
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let pipe = tokio::spawn(pipeline.clone().run(
         ctx.wake.clone(),

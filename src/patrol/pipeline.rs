@@ -28,6 +28,8 @@ pub struct Pipeline {
     pub accuracy: PoseAccuracy,
     pub map: Arc<GridMap>,
     pub policy: MergePolicy,
+    /// Told about each photo and what was filed from it (e.g. the Rerun recorder).
+    pub observer: Option<Arc<dyn super::observe::RunObserver>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,9 +148,27 @@ impl Pipeline {
         let map = self.map.clone();
         let cell_of =
             move |lat: f64, lon: f64, r: f64| map.cell_near(lat, lon, r).map(|c| c.id.clone());
-        Ok(self
+        let outcome = self
             .store
-            .file_capture(p.id, &filed, view, &cell_of, self.policy, now)?)
+            .file_capture(p.id, &filed, view, &cell_of, self.policy, now)?;
+        if let Some(o) = &self.observer {
+            let (w, h) = (f64::from(k.width), f64::from(k.height));
+            let footprint: Vec<(f64, f64)> = [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+                .iter()
+                .filter_map(|&(u, v)| geotag::locate(k, &pose, &self.accuracy, u, v).ok())
+                .map(|f| (f.lat, f.lon))
+                .collect();
+            o.photo(c, &jpeg, k, &footprint, &filed);
+            let touched: Vec<(i64, String, f64, f64)> = outcome
+                .new_events
+                .iter()
+                .chain(&outcome.merged)
+                .filter_map(|id| self.store.get(*id).ok())
+                .map(|e| (e.id, e.category.as_str().to_string(), e.lat, e.lon))
+                .collect();
+            o.filed(c, &outcome, &touched);
+        }
+        Ok(outcome)
     }
 
     /// Processes every due capture once. Blocking.
@@ -258,6 +278,7 @@ impl Pipeline {
             accuracy: PoseAccuracy::default(),
             map,
             policy: MergePolicy::default(),
+            observer: None,
         })
     }
 }

@@ -67,6 +67,19 @@ pub async fn fly_square(
     speed: f64,
     battery_min: f64,
 ) -> Flown {
+    fly_square_observed(half_m, issues, seed, vehicles, speed, battery_min, None).await
+}
+
+/// `fly_square` with an observer of the run.
+pub async fn fly_square_observed(
+    half_m: f64,
+    issues: usize,
+    seed: u64,
+    vehicles: usize,
+    speed: f64,
+    battery_min: f64,
+    observer: Option<Arc<dyn gridpatrol::patrol::observe::RunObserver>>,
+) -> Flown {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
     let map = GridMap::from_geojson(&square_district(half_m), Datum::Wgs84).unwrap();
@@ -119,15 +132,15 @@ pub async fn fly_square(
         .wait_vehicles(vehicles, Duration::from_secs(10))
         .await
         .unwrap();
-    let pipeline = Arc::new(
-        Pipeline::open(
-            &data,
-            &camera,
-            Arc::new(map),
-            Arc::new(ColourDetector::default()),
-        )
-        .unwrap(),
-    );
+    let mut pipeline = Pipeline::open(
+        &data,
+        &camera,
+        Arc::new(map),
+        Arc::new(ColourDetector::default()),
+    )
+    .unwrap();
+    pipeline.observer = observer.clone();
+    let pipeline = Arc::new(pipeline);
     let (_abort_tx, abort) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(RunContext {
         run_id: run_id_for(&jobs),
@@ -140,6 +153,7 @@ pub async fn fly_square(
         progress: indicatif::MultiProgress::with_draw_target(
             indicatif::ProgressDrawTarget::hidden(),
         ),
+        observer,
     });
     let store = pipeline.store.clone();
     let report = run_patrol(vs, jobs, ctx, pipeline).await;
