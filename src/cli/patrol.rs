@@ -35,7 +35,8 @@ pub struct FlyArgs {
     /// Lowest battery a sortie may start with, percent.
     #[arg(long, default_value_t = 50)]
     min_battery: i8,
-    /// Detector: `colour` (simulator images) or an inference service URL (http://…).
+    /// Detector: `colour` (simulator images), `onnx:CONFIG.json` (a YOLO-style model run
+    /// in-process; feature `onnx`) or an inference service URL (http://…).
     #[arg(long, default_value = "colour")]
     detector: String,
     /// Record the run for the Rerun viewer (needs the `rerun` cargo feature).
@@ -74,7 +75,17 @@ fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
         url if url.starts_with("http://") || url.starts_with("https://") => {
             Arc::new(HttpDetector::new(url, Duration::from_secs(30)))
         }
-        other => bail!("unknown detector {other:?}: colour, or an http:// inference service"),
+        #[cfg(feature = "onnx")]
+        cfg if cfg.starts_with("onnx:") => Arc::new(
+            gridpatrol::detect::onnx::OnnxDetector::load(std::path::Path::new(&cfg[5..]))?,
+        ),
+        #[cfg(not(feature = "onnx"))]
+        cfg if cfg.starts_with("onnx:") => bail!(
+            "this gridpatrol was built without the ONNX detector: build it with `--features onnx`"
+        ),
+        other => bail!(
+            "unknown detector {other:?}: colour, onnx:CONFIG.json, or an http:// inference service"
+        ),
     })
 }
 

@@ -1,9 +1,11 @@
 //! Detection: finding city issues in photos. One `Detector` trait, several backends:
-//! colour analysis for the simulator's images (`colour`), an external HTTP inference
-//! service (`http`), and detections a companion computer sends (`Detection` as JSON).
+//! colour analysis for the simulator's images (`colour`), an ONNX model run in-process
+//! (`onnx`, cargo feature `onnx`), and an external HTTP inference service (`http`).
 
 pub mod colour;
 pub mod http;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -141,6 +143,8 @@ impl Detection {
 pub enum DetectError {
     #[error("the image is not a readable JPEG: {0}")]
     Image(String),
+    #[error("the detection model: {0}")]
+    Model(String),
     #[error("the inference service at {url} failed: {problem}")]
     Service { url: String, problem: String },
 }

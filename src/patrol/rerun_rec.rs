@@ -83,7 +83,7 @@ impl RerunRecorder {
 
     /// Flushes everything to the file.
     pub fn flush(&self) {
-        let _ = self.rec.flush_blocking();
+        self.rec.flush_blocking();
     }
 }
 
