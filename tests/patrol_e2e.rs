@@ -45,3 +45,30 @@ async fn a_patrol_finds_geotags_and_files_the_seeded_issues_once_each() {
     assert_eq!((pending, failed), (0, 0));
     assert_eq!(processed as usize, photos);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detections_from_the_companion_computer_are_filed_like_any_others() {
+    use common::patrol::{fly_square_with, SquareRun};
+    use gridpatrol::detect::companion::CompanionDetector;
+    let f = fly_square_with(SquareRun {
+        half_m: 100.0,
+        issues: 12,
+        seed: 6,
+        detector: std::sync::Arc::new(CompanionDetector::new(std::time::Duration::from_secs(5))),
+        companion: true,
+        ..SquareRun::default()
+    })
+    .await;
+    assert!(f.report.vehicles.iter().all(|v| v.error.is_none()));
+    assert_eq!(f.report.pipeline.unusable, 0);
+    let events = f.store.list(None, None, None).unwrap();
+    let s = score(&f.world, &events, 8.0);
+    assert!(
+        s.recall >= 0.95 && s.precision >= 0.95 && s.duplicate_events == 0,
+        "{s:?}"
+    );
+    // Each event has the photos as evidence, stored like any other.
+    assert!(events
+        .iter()
+        .all(|e| e.cover_image.is_some() && e.sightings >= 1));
+}

@@ -16,7 +16,14 @@ async fn a_recorded_patrol_holds_the_map_route_vehicles_photos_and_events() {
     let rrd = dir.path().join("run.rrd");
     let rec = Arc::new(RerunRecorder::to_file(&rrd).unwrap());
     let observer: Arc<dyn RunObserver> = rec.clone();
-    let f = common::patrol::fly_square_observed(80.0, 6, 4, 1, 40.0, 20.0, Some(observer)).await;
+    let f = common::patrol::fly_square_with(common::patrol::SquareRun {
+        half_m: 80.0,
+        issues: 6,
+        seed: 4,
+        observer: Some(observer),
+        ..Default::default()
+    })
+    .await;
     assert!(f.report.pipeline.new_events > 0);
     rec.flush();
     drop(rec);

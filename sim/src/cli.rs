@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// Standard deviation of the attitude reported with each photo, degrees.
     #[arg(long, default_value_t = 0.5)]
     pub attitude_noise: f64,
+    /// Publish onboard detections beside each photo (`NNNNNN.jpg.json`), as a companion
+    /// computer would.
+    #[arg(long)]
+    pub companion_detections: bool,
     /// Wind towards north and east in m/s, as N,E.
     #[arg(long, value_parser = parse_pair, default_value = "0,0", allow_hyphen_values = true)]
     pub wind: (f64, f64),
@@ -110,6 +114,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
             ..Default::default()
         },
         attitude_noise_deg: a.attitude_noise,
+        companion_detections: a.companion_detections,
         wind: a.wind,
         ..SimConfig::default()
     })

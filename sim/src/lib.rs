@@ -82,6 +82,10 @@ pub struct SimConfig {
     pub camera: Camera,
     /// Where images and ground truth go (default: a new folder in the temp directory).
     pub image_dir: Option<PathBuf>,
+    /// Also publish what an onboard (companion computer) detector found in each photo,
+    /// as JSON beside it (`000012.jpg.json`): the objects at least half in view, with
+    /// their boxes.
+    pub companion_detections: bool,
     /// Standard deviation of the attitude error reported with each photo, degrees.
     pub attitude_noise_deg: f64,
 }
@@ -109,6 +113,7 @@ impl Default for SimConfig {
             world: None,
             camera: Camera::default(),
             image_dir: None,
+            companion_detections: false,
             attitude_noise_deg: 0.5,
         }
     }
@@ -160,6 +165,7 @@ impl Sim {
                         world.clone(),
                         dir,
                         SocketAddr::new(cfg.bind_ip, 0),
+                        cfg.companion_detections,
                     )
                     .await?,
                 )

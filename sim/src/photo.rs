@@ -38,6 +38,8 @@ pub struct PhotoService {
     pub base_url: String,
     /// Microseconds since the Unix epoch at simulated time zero.
     pub epoch_us: u64,
+    /// Publish companion-computer detections beside each image.
+    pub companion: bool,
     truth: Mutex<std::fs::File>,
 }
 
@@ -48,6 +50,7 @@ impl PhotoService {
         world: Arc<World>,
         dir: PathBuf,
         bind: SocketAddr,
+        companion: bool,
     ) -> std::io::Result<Arc<Self>> {
         std::fs::create_dir_all(&dir)?;
         let truth = std::fs::OpenOptions::new()
@@ -72,6 +75,7 @@ impl PhotoService {
             dir,
             base_url: format!("http://{addr}"),
             epoch_us,
+            companion,
             truth: Mutex::new(truth),
         }))
     }
@@ -93,6 +97,24 @@ impl PhotoService {
         let dir = self.dir.join(sysid.to_string());
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join(&name), jpeg)?;
+        if self.companion {
+            // What an onboard detector reports: the objects at least half in the picture.
+            let found: Vec<serde_json::Value> = seen
+                .iter()
+                .filter(|s| s.visible >= 0.5)
+                .map(|s| {
+                    serde_json::json!({
+                        "category": s.category,
+                        "confidence": 0.9,
+                        "bbox": s.bbox,
+                    })
+                })
+                .collect();
+            std::fs::write(
+                dir.join(format!("{name}.json")),
+                serde_json::to_vec(&serde_json::json!({ "detections": found }))?,
+            )?;
+        }
         let truth = Truth {
             sysid,
             index: c.index,
@@ -134,9 +156,11 @@ async fn serve(
     State(dir): State<Arc<PathBuf>>,
     UrlPath((sysid, file)): UrlPath<(u8, String)>,
 ) -> impl IntoResponse {
-    // Only our own names: six digits and .jpg, so no path can escape the directory.
-    let ok =
-        file.len() == 10 && file.ends_with(".jpg") && file[..6].bytes().all(|b| b.is_ascii_digit());
+    // Only our own names: six digits and .jpg (or .jpg.json), so no path can escape the
+    // directory.
+    let ok = (file.len() == 10 && file.ends_with(".jpg")
+        || file.len() == 15 && file.ends_with(".jpg.json"))
+        && file[..6].bytes().all(|b| b.is_ascii_digit());
     if !ok {
         return (
             StatusCode::NOT_FOUND,
@@ -147,7 +171,14 @@ async fn serve(
     match tokio::fs::read(dir.join(sysid.to_string()).join(&file)).await {
         Ok(bytes) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "image/jpeg")],
+            [(
+                header::CONTENT_TYPE,
+                if file.ends_with(".json") {
+                    "application/json"
+                } else {
+                    "image/jpeg"
+                },
+            )],
             bytes,
         ),
         Err(_) => (

@@ -35,7 +35,8 @@ pub struct FlyArgs {
     /// Lowest battery a sortie may start with, percent.
     #[arg(long, default_value_t = 50)]
     min_battery: i8,
-    /// Detector: `colour` (simulator images), `onnx:CONFIG.json` (a YOLO-style model run
+    /// Detector: `colour` (simulator images), `companion` (what the drone's companion
+    /// computer found, from `<file_url>.json`), `onnx:CONFIG.json` (a YOLO-style model run
     /// in-process; feature `onnx`) or an inference service URL (http://…).
     #[arg(long, default_value = "colour")]
     detector: String,
@@ -72,6 +73,9 @@ pub struct DemoArgs {
 fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
     Ok(match spec {
         "colour" | "color" => Arc::new(ColourDetector::default()),
+        "companion" => Arc::new(gridpatrol::detect::companion::CompanionDetector::new(
+            Duration::from_secs(10),
+        )),
         url if url.starts_with("http://") || url.starts_with("https://") => {
             Arc::new(HttpDetector::new(url, Duration::from_secs(30)))
         }
@@ -84,7 +88,7 @@ fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
             "this gridpatrol was built without the ONNX detector: build it with `--features onnx`"
         ),
         other => bail!(
-            "unknown detector {other:?}: colour, onnx:CONFIG.json, or an http:// inference service"
+            "unknown detector {other:?}: colour, companion, onnx:CONFIG.json, or an http:// inference service"
         ),
     })
 }

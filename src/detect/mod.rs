@@ -1,8 +1,10 @@
 //! Detection: finding city issues in photos. One `Detector` trait, several backends:
 //! colour analysis for the simulator's images (`colour`), an ONNX model run in-process
-//! (`onnx`, cargo feature `onnx`), and an external HTTP inference service (`http`).
+//! (`onnx`, cargo feature `onnx`), an external HTTP inference service (`http`), and the
+//! detections the drone's companion computer publishes beside each photo (`companion`).
 
 pub mod colour;
+pub mod companion;
 pub mod http;
 #[cfg(feature = "onnx")]
 pub mod onnx;
@@ -143,6 +145,8 @@ impl Detection {
 pub enum DetectError {
     #[error("the image is not a readable JPEG: {0}")]
     Image(String),
+    #[error("companion detections: {0}")]
+    Companion(String),
     #[error("the detection model: {0}")]
     Model(String),
     #[error("the inference service at {url} failed: {problem}")]
@@ -153,6 +157,12 @@ pub enum DetectError {
 pub trait Detector: Send + Sync {
     fn name(&self) -> &str;
     fn detect(&self, jpeg: &[u8]) -> Result<Vec<Detection>, DetectError>;
+
+    /// Detections for a capture: the image and where it came from. Image backends look
+    /// at the pixels; the companion backend fetches what the drone found.
+    fn detect_capture(&self, jpeg: &[u8], _file_url: &str) -> Result<Vec<Detection>, DetectError> {
+        self.detect(jpeg)
+    }
 }
 
 /// Minimum confidence per category; detections below it are dropped.

@@ -184,7 +184,7 @@ impl OnnxDetector {
         let Some(Some(category)) = self.cfg.classes.get(cls) else {
             return;
         };
-        if !(score >= self.cfg.min_score) {
+        if score.is_nan() || score < self.cfg.min_score {
             return;
         }
         let [cx, cy, bw, bh] = b;

@@ -116,8 +116,17 @@ impl Pipeline {
         .map_err(|e| unusable(format!("pose: {e}")))?;
         let found = self
             .detector
-            .detect(&jpeg)
-            .map_err(|e| unusable(e.to_string()))?;
+            .detect_capture(&jpeg, &c.file_url)
+            .map_err(|e| match e {
+                // The drone's list may not be up yet: try again later, like an image.
+                crate::detect::DetectError::Companion(problem) => ProcessError::Fetch {
+                    sysid: c.sysid,
+                    index: c.index,
+                    url: c.file_url.clone(),
+                    problem,
+                },
+                e => unusable(e.to_string()),
+            })?;
         let k = &self.intrinsics;
         let mut filed = Vec::new();
         for d in found.into_iter().filter(|d| self.thresholds.passes(d)) {

@@ -67,19 +67,60 @@ pub async fn fly_square(
     speed: f64,
     battery_min: f64,
 ) -> Flown {
-    fly_square_observed(half_m, issues, seed, vehicles, speed, battery_min, None).await
+    fly_square_with(SquareRun {
+        half_m,
+        issues,
+        seed,
+        vehicles,
+        speed,
+        battery_min,
+        ..SquareRun::default()
+    })
+    .await
 }
 
-/// `fly_square` with an observer of the run.
-pub async fn fly_square_observed(
-    half_m: f64,
-    issues: usize,
-    seed: u64,
-    vehicles: usize,
-    speed: f64,
-    battery_min: f64,
-    observer: Option<Arc<dyn gridpatrol::patrol::observe::RunObserver>>,
-) -> Flown {
+/// A patrol of the square cell, every knob.
+pub struct SquareRun {
+    pub half_m: f64,
+    pub issues: usize,
+    pub seed: u64,
+    pub vehicles: usize,
+    pub speed: f64,
+    pub battery_min: f64,
+    pub observer: Option<Arc<dyn gridpatrol::patrol::observe::RunObserver>>,
+    pub detector: Arc<dyn gridpatrol::detect::Detector>,
+    /// The simulator publishes onboard detections beside each photo.
+    pub companion: bool,
+}
+
+impl Default for SquareRun {
+    fn default() -> Self {
+        Self {
+            half_m: 100.0,
+            issues: 12,
+            seed: 1,
+            vehicles: 1,
+            speed: 40.0,
+            battery_min: 20.0,
+            observer: None,
+            detector: Arc::new(ColourDetector::default()),
+            companion: false,
+        }
+    }
+}
+
+pub async fn fly_square_with(run: SquareRun) -> Flown {
+    let SquareRun {
+        half_m,
+        issues,
+        seed,
+        vehicles,
+        speed,
+        battery_min,
+        observer,
+        detector,
+        companion,
+    } = run;
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
     let map = GridMap::from_geojson(&square_district(half_m), Datum::Wgs84).unwrap();
@@ -123,6 +164,7 @@ pub async fn fly_square_observed(
         home: HOME,
         world: Some(Arc::new(world.clone())),
         image_dir: Some(dir.path().join("sim-images")),
+        companion_detections: companion,
         ..Default::default()
     })
     .await
@@ -132,13 +174,7 @@ pub async fn fly_square_observed(
         .wait_vehicles(vehicles, Duration::from_secs(10))
         .await
         .unwrap();
-    let mut pipeline = Pipeline::open(
-        &data,
-        &camera,
-        Arc::new(map),
-        Arc::new(ColourDetector::default()),
-    )
-    .unwrap();
+    let mut pipeline = Pipeline::open(&data, &camera, Arc::new(map), detector).unwrap();
     pipeline.observer = observer.clone();
     let pipeline = Arc::new(pipeline);
     let (_abort_tx, abort) = tokio::sync::watch::channel(false);
