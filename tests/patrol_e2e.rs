@@ -72,3 +72,25 @@ async fn detections_from_the_companion_computer_are_filed_like_any_others() {
         .iter()
         .all(|e| e.cover_image.is_some() && e.sightings >= 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_served_by_mavlink_ftp_are_fetched_from_the_camera() {
+    use common::patrol::{fly_square_with, SquareRun};
+    let f = fly_square_with(SquareRun {
+        half_m: 60.0,
+        issues: 4,
+        seed: 8,
+        mftp: true,
+        ..SquareRun::default()
+    })
+    .await;
+    assert!(f.report.vehicles.iter().all(|v| v.error.is_none()));
+    let p = &f.report.pipeline;
+    assert_eq!((p.unusable, p.retrying), (0, 0), "{:?}", p.errors);
+    assert!(p.processed > 10);
+    // Byte for byte the camera's files, EXIF added: every stored image decodes, and each
+    // event was found in them.
+    let events = f.store.list(None, None, None).unwrap();
+    let s = score(&f.world, &events, 8.0);
+    assert!(s.recall >= 0.95 && s.duplicate_events == 0, "{s:?}");
+}

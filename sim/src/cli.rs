@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// computer would.
     #[arg(long)]
     pub companion_detections: bool,
+    /// Serve photos by MAVLink FTP on the camera component (`mftp://` URLs) instead of HTTP.
+    #[arg(long)]
+    pub mftp: bool,
     /// Wind towards north and east in m/s, as N,E.
     #[arg(long, value_parser = parse_pair, default_value = "0,0", allow_hyphen_values = true)]
     pub wind: (f64, f64),
@@ -115,6 +118,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         },
         attitude_noise_deg: a.attitude_noise,
         companion_detections: a.companion_detections,
+        mftp_urls: a.mftp,
         wind: a.wind,
         ..SimConfig::default()
     })

@@ -7,6 +7,7 @@
 pub mod camera;
 pub mod cli;
 pub mod failsafe;
+pub mod ftp;
 pub mod mission;
 pub mod photo;
 pub mod rng;
@@ -86,6 +87,9 @@ pub struct SimConfig {
     /// as JSON beside it (`000012.jpg.json`): the objects at least half in view, with
     /// their boxes.
     pub companion_detections: bool,
+    /// Announce photos as `mftp://[;comp=100]/images/NNNNNN.jpg`, served by MAVLink FTP
+    /// on the camera component, instead of over HTTP.
+    pub mftp_urls: bool,
     /// Standard deviation of the attitude error reported with each photo, degrees.
     pub attitude_noise_deg: f64,
 }
@@ -114,6 +118,7 @@ impl Default for SimConfig {
             camera: Camera::default(),
             image_dir: None,
             companion_detections: false,
+            mftp_urls: false,
             attitude_noise_deg: 0.5,
         }
     }
@@ -166,6 +171,7 @@ impl Sim {
                         dir,
                         SocketAddr::new(cfg.bind_ip, 0),
                         cfg.companion_detections,
+                        cfg.mftp_urls,
                     )
                     .await?,
                 )
@@ -222,6 +228,9 @@ impl Sim {
                 signing: key
                     .map(|k| SigningData::from_config(SigningConfig::new(k, 0, true, false))),
                 seq: [0; 256],
+                ftp: photos
+                    .as_ref()
+                    .map(|p| ftp::FtpServer::new(p.dir().join(sysid.to_string()))),
                 photos: photos.clone(),
                 captured: Vec::new(),
             };
@@ -272,6 +281,8 @@ struct Runner {
     photos: Option<Arc<PhotoService>>,
     /// Every CAMERA_IMAGE_CAPTURED sent, for MAV_CMD_REQUEST_MESSAGE re-requests.
     captured: Vec<MavMessage>,
+    /// MAVLink FTP on the camera component, serving this vehicle's photos.
+    ftp: Option<ftp::FtpServer>,
 }
 
 impl Runner {
@@ -372,7 +383,17 @@ impl Runner {
                         .await;
                     continue;
                 }
-                for (_h, msg) in wire::decode_datagram(&d.bytes, self.signing.as_ref()) {
+                for (h, msg) in wire::decode_datagram(&d.bytes, self.signing.as_ref()) {
+                    if let (MavMessage::FILE_TRANSFER_PROTOCOL(req), Some(server)) =
+                        (&msg, self.ftp.as_mut())
+                    {
+                        if req.target_system == self.v.sysid && req.target_component == 100 {
+                            for m in server.answer(req, (h.system_id as u8, h.component_id)) {
+                                outgoing.push((100, 1 + d.link, m));
+                            }
+                        }
+                        continue;
+                    }
                     if matches!(
                         msg,
                         MavMessage::COMMAND_LONG(_) | MavMessage::COMMAND_INT(_)

@@ -40,6 +40,8 @@ pub struct PhotoService {
     pub epoch_us: u64,
     /// Publish companion-computer detections beside each image.
     pub companion: bool,
+    /// Announce `mftp://` URLs (MAVLink FTP on the camera) instead of `http://`.
+    pub mftp: bool,
     truth: Mutex<std::fs::File>,
 }
 
@@ -51,6 +53,7 @@ impl PhotoService {
         dir: PathBuf,
         bind: SocketAddr,
         companion: bool,
+        mftp: bool,
     ) -> std::io::Result<Arc<Self>> {
         std::fs::create_dir_all(&dir)?;
         let truth = std::fs::OpenOptions::new()
@@ -76,6 +79,7 @@ impl PhotoService {
             base_url: format!("http://{addr}"),
             epoch_us,
             companion,
+            mftp,
             truth: Mutex::new(truth),
         }))
     }
@@ -126,7 +130,12 @@ impl PhotoService {
         if let (Ok(mut f), Ok(line)) = (self.truth.lock(), serde_json::to_string(&truth)) {
             writeln!(f, "{line}")?;
         }
-        let url = format!("{}/images/{sysid}/{name}", self.base_url);
+        let url = if self.mftp {
+            // QGroundControl's form for a file on a vehicle component.
+            format!("mftp://[;comp=100]/images/{name}")
+        } else {
+            format!("{}/images/{sysid}/{name}", self.base_url)
+        };
         let mut url_bytes = [0u8; 205];
         let n = url.len().min(205);
         url_bytes[..n].copy_from_slice(&url.as_bytes()[..n]);

@@ -193,6 +193,7 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
         args.min_battery,
         Duration::from_secs(3 * 3600),
         &args.rerun,
+        &fleet,
     )
     .await?;
     print!("{report}");
@@ -218,6 +219,7 @@ async fn patrol(
     min_battery: i8,
     sortie_timeout: Duration,
     rerun: &Option<PathBuf>,
+    fleet: &Fleet,
 ) -> Result<RunReport> {
     let recorder = observer(rerun)?;
     let obs = recorder
@@ -225,6 +227,7 @@ async fn patrol(
         .map(|r| r as Arc<dyn gridpatrol::patrol::observe::RunObserver>);
     let mut pipeline = Pipeline::open(data, camera, Arc::new(map), detector)?;
     pipeline.observer = obs.clone();
+    pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
     let run_id = run_id_for(&jobs);
     println!(
@@ -347,6 +350,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         50,
         Duration::from_secs(600),
         &args.rerun,
+        &fleet,
     )
     .await?;
     hub.flush_tlog();

@@ -30,6 +30,8 @@ pub struct Pipeline {
     pub policy: MergePolicy,
     /// Told about each photo and what was filed from it (e.g. the Rerun recorder).
     pub observer: Option<Arc<dyn super::observe::RunObserver>>,
+    /// The vehicles, for images served by MAVLink FTP (`mftp://` URLs).
+    pub fleet: Option<crate::vehicle::Fleet>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,15 +82,19 @@ impl Pipeline {
                 problem: format!("stored image {sha} unreadable: {e}"),
             })?,
             None => {
-                let raw = self
-                    .fetcher
-                    .fetch(&c.file_url)
-                    .map_err(|e| ProcessError::Fetch {
-                        sysid: c.sysid,
-                        index: c.index,
-                        url: c.file_url.clone(),
-                        problem: e.to_string(),
-                    })?;
+                let fetch_err = |problem: String| ProcessError::Fetch {
+                    sysid: c.sysid,
+                    index: c.index,
+                    url: c.file_url.clone(),
+                    problem,
+                };
+                let raw = if c.file_url.starts_with("mftp://") {
+                    self.fetch_mftp(c).map_err(fetch_err)?
+                } else {
+                    self.fetcher
+                        .fetch(&c.file_url)
+                        .map_err(|e| fetch_err(e.to_string()))?
+                };
                 // The image is kept even when it cannot be tagged (a corrupt JPEG).
                 let tagged = exif::with_gps(&raw, c.lat, c.lon, c.alt_msl).unwrap_or(raw);
                 let sha = self
@@ -178,6 +184,22 @@ impl Pipeline {
             o.filed(c, &outcome, &touched);
         }
         Ok(outcome)
+    }
+
+    /// The image over MAVLink FTP from the vehicle that took it. Blocking: runs the
+    /// transfer on the runtime from this (blocking) thread.
+    fn fetch_mftp(&self, c: &crate::capture::Capture) -> Result<Vec<u8>, String> {
+        let (comp, path) =
+            crate::vehicle::ftp::parse_mftp(&c.file_url).map_err(|e| e.to_string())?;
+        let v = self
+            .fleet
+            .as_ref()
+            .and_then(|f| f.vehicle(c.sysid))
+            .ok_or_else(|| format!("vehicle {} is not connected for MAVLink FTP", c.sysid))?;
+        let rt = tokio::runtime::Handle::try_current()
+            .map_err(|_| "no runtime for MAVLink FTP".to_string())?;
+        rt.block_on(v.ftp_read(comp, &path))
+            .map_err(|e| e.to_string())
     }
 
     /// Processes every due capture once. Blocking.
@@ -288,6 +310,7 @@ impl Pipeline {
             map,
             policy: MergePolicy::default(),
             observer: None,
+            fleet: None,
         })
     }
 }

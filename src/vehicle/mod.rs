@@ -8,6 +8,7 @@
 //! a time, as the MAVLink command and mission protocols expect.
 
 mod command;
+pub mod ftp;
 mod mission;
 mod mode;
 mod param;

@@ -91,6 +91,8 @@ pub struct SquareRun {
     pub detector: Arc<dyn gridpatrol::detect::Detector>,
     /// The simulator publishes onboard detections beside each photo.
     pub companion: bool,
+    /// The simulator serves photos by MAVLink FTP (`mftp://` URLs).
+    pub mftp: bool,
 }
 
 impl Default for SquareRun {
@@ -105,6 +107,7 @@ impl Default for SquareRun {
             observer: None,
             detector: Arc::new(ColourDetector::default()),
             companion: false,
+            mftp: false,
         }
     }
 }
@@ -120,6 +123,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         observer,
         detector,
         companion,
+        mftp,
     } = run;
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
@@ -165,6 +169,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         world: Some(Arc::new(world.clone())),
         image_dir: Some(dir.path().join("sim-images")),
         companion_detections: companion,
+        mftp_urls: mftp,
         ..Default::default()
     })
     .await
@@ -176,6 +181,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         .unwrap();
     let mut pipeline = Pipeline::open(&data, &camera, Arc::new(map), detector).unwrap();
     pipeline.observer = observer.clone();
+    pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
     let (_abort_tx, abort) = tokio::sync::watch::channel(false);
     let ctx = Arc::new(RunContext {
