@@ -73,7 +73,7 @@ enum Cmd {
     Demo(DemoArgs),
     /// Fly a patrol: plan (or load a .plan), preflight, upload and read back, arm, fly,
     /// and file the issues found as grid events.
-    Fly(FlyArgs),
+    Fly(Box<FlyArgs>),
     /// Grid events: list, show, work them through the closed loop, export, statistics.
     Events {
         /// Data directory (gridpatrol.db, images/).
@@ -388,7 +388,7 @@ async fn main() -> Result<()> {
         }
         Cmd::Sim(args) => gridpatrol_sim::cli::run(args).await?,
         Cmd::Demo(args) => demo(args).await?,
-        Cmd::Fly(args) => fly(args).await?,
+        Cmd::Fly(args) => fly(*args).await?,
         Cmd::Events { data, op } => events_cmd(&data, op)?,
     }
     Ok(())

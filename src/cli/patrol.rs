@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use gridpatrol::detect::{colour::ColourDetector, http::HttpDetector, Detector};
+use gridpatrol::events::webhook::Webhook;
 use gridpatrol::grid::GridMap;
 use gridpatrol::link::{Hub, HubConfig, LinkConfig};
 use gridpatrol::patrol::{
@@ -43,6 +44,26 @@ pub struct FlyArgs {
     /// Record the run for the Rerun viewer (needs the `rerun` cargo feature).
     #[arg(long)]
     rerun: Option<PathBuf>,
+    /// POST new and changed events to this grid-management platform URL (durable outbox).
+    #[arg(long)]
+    webhook: Option<String>,
+    /// Lowest detection confidence filed (0..1).
+    #[arg(long, default_value_t = 0.5)]
+    min_confidence: f32,
+    /// A category's own lowest confidence, as CATEGORY=SCORE (repeat), e.g. fire_smoke=0.3.
+    #[arg(long = "threshold", value_parser = parse_threshold)]
+    thresholds: Vec<(gridpatrol::detect::Category, f32)>,
+}
+
+fn parse_threshold(s: &str) -> Result<(gridpatrol::detect::Category, f32), String> {
+    let (c, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not CATEGORY=SCORE"))?;
+    let v: f32 = v.parse().map_err(|_| format!("{v:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{v} must be between 0 and 1"));
+    }
+    Ok((c.parse()?, v))
 }
 
 #[derive(clap::Args)]
@@ -68,6 +89,19 @@ pub struct DemoArgs {
     /// Record the run for the Rerun viewer (needs the `rerun` cargo feature).
     #[arg(long)]
     rerun: Option<PathBuf>,
+    /// POST new and changed events to this grid-management platform URL (durable outbox).
+    #[arg(long)]
+    webhook: Option<String>,
+}
+
+/// How a patrol run is set up beyond its plan and vehicles.
+struct RunOptions {
+    detector: Arc<dyn Detector>,
+    thresholds: gridpatrol::detect::Thresholds,
+    min_battery: i8,
+    sortie_timeout: Duration,
+    rerun: Option<PathBuf>,
+    webhook: Option<String>,
 }
 
 fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
@@ -183,17 +217,28 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
     let vehicles = fleet
         .wait_vehicles(args.vehicles, Duration::from_secs_f64(args.conn.wait))
         .await?;
+    let mut thresholds = gridpatrol::detect::Thresholds {
+        default: args.min_confidence,
+        ..Default::default()
+    };
+    thresholds
+        .per_category
+        .extend(args.thresholds.iter().copied());
     let report = patrol(
         &data,
         map,
         &opts.camera,
-        detector(&args.detector)?,
         vehicles,
         jobs,
-        args.min_battery,
-        Duration::from_secs(3 * 3600),
-        &args.rerun,
         &fleet,
+        RunOptions {
+            detector: detector(&args.detector)?,
+            thresholds,
+            min_battery: args.min_battery,
+            sortie_timeout: Duration::from_secs(3 * 3600),
+            rerun: args.rerun.clone(),
+            webhook: args.webhook.clone(),
+        },
     )
     .await?;
     print!("{report}");
@@ -208,24 +253,22 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn patrol(
     data: &DataDir,
     map: GridMap,
     camera: &Camera,
-    detector: Arc<dyn Detector>,
     vehicles: Vec<gridpatrol::vehicle::Vehicle>,
     jobs: Vec<SortieJob>,
-    min_battery: i8,
-    sortie_timeout: Duration,
-    rerun: &Option<PathBuf>,
     fleet: &Fleet,
+    opts: RunOptions,
 ) -> Result<RunReport> {
+    let rerun = &opts.rerun;
     let recorder = observer(rerun)?;
     let obs = recorder
         .clone()
         .map(|r| r as Arc<dyn gridpatrol::patrol::observe::RunObserver>);
-    let mut pipeline = Pipeline::open(data, camera, Arc::new(map), detector)?;
+    let mut pipeline = Pipeline::open(data, camera, Arc::new(map), opts.detector)?;
+    pipeline.thresholds = opts.thresholds;
     pipeline.observer = obs.clone();
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
@@ -241,13 +284,43 @@ async fn patrol(
         store: pipeline.store.clone(),
         wake: Arc::new(tokio::sync::Notify::new()),
         abort: abort_on_ctrl_c(),
-        min_battery_pct: min_battery,
+        min_battery_pct: opts.min_battery,
         preflight_wait: Duration::from_secs(15),
-        sortie_timeout,
+        sortie_timeout: opts.sortie_timeout,
         progress: indicatif::MultiProgress::new(),
         observer: obs,
     });
+    // New and changed events go to the platform while the patrol flies; whatever is
+    // still queued at the end stays in the outbox for the next run (or daemon).
+    let (hook_stop, hook_rx) = tokio::sync::watch::channel(false);
+    let hook = opts.webhook.as_ref().map(|url| {
+        tokio::spawn(Webhook::new(url, Duration::from_secs(10)).run(
+            pipeline.store.clone(),
+            Duration::from_secs(1),
+            hook_rx,
+        ))
+    });
+    let store = pipeline.store.clone();
     let report = run_patrol(vehicles, jobs, ctx, pipeline).await;
+    if let (Some(h), Some(url)) = (hook, &opts.webhook) {
+        let hook = Webhook::new(url, Duration::from_secs(10));
+        let s = store.clone();
+        let last =
+            tokio::task::spawn_blocking(move || hook.deliver_due(&s, gridpatrol::events::now_us()))
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+        let _ = hook_stop.send(true);
+        let _ = h.await;
+        let waiting = store
+            .stats(gridpatrol::events::now_us())
+            .map(|s| s.outbox_pending)
+            .unwrap_or(0);
+        match last.and_then(|d| d.last_error) {
+            Some(e) => println!("webhook: {e}; {waiting} message(s) kept in the outbox"),
+            None => println!("webhook {url}: delivered; {waiting} message(s) waiting"),
+        }
+    }
     if let (Some(r), Some(p)) = (recorder, rerun) {
         r.flush();
         println!(
@@ -344,13 +417,17 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         &data,
         map,
         &camera,
-        Arc::new(gridpatrol::detect::colour::ColourDetector::default()),
         vehicles,
         jobs,
-        50,
-        Duration::from_secs(600),
-        &args.rerun,
         &fleet,
+        RunOptions {
+            detector: Arc::new(ColourDetector::default()),
+            thresholds: Default::default(),
+            min_battery: 50,
+            sortie_timeout: Duration::from_secs(600),
+            rerun: args.rerun.clone(),
+            webhook: args.webhook.clone(),
+        },
     )
     .await?;
     hub.flush_tlog();

@@ -128,12 +128,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
     let map = GridMap::from_geojson(&square_district(half_m), Datum::Wgs84).unwrap();
-    let ring: Vec<(f64, f64)> = map.cells[0]
-        .polygon
-        .exterior()
-        .points()
-        .map(|p| (p.y(), p.x()))
-        .collect();
+    let ring = cell_ring(&map);
     let world = World::generate(&[ring], issues, seed, HOME.2).unwrap();
     std::fs::create_dir_all(dir.path().join("sim-images")).unwrap();
     world
@@ -296,5 +291,97 @@ impl SnakeName for gridpatrol_sim::world::Category {
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default()
+    }
+}
+
+/// The outer ring of the district's first cell, as (lat, lon).
+pub fn cell_ring(map: &GridMap) -> Vec<(f64, f64)> {
+    map.cells[0]
+        .polygon
+        .exterior()
+        .points()
+        .map(|p| (p.y(), p.x()))
+        .collect()
+}
+
+/// A simulated vehicle over the square district with `issues` issues, for driving the
+/// `gridpatrol` binary: the grid file is written to `dir`, and the vehicle is set to PX4's
+/// default of flying on when the ground station goes quiet (NAV_DLL_ACT 0), since a 1 Hz
+/// heartbeat looks slow to a vehicle running faster than real time.
+pub async fn sim_for_cli(
+    dir: &std::path::Path,
+    half_m: f64,
+    issues: usize,
+    seed: u64,
+    speed: f64,
+) -> (Sim, std::path::PathBuf, World) {
+    let grids = dir.join("grids.geojson");
+    std::fs::write(&grids, square_district(half_m)).unwrap();
+    let map = GridMap::load(&grids, Datum::Wgs84).unwrap();
+    let world = World::generate(&[cell_ring(&map)], issues, seed, HOME.2).unwrap();
+    let sim = Sim::start(SimConfig {
+        speed,
+        base_port: None,
+        home: HOME,
+        world: Some(Arc::new(world.clone())),
+        image_dir: Some(dir.join("sim-images")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let conn = format!("udpout:{}", sim.vehicles()[0].local_addr);
+    let hub = Hub::connect(
+        HubConfig::default(),
+        &[LinkConfig::new(conn.parse().unwrap())],
+    )
+    .await
+    .unwrap();
+    let fleet = Fleet::new(hub, FleetConfig::default());
+    let v = fleet
+        .wait_vehicle(Some(1), Duration::from_secs(5))
+        .await
+        .unwrap();
+    v.param_set("NAV_DLL_ACT", gridpatrol::vehicle::ParamValue::Int(0))
+        .await
+        .unwrap();
+    (sim, grids, world)
+}
+
+/// `gridpatrol fly` over the square district at 60 m with the simulator's camera.
+pub fn fly_cmd(
+    grids: &std::path::Path,
+    data: &std::path::Path,
+    conn: &str,
+) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gridpatrol"));
+    c.args(["fly", "--connect", conn])
+        .arg(grids)
+        .args([
+            "--camera",
+            "sim",
+            "--alt",
+            "60",
+            "--battery-min",
+            "20",
+            "--data",
+        ])
+        .arg(data);
+    c
+}
+
+/// Waits until the database at `db` has recorded `n` captures (while `child` runs).
+pub async fn wait_for_captures(db: &std::path::Path, n: i64, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: i64 =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| c.query_row("SELECT count(*) FROM captures", [], |r| r.get(0)))
+                .unwrap_or(0);
+        if got >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no photos recorded");
+        assert!(child.try_wait().unwrap().is_none(), "fly ended early");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
