@@ -94,3 +94,39 @@ async fn photos_served_by_mavlink_ftp_are_fetched_from_the_camera() {
     let s = score(&f.world, &events, 8.0);
     assert!(s.recall >= 0.95 && s.duplicate_events == 0, "{s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_outage_mid_patrol_is_shown_and_the_run_carries_on() {
+    use common::patrol::{fly_square_with, SquareRun};
+    // Eight simulated seconds of silence both ways, a minute into the flight, at 8×: 1 s
+    // real, longer than the 0.5 s link timeout, shorter than the vehicle's own
+    // data-link-loss failsafe (10 s).
+    let f = fly_square_with(SquareRun {
+        half_m: 50.0,
+        issues: 4,
+        seed: 12,
+        speed: 8.0,
+        faults: vec![gridpatrol_sim::Faults {
+            outage: Some((60.0, 8.0)),
+            ..Default::default()
+        }],
+        fleet: gridpatrol::vehicle::FleetConfig {
+            link_timeout: std::time::Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..SquareRun::default()
+    })
+    .await;
+    let v = &f.report.vehicles[0];
+    assert!(v.error.is_none(), "{:?}", v.error);
+    assert!(v.link_losses >= 1, "the outage was noticed: {v:?}");
+    assert_eq!(v.sorties_flown, vec![0]);
+    // Photos announced during the outage were asked for again and arrived.
+    assert!(v.rerequested > 0, "{v:?}");
+    assert_eq!(v.missing, Vec::<i32>::new());
+    let taken = std::fs::read_to_string(f.dir.path().join("sim-images/ground_truth.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(v.photos, taken);
+}

@@ -93,6 +93,9 @@ pub struct SquareRun {
     pub companion: bool,
     /// The simulator serves photos by MAVLink FTP (`mftp://` URLs).
     pub mftp: bool,
+    /// Link faults per vehicle.
+    pub faults: Vec<gridpatrol_sim::Faults>,
+    pub fleet: FleetConfig,
 }
 
 impl Default for SquareRun {
@@ -108,6 +111,8 @@ impl Default for SquareRun {
             detector: Arc::new(ColourDetector::default()),
             companion: false,
             mftp: false,
+            faults: Vec::new(),
+            fleet: FleetConfig::default(),
         }
     }
 }
@@ -124,6 +129,8 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         detector,
         companion,
         mftp,
+        faults,
+        fleet: fleet_cfg,
     } = run;
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
@@ -165,11 +172,12 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         image_dir: Some(dir.path().join("sim-images")),
         companion_detections: companion,
         mftp_urls: mftp,
+        faults,
         ..Default::default()
     })
     .await
     .unwrap();
-    let fleet = Fleet::new(hub, FleetConfig::default());
+    let fleet = Fleet::new(hub, fleet_cfg);
     let vs = fleet
         .wait_vehicles(vehicles, Duration::from_secs(10))
         .await
