@@ -1,9 +1,10 @@
 //! Planner benchmark on the sample district: planning time for every cell, and the route
-//! against its lower bound (area / line spacing), turns and photos, printed once.
+//! against its lower bounds (area / line spacing; plus the transit the battery forces),
+//! turns and photos, printed once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gridpatrol::grid::{Datum, GridMap};
-use gridpatrol::plan::{plan_coverage, PlanOptions};
+use gridpatrol::plan::{plan_coverage, route_lower_bound, PlanOptions};
 
 fn district(c: &mut Criterion) {
     let map = GridMap::load(
@@ -16,8 +17,9 @@ fn district(c: &mut Criterion) {
     let length: f64 = plan.sorties.iter().map(|s| s.length_m).sum();
     let turns: u32 = plan.sorties.iter().map(|s| s.turns).sum();
     let photos: u32 = plan.sorties.iter().map(|s| s.photos).sum();
+    let bound = route_lower_bound(&map, &[], &opts, &plan.survey);
     eprintln!(
-        "district {:.2} km², {} cells at {} m: sweep {:.1} km vs lower bound {:.1} km ({:+.2} %), total route {:.1} km in {} sorties, {} turns, {} photos",
+        "district {:.2} km², {} cells at {} m: sweep {:.1} km vs lower bound {:.1} km ({:+.2} %), total route {:.1} km vs lower bound {:.1} km (sweep + battery-forced transit; {:+.1} %) in {} sorties, {} turns, {} photos",
         map.area_km2(),
         map.cells.len(),
         opts.altitude_m,
@@ -25,6 +27,8 @@ fn district(c: &mut Criterion) {
         plan.sweep_lower_bound_m / 1000.0,
         100.0 * (plan.sweep_m / plan.sweep_lower_bound_m - 1.0),
         length / 1000.0,
+        bound.total_m() / 1000.0,
+        100.0 * (length / bound.total_m() - 1.0),
         plan.sorties.len(),
         turns,
         photos

@@ -501,9 +501,13 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let bound = if matches!(pattern, gridpatrol::plan::Pattern::Coverage) {
+        let total: f64 = plan.sorties.iter().map(|s| s.length_m).sum();
+        let lb = gridpatrol::plan::route_lower_bound(&map, &cells, &opts, &plan.survey);
         format!(
-            " against a lower bound of {:.1} km (area / line spacing)",
-            plan.sweep_lower_bound_m / 1000.0
+            " against a lower bound of {:.1} km (area / line spacing); whole route {:.1} km against {:.1} km (plus the transit the battery forces)",
+            plan.sweep_lower_bound_m / 1000.0,
+            total / 1000.0,
+            lb.total_m() / 1000.0
         )
     } else {
         String::new()

@@ -151,28 +151,7 @@ impl GridMap {
         let m_per_deg_lon = 111_320.0 * lat.to_radians().cos();
         let (dlat, dlon) = (radius_m / m_per_deg_lat, radius_m / m_per_deg_lon.max(1.0));
         let env = AABB::from_corners([lon - dlon, lat - dlat], [lon + dlon, lat + dlat]);
-        // Distance to a ring in local metres, segment by segment.
-        let to_ring = |c: &GridCell| {
-            let pts: Vec<(f64, f64)> = c
-                .polygon
-                .exterior()
-                .points()
-                .map(|p| ((p.x() - lon) * m_per_deg_lon, (p.y() - lat) * m_per_deg_lat))
-                .collect();
-            pts.windows(2)
-                .map(|w| {
-                    let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-                    let (dx, dy) = (x1 - x0, y1 - y0);
-                    let len2 = dx * dx + dy * dy;
-                    let t = if len2 > 0.0 {
-                        (-(x0 * dx + y0 * dy) / len2).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    };
-                    (x0 + t * dx).hypot(y0 + t * dy)
-                })
-                .fold(f64::INFINITY, f64::min)
-        };
+        let to_ring = |c: &GridCell| distance_to_ring_m(lat, lon, c.polygon.exterior());
         self.index
             .locate_in_envelope_intersecting(env)
             .map(|i| &self.cells[i.cell])
@@ -199,6 +178,30 @@ impl GridMap {
 }
 
 /// Area of a WGS-84 polygon in square metres.
+/// Distance in metres from (lat, lon) degrees to the nearest point of a ring (x = lon),
+/// segment by segment in a local equirectangular frame (fine over a district).
+pub fn distance_to_ring_m(lat: f64, lon: f64, ring: &geo::LineString<f64>) -> f64 {
+    let m_per_deg_lat = 111_320.0;
+    let m_per_deg_lon = 111_320.0 * lat.to_radians().cos();
+    let pts: Vec<(f64, f64)> = ring
+        .points()
+        .map(|p| ((p.x() - lon) * m_per_deg_lon, (p.y() - lat) * m_per_deg_lat))
+        .collect();
+    pts.windows(2)
+        .map(|w| {
+            let ((x0, y0), (x1, y1)) = (w[0], w[1]);
+            let (dx, dy) = (x1 - x0, y1 - y0);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 > 0.0 {
+                (-(x0 * dx + y0 * dy) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            (x0 + t * dx).hypot(y0 + t * dy)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
 pub fn area_m2_of(p: &Polygon<f64>) -> f64 {
     area_m2(p)
 }

@@ -368,7 +368,7 @@ impl Sweep {
 }
 
 /// The usable flight time in seconds, and the seconds spent climbing and descending.
-fn budget_and_vertical(opts: &PlanOptions) -> (f64, f64) {
+pub(crate) fn budget_and_vertical(opts: &PlanOptions) -> (f64, f64) {
     // Climb and descent at PX4's 3 m/s up and 1.5 m/s down.
     (
         opts.battery_min * 60.0 * (1.0 - opts.reserve_pct / 100.0),
