@@ -45,11 +45,17 @@ pub fn plan_json(
             v
         })
         .collect();
-    let mut polygons = vec![json!({"inclusion": true, "polygon": ring(inclusion), "version": 1})];
+    // fenceAction 2 (hold) is QGroundControl's default, which newer QGroundControl
+    // versions require on every fence polygon (QGCFencePolygon::loadFromJson).
+    let mut polygons = vec![
+        json!({"inclusion": true, "polygon": ring(inclusion), "version": 1, "fenceAction": 2}),
+    ];
     polygons.extend(
         no_fly
             .iter()
-            .map(|z| json!({"inclusion": false, "polygon": ring(&z.polygon), "version": 1})),
+            .map(|z| {
+                json!({"inclusion": false, "polygon": ring(&z.polygon), "version": 1, "fenceAction": 2})
+            }),
     );
     json!({
         "fileType": "Plan",
