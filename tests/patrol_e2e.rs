@@ -32,12 +32,22 @@ async fn a_patrol_finds_geotags_and_files_the_seeded_issues_once_each() {
     for e in &events {
         assert_eq!(e.cell_id.as_deref(), Some("T-1"), "{e:?}");
         let sha = e.cover_image.as_ref().expect("a cover photo");
-        assert!(f
-            .data
-            .images()
-            .join(&sha[..2])
-            .join(format!("{sha}.jpg"))
-            .exists());
+        let stored = std::fs::read(f.data.images().join(&sha[..2]).join(format!("{sha}.jpg")))
+            .expect("the cover photo is stored");
+        // Stored with GPS EXIF tags near the event (the camera was above it).
+        let exif = exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&stored))
+            .expect("EXIF in the stored photo");
+        let field = exif
+            .get_field(exif::Tag::GPSLatitude, exif::In::PRIMARY)
+            .unwrap();
+        let lat = match &field.value {
+            exif::Value::Rational(v) => {
+                v[0].to_f64() + v[1].to_f64() / 60.0 + v[2].to_f64() / 3600.0
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!((lat - e.lat).abs() < 60.0 / 111_000.0, "{lat} vs {}", e.lat);
         assert_eq!(f.store.audit(e.id).unwrap().len(), 1);
         assert_eq!(f.store.evidence(e.id).unwrap().len() as i64, e.sightings);
     }
