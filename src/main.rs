@@ -232,6 +232,13 @@ fn status_line(t: &Telemetry) -> String {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    // Like other command-line tools, end quietly when the reader of our output goes away
+    // (`gridpatrol events list | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread writes.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

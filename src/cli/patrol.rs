@@ -433,9 +433,10 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     hub.flush_tlog();
     print!("{report}");
     println!(
-        "done in {:.0} s real time. events: {} (try `gridpatrol events list`, `gridpatrol events stats`); images: {}; run report: {}; tlog: {}",
+        "done in {:.0} s real time. events: {} (try `gridpatrol events --data {} list`, `… stats`); images: {}; run report: {}; tlog: {}",
         started.elapsed().as_secs_f64(),
         data.db().display(),
+        data.0.display(),
         data.images().display(),
         save_report(&data, &report)?.display(),
         tlog.display()
