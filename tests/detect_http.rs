@@ -57,7 +57,8 @@ async fn an_inference_service_is_asked_over_http_and_its_answer_used() {
         )
         .route(
             "/broken",
-            axum::routing::post(|| async { "<html>oops</html>" }),
+            // Reads the whole upload first, as a real service does, then answers nonsense.
+            axum::routing::post(|_body: axum::body::Bytes| async { "<html>oops</html>" }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
