@@ -139,6 +139,8 @@ pub struct FileOutcome {
     pub confirmed: Vec<i64>,
     /// The capture had been filed before (after a restart): nothing done.
     pub already: bool,
+    /// Detections filed from this capture.
+    pub detections: usize,
 }
 
 /// How duplicates are merged.
@@ -377,12 +379,25 @@ impl EventStore {
 
     /// Captures not yet filed whose next attempt is due, oldest first.
     pub fn due_captures(&self, now: i64, limit: usize) -> Result<Vec<PendingCapture>> {
+        self.due_captures_part(now, limit, 0, 1)
+    }
+
+    /// The due captures whose id is `part` modulo `parts`: one share for each of several
+    /// workers, so no capture is handed to two at once.
+    pub fn due_captures_part(
+        &self,
+        now: i64,
+        limit: usize,
+        part: u32,
+        parts: u32,
+    ) -> Result<Vec<PendingCapture>> {
         let conn = self.conn();
-        let mut st = conn.prepare(
+        let mut st = conn.prepare_cached(
             "SELECT id, run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, image_sha, attempts
-             FROM captures WHERE state = 'pending' AND next_try_us <= ?1 ORDER BY id LIMIT ?2",
+             FROM captures WHERE state = 'pending' AND next_try_us <= ?1 AND id % ?3 = ?4
+             ORDER BY id LIMIT ?2",
         )?;
-        let rows = st.query_map(params![now, limit as i64], |r| {
+        let rows = st.query_map(params![now, limit as i64, parts.max(1), part], |r| {
             let q: String = r.get(9)?;
             Ok(PendingCapture {
                 id: r.get(0)?,
@@ -457,6 +472,7 @@ impl EventStore {
             return Ok(out);
         }
         let seen_at = if t_us > 0 { t_us } else { now };
+        out.detections = found.len();
         for f in found {
             if !(f.fix.lat.is_finite() && f.fix.lon.is_finite()) {
                 return Err(StoreError::Invalid("a detection with no position".into()));

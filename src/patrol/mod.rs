@@ -564,12 +564,7 @@ pub async fn run_patrol(
     // One last pass for anything recorded after the pipeline's last look.
     let p = pipeline.clone();
     if let Ok(Ok(s)) = tokio::task::spawn_blocking(move || p.drain(crate::events::now_us())).await {
-        summary.processed += s.processed;
-        summary.new_events += s.new_events;
-        summary.merged += s.merged;
-        summary.retrying += s.retrying;
-        summary.unusable += s.unusable;
-        summary.errors.extend(s.errors);
+        summary.add(s);
     }
     let stats = ctx.store.stats(crate::events::now_us()).unwrap_or_default();
     RunReport {

@@ -65,6 +65,19 @@ pub struct PassSummary {
     pub errors: Vec<String>,
 }
 
+impl PassSummary {
+    /// Adds another pass's figures to these.
+    pub fn add(&mut self, s: PassSummary) {
+        self.processed += s.processed;
+        self.detections += s.detections;
+        self.new_events += s.new_events;
+        self.merged += s.merged;
+        self.retrying += s.retrying;
+        self.unusable += s.unusable;
+        self.errors.extend(s.errors);
+    }
+}
+
 impl Pipeline {
     /// Fetches, detects, geotags and files one capture. Blocking.
     pub fn process(&self, p: &PendingCapture, now: i64) -> Result<FileOutcome, ProcessError> {
@@ -204,9 +217,14 @@ impl Pipeline {
 
     /// Processes every due capture once. Blocking.
     pub fn drain(&self, now: i64) -> Result<PassSummary, StoreError> {
+        self.drain_part(now, 0, 1)
+    }
+
+    /// Processes this worker's share (capture id modulo `parts`) of the due captures.
+    pub fn drain_part(&self, now: i64, part: u32, parts: u32) -> Result<PassSummary, StoreError> {
         let mut s = PassSummary::default();
         loop {
-            let due = self.store.due_captures(now, 64)?;
+            let due = self.store.due_captures_part(now, 64, part, parts)?;
             if due.is_empty() {
                 return Ok(s);
             }
@@ -214,6 +232,7 @@ impl Pipeline {
                 match self.process(p, now.max(crate::events::now_us())) {
                     Ok(o) => {
                         s.processed += 1;
+                        s.detections += o.detections;
                         s.new_events += o.new_events.len();
                         s.merged += o.merged.len();
                     }
@@ -239,35 +258,69 @@ impl Pipeline {
     }
 
     /// Runs until `stop` turns true, draining whenever `wake` is notified (a capture was
-    /// recorded) and at least every `every` (for retries).
+    /// recorded) and at least every `every` (for retries), with one worker per core: each
+    /// fetches, detects and geotags its share in parallel; filing is serialised by SQLite.
     pub async fn run(
         self: Arc<Self>,
         wake: Arc<tokio::sync::Notify>,
         every: Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> PassSummary {
+        let parts = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4) as u32;
+        let bells: Vec<Arc<tokio::sync::Notify>> = (0..parts)
+            .map(|_| Arc::new(tokio::sync::Notify::new()))
+            .collect();
+        // One wake-up reaches every worker.
+        let relay = {
+            let (bells, mut stop) = (bells.clone(), stop.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = wake.notified() => bells.iter().for_each(|b| b.notify_one()),
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        };
+        let workers: Vec<_> = bells
+            .into_iter()
+            .enumerate()
+            .map(|(k, bell)| {
+                let (me, mut stop) = (self.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut total = PassSummary::default();
+                    loop {
+                        let m = me.clone();
+                        let pass = tokio::task::spawn_blocking(move || {
+                            m.drain_part(crate::events::now_us(), k as u32, parts)
+                        })
+                        .await;
+                        if let Ok(Ok(s)) = pass {
+                            total.add(s);
+                        }
+                        if *stop.borrow() {
+                            return total;
+                        }
+                        tokio::select! {
+                            _ = bell.notified() => {}
+                            _ = tokio::time::sleep(every) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
+                })
+            })
+            .collect();
         let mut total = PassSummary::default();
-        loop {
-            let me = self.clone();
-            if let Ok(Ok(s)) =
-                tokio::task::spawn_blocking(move || me.drain(crate::events::now_us())).await
-            {
-                total.processed += s.processed;
-                total.new_events += s.new_events;
-                total.merged += s.merged;
-                total.retrying += s.retrying;
-                total.unusable += s.unusable;
-                total.errors.extend(s.errors);
-            }
-            if *stop.borrow() {
-                return total;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => {}
+        for w in workers {
+            if let Ok(s) = w.await {
+                total.add(s);
             }
         }
+        relay.abort();
+        total
     }
 }
 
