@@ -93,3 +93,31 @@ async fn a_missing_file_is_refused_by_name() {
         "only the photos are served"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_asked_for_at_once_are_taken_in_turn_and_each_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("1")).unwrap();
+    let files: Vec<Vec<u8>> = (0..4).map(|k| file(20_000 + 997 * k)).collect();
+    for (k, f) in files.iter().enumerate() {
+        std::fs::write(dir.path().join(format!("1/00000{k}.jpg")), f).unwrap();
+    }
+    let r = common::simple(SimConfig {
+        world: Some(Arc::new(World::sample())),
+        image_dir: Some(dir.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let v = r
+        .fleet
+        .wait_vehicle(Some(1), Duration::from_secs(5))
+        .await
+        .unwrap();
+    let reads = (0..4).map(|k| {
+        let v = v.clone();
+        tokio::spawn(async move { v.ftp_read(100, &format!("/images/00000{k}.jpg")).await })
+    });
+    for (k, t) in reads.enumerate() {
+        assert_eq!(t.await.unwrap().unwrap(), files[k], "file {k}");
+    }
+}

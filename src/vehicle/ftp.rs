@@ -193,12 +193,19 @@ impl Session<'_> {
 impl Vehicle {
     /// Reads a whole file from component `compid` over MAVLink FTP.
     pub async fn ftp_read(&self, compid: u8, path: &str) -> Result<Vec<u8>, FtpError> {
+        let mut last_seq = self.slot.ftp.clone().lock_owned().await;
         let mut s = Session {
             v: self,
             compid,
             rx: self.shared.hub.subscribe(),
-            seq: 0,
+            seq: *last_seq,
         };
+        let result = self.ftp_read_in(&mut s, path).await;
+        *last_seq = s.seq;
+        result
+    }
+
+    async fn ftp_read_in(&self, s: &mut Session<'_>, path: &str) -> Result<Vec<u8>, FtpError> {
         let (p, h) = s
             .request(
                 "OpenFileRO",
@@ -219,7 +226,7 @@ impl Vehicle {
             )));
         }
         let session = h.session;
-        let result = read_all(&mut s, session, len).await;
+        let result = read_all(s, session, len).await;
         // Always close the session, even after an error, so the server's slot is free.
         let _ = s
             .request("TerminateSession", session, TERMINATE_SESSION, 0, &[], 0)

@@ -93,6 +93,10 @@ struct Shared {
 struct VehicleSlot {
     telemetry: watch::Receiver<Telemetry>,
     txn: Arc<tokio::sync::Mutex<()>>,
+    /// One MAVLink FTP transfer at a time (the server answers a repeated sequence number
+    /// with its last reply, so two clients would read each other's data); holds the last
+    /// sequence number used, which carries on across transfers.
+    ftp: Arc<tokio::sync::Mutex<u16>>,
 }
 
 /// Every vehicle heard on one hub.
@@ -240,6 +244,7 @@ async fn fleet_loop(shared: Weak<Shared>, mut inbound: broadcast::Receiver<Arc<I
                         VehicleSlot {
                             telemetry: rx,
                             txn: Arc::default(),
+                            ftp: Arc::default(),
                         },
                     );
                 }
