@@ -125,3 +125,59 @@ fn absence_confirms_a_resolved_fix_and_presence_does_not() {
     assert_eq!(o.merged, vec![2]);
     assert_eq!(s.get(2).unwrap().sightings, 2);
 }
+
+#[test]
+fn two_events_that_turn_out_to_be_one_object_are_folded_into_the_older() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    let cell = |_: f64, _: f64, _: f64| Some("T-1".to_string());
+    let p = MergePolicy::default();
+    // 1.5 × √2 × 3 m ≈ 6.4 m gate. Two sightings 8 m apart: two events.
+    let north = |m: f64| 36.56 + m / 111_195.0;
+    let c = capture(&s, 0, T0);
+    assert_eq!(
+        s.file_capture(c, &[garbage_at(north(0.0), 103.68)], None, &cell, p, T0)
+            .unwrap()
+            .new_events,
+        vec![1]
+    );
+    let c = capture(&s, 1, T0 + 1);
+    assert_eq!(
+        s.file_capture(c, &[garbage_at(north(8.0), 103.68)], None, &cell, p, T0 + 1)
+            .unwrap()
+            .new_events,
+        vec![2]
+    );
+    // More photos of the second one place it 4.5 m from the first: within the gate, so they
+    // were one object all along.
+    let c = capture(&s, 2, T0 + 2);
+    let o = s
+        .file_capture(c, &[garbage_at(north(1.0), 103.68)], None, &cell, p, T0 + 2)
+        .unwrap();
+    assert_eq!(o.merged, vec![1], "the nearer one took the sighting");
+    let c = capture(&s, 3, T0 + 3);
+    let o = s
+        .file_capture(c, &[garbage_at(north(5.5), 103.68)], None, &cell, p, T0 + 3)
+        .unwrap();
+    assert_eq!(o.folded, vec![2], "{o:?}");
+    let list = s.list(None, None, None).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, 1);
+    assert_eq!(list[0].sightings, 4);
+    assert_eq!(s.evidence(1).unwrap().len(), 4);
+    let two = s.get(2).unwrap();
+    assert_eq!(two.merged_into, Some(1));
+    assert!(s
+        .audit(2)
+        .unwrap()
+        .last()
+        .unwrap()
+        .note
+        .contains("same object as event 1"));
+    let e = s
+        .apply(2, &Action::Sign, "w", "", T0 + 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("merged into it"), "{e}");
+    assert_eq!(s.stats(T0 + 5).unwrap().total, 1);
+}

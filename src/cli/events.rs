@@ -163,6 +163,11 @@ pub fn events_cmd(data: &Path, op: EventsOp) -> Result<()> {
         EventsOp::Show { id } => {
             let e = store.get(id)?;
             println!("{}", line(&e, now));
+            if let Some(into) = e.merged_into {
+                println!(
+                    "  the same object as event {into}, merged into it (see `events show {into}`)"
+                );
+            }
             println!(
                 "  {} ({}), found by {}, first seen {}, last seen {}",
                 e.category.chinese(),

@@ -189,6 +189,8 @@ pub struct GridEvent {
     pub confirmed: bool,
     pub feedback: Option<String>,
     pub rating: Option<i64>,
+    /// Found to be the same object as this (older) event, which now holds its photos.
+    pub merged_into: Option<i64>,
 }
 
 impl GridEvent {

@@ -91,6 +91,8 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 3: when each capture was filed, for the capture-to-event latency.
     "ALTER TABLE captures ADD COLUMN processed_us INTEGER;",
+    // 4: an event found to be the same object as an older one is folded into it.
+    "ALTER TABLE events ADD COLUMN merged_into INTEGER;",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +143,8 @@ pub struct FileOutcome {
     pub already: bool,
     /// Detections filed from this capture.
     pub detections: usize,
+    /// Events found to be the same object as an older one and folded into it.
+    pub folded: Vec<i64>,
 }
 
 /// How duplicates are merged.
@@ -153,6 +157,14 @@ pub struct MergePolicy {
     pub gate_factor: f64,
     /// Sightings further apart in time than this are separate events, microseconds.
     pub window_us: i64,
+}
+
+impl MergePolicy {
+    /// How far apart (metres) two sightings with these 2σ radii may be and still be one
+    /// object; `cut`: one of them is a box cut by the image border, off by up to `slack`.
+    pub fn gate(&self, u1: f64, u2: f64, cut: bool, slack: f64) -> f64 {
+        (self.gate_factor * u1.hypot(u2)).max(self.min_gate_m) + if cut { slack } else { 0.0 }
+    }
 }
 
 impl Default for MergePolicy {
@@ -238,7 +250,7 @@ pub struct EventStore {
 const EVENT_COLUMNS: &str = "id, category, state, lat, lon, uncertainty_m, cell_id, source, sightings,
     (SELECT c.image_sha FROM detections d JOIN captures c ON c.id = d.capture_id WHERE d.id = events.cover_detection),
     department, handler, created_us, updated_us, first_seen_us, last_seen_us, deadline_us, closed_us,
-    confirmed, feedback, rating";
+    confirmed, feedback, rating, merged_into";
 
 fn event_from_row(r: &Row) -> rusqlite::Result<GridEvent> {
     let cat: String = r.get(1)?;
@@ -268,6 +280,7 @@ fn event_from_row(r: &Row) -> rusqlite::Result<GridEvent> {
         confirmed: r.get::<_, i64>(18)? != 0,
         feedback: r.get(19)?,
         rating: r.get(20)?,
+        merged_into: r.get(21)?,
     })
 }
 
@@ -303,6 +316,111 @@ fn audit_and_queue(
         params![id, kind, payload.to_string(), format!("gridpatrol-event-{id}-{audit_id}"), now],
     )?;
     Ok(())
+}
+
+/// After an event's position moved, it may have come within the merge gate of another
+/// open event of its category: the same object seen first from two places (two vehicles'
+/// GPS errors, a box cut by the border). The newer is folded into the older, evidence and
+/// all, while nobody has started working on it; it stays in the database, marked, and
+/// the platform is told.
+fn fold_duplicate(
+    tx: &Transaction,
+    event_id: i64,
+    policy: MergePolicy,
+    now: i64,
+) -> Result<Option<(i64, i64)>> {
+    let edge_only = |id: i64| -> Result<bool> {
+        Ok(tx
+            .query_row(
+                "SELECT min(at_edge) FROM detections WHERE event_id = ?1",
+                [id],
+                |r| r.get::<_, Option<bool>>(0),
+            )?
+            .unwrap_or(false))
+    };
+    let (cat, lat, lon, u): (String, f64, f64, f64) = tx.query_row(
+        "SELECT category, lat, lon, uncertainty_m FROM events WHERE id = ?1",
+        [event_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let slack = cat
+        .parse::<Category>()
+        .map(|c| c.typical_max_size_m())
+        .unwrap_or(0.0);
+    let reach = 30.0 / 111_000.0;
+    let mut st = tx.prepare_cached(
+        "SELECT id, lat, lon, uncertainty_m, state FROM events
+         WHERE category = ?1 AND id != ?2 AND state != 'closed' AND merged_into IS NULL
+         AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
+    )?;
+    let lon_reach = reach / lat.to_radians().cos().max(0.1);
+    let near: Vec<(i64, f64, f64, f64, String)> = st
+        .query_map(
+            params![
+                cat,
+                event_id,
+                lat - reach,
+                lat + reach,
+                lon - lon_reach,
+                lon + lon_reach
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(st);
+    let mine_cut = edge_only(event_id)?;
+    let state_of = |id: i64| -> Result<String> {
+        Ok(tx.query_row("SELECT state FROM events WHERE id = ?1", [id], |r| r.get(0))?)
+    };
+    for (other, olat, olon, ou, _) in near {
+        let cut = mine_cut || edge_only(other)?;
+        if distance_m(lat, lon, olat, olon) > policy.gate(u, ou, cut, slack) {
+            continue;
+        }
+        let (kept, folded) = (other.min(event_id), other.max(event_id));
+        if state_of(folded)? != "reported" {
+            continue; // somebody is working on it: leave both for a person to judge
+        }
+        tx.execute(
+            "UPDATE detections SET event_id = ?1 WHERE event_id = ?2",
+            params![kept, folded],
+        )?;
+        tx.execute(
+            "UPDATE events SET
+               sightings = (SELECT count(*) FROM detections WHERE event_id = ?1),
+               first_seen_us = min(first_seen_us, (SELECT first_seen_us FROM events WHERE id = ?2)),
+               last_seen_us = max(last_seen_us, (SELECT last_seen_us FROM events WHERE id = ?2)),
+               cover_detection = CASE WHEN (SELECT cover_score FROM events WHERE id = ?2) > cover_score
+                 THEN (SELECT cover_detection FROM events WHERE id = ?2) ELSE cover_detection END,
+               cover_score = max(cover_score, (SELECT cover_score FROM events WHERE id = ?2)),
+               updated_us = ?3
+             WHERE id = ?1",
+            params![kept, folded, now],
+        )?;
+        tx.execute(
+            "UPDATE events SET
+               lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+               lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+               uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
+             WHERE id = ?1",
+            [kept],
+        )?;
+        tx.execute(
+            "UPDATE events SET merged_into = ?2, sightings = 0, updated_us = ?3 WHERE id = ?1",
+            params![folded, kept, now],
+        )?;
+        audit_and_queue(
+            tx,
+            folded,
+            Some(EventState::Reported),
+            "merged",
+            "gridpatrol",
+            &format!("the same object as event {kept}: its photos moved there"),
+            now,
+        )?;
+        return Ok(Some((kept, folded)));
+    }
+    Ok(None)
 }
 
 impl EventStore {
@@ -482,7 +600,7 @@ impl EventStore {
             let mut st = tx.prepare_cached(
                 "SELECT id, lat, lon, uncertainty_m,
                    (SELECT min(at_edge) FROM detections WHERE event_id = events.id) FROM events
-                 WHERE category = ?1 AND state != 'closed' AND last_seen_us >= ?2
+                 WHERE category = ?1 AND state != 'closed' AND merged_into IS NULL AND last_seen_us >= ?2
                  AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
             )?;
             let lon_reach = reach_deg / f.fix.lat.to_radians().cos().max(0.1);
@@ -509,13 +627,8 @@ impl EventStore {
                     // A box cut by the border may sit off the object's centre by up to the
                     // object's size: on either side, the new sighting or the event so far.
                     let cut = f.at_edge || edge_only.unwrap_or(false);
-                    let gate = (policy.gate_factor * u.hypot(f.fix.uncertainty_m))
-                        .max(policy.min_gate_m)
-                        + if cut {
-                            f.extent_m.max(f.detection.category.typical_max_size_m())
-                        } else {
-                            0.0
-                        };
+                    let slack = f.extent_m.max(f.detection.category.typical_max_size_m());
+                    let gate = policy.gate(u, f.fix.uncertainty_m, cut, slack);
                     (id, d, gate)
                 })
                 .filter(|(_, d, gate)| d <= gate)
@@ -562,6 +675,13 @@ impl EventStore {
                  WHERE id = ?1",
                 [event_id],
             )?;
+            if !out.new_events.contains(&event_id) {
+                if let Some((kept, folded)) = fold_duplicate(&tx, event_id, policy, now)? {
+                    out.merged.retain(|&m| m != folded);
+                    out.merged.push(kept);
+                    out.folded.push(folded);
+                }
+            }
         }
         for &id in &out.new_events {
             let (lat, lon, u): (f64, f64, f64) = tx.query_row(
@@ -582,7 +702,7 @@ impl EventStore {
         }
         if let Some((clat, clon, radius)) = view {
             let mut st = tx.prepare(
-                "SELECT id, lat, lon FROM events WHERE state IN ('resolved', 'evaluated', 'closed')
+                "SELECT id, lat, lon FROM events WHERE state IN ('resolved', 'evaluated', 'closed') AND merged_into IS NULL
                  AND confirmed = 0 AND last_seen_us < ?1",
             )?;
             let done: Vec<(i64, f64, f64)> = st
@@ -632,6 +752,11 @@ impl EventStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let ev = get_event(&tx, id)?;
+        if let Some(into) = ev.merged_into {
+            return Err(StoreError::Invalid(format!(
+                "event {id} was the same object as event {into} and was merged into it: act on {into}"
+            )));
+        }
         let Some(next) = action.next(ev.state) else {
             return Err(StoreError::IllegalTransition {
                 id,
@@ -756,7 +881,7 @@ impl EventStore {
     ) -> Result<Vec<GridEvent>> {
         let conn = self.conn();
         let mut st = conn.prepare(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE (?1 IS NULL OR state = ?1)
+            "SELECT {EVENT_COLUMNS} FROM events WHERE merged_into IS NULL AND (?1 IS NULL OR state = ?1)
              AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR cell_id = ?3) ORDER BY id"
         ))?;
         let v = st
