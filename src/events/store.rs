@@ -95,6 +95,15 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE events ADD COLUMN merged_into INTEGER;",
 ];
 
+/// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
+/// when there are any; its uncertainty is the best single sighting's (GPS bias is shared
+/// between photos close in time, so averaging does not shrink it much).
+const PLACE_EVENT: &str = "UPDATE events SET
+   lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+   lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+   uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
+ WHERE id = ?1";
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -397,14 +406,7 @@ fn fold_duplicate(
              WHERE id = ?1",
             params![kept, folded, now],
         )?;
-        tx.execute(
-            "UPDATE events SET
-               lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
-               lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
-               uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
-             WHERE id = ?1",
-            [kept],
-        )?;
+        tx.execute(PLACE_EVENT, [kept])?;
         tx.execute(
             "UPDATE events SET merged_into = ?2, sightings = 0, updated_us = ?3 WHERE id = ?1",
             params![folded, kept, now],
@@ -667,14 +669,7 @@ impl EventStore {
             // Position: the mean of the sightings weighted by 1/σ², whole boxes only when
             // there are any. Uncertainty: the best single sighting's (GPS bias is shared
             // between photos close in time, so averaging does not shrink it much).
-            tx.execute(
-                "UPDATE events SET
-                   lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
-                   lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
-                   uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
-                 WHERE id = ?1",
-                [event_id],
-            )?;
+            tx.execute(PLACE_EVENT, [event_id])?;
             if !out.new_events.contains(&event_id) {
                 if let Some((kept, folded)) = fold_duplicate(&tx, event_id, policy, now)? {
                     out.merged.retain(|&m| m != folded);
