@@ -7,9 +7,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{fast_fleet, rig};
+use common::{fast_fleet, rig, Rig};
 use gridpatrol::link::HubConfig;
 use gridpatrol::vehicle::ftp::FtpError;
+use gridpatrol::vehicle::Vehicle;
 use gridpatrol_sim::world::World;
 use gridpatrol_sim::{Faults, SimConfig};
 
@@ -17,11 +18,14 @@ fn file(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-async fn read_with(faults: Faults, size: usize) -> (Result<Vec<u8>, FtpError>, Vec<u8>, Duration) {
+/// A simulated camera serving `files` (name, bytes) under /images/, over a link with
+/// these faults, and its vehicle, already heard.
+async fn camera(files: &[(String, Vec<u8>)], faults: Faults) -> (Rig, Vehicle, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let want = file(size);
     std::fs::create_dir_all(dir.path().join("1")).unwrap();
-    std::fs::write(dir.path().join("1/000007.jpg"), &want).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.path().join("1").join(name), bytes).unwrap();
+    }
     let r = rig(
         SimConfig {
             world: Some(Arc::new(World::sample())),
@@ -39,6 +43,12 @@ async fn read_with(faults: Faults, size: usize) -> (Result<Vec<u8>, FtpError>, V
         .wait_vehicle(Some(1), Duration::from_secs(5))
         .await
         .unwrap();
+    (r, v, dir)
+}
+
+async fn read_with(faults: Faults, size: usize) -> (Result<Vec<u8>, FtpError>, Vec<u8>, Duration) {
+    let want = file(size);
+    let (_rig, v, _dir) = camera(&[("000007.jpg".to_string(), want.clone())], faults).await;
     let t = std::time::Instant::now();
     let got = v.ftp_read(100, "/images/000007.jpg").await;
     (got, want, t.elapsed())
@@ -67,18 +77,7 @@ async fn a_photo_is_read_whole_with_a_fifth_of_the_frames_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_file_is_refused_by_name() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = common::simple(SimConfig {
-        world: Some(Arc::new(World::sample())),
-        image_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .await;
-    let v = r
-        .fleet
-        .wait_vehicle(Some(1), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let (_rig, v, _dir) = camera(&[], Faults::default()).await;
     let e = v.ftp_read(100, "/images/000999.jpg").await.unwrap_err();
     assert_eq!(
         e,
@@ -96,23 +95,13 @@ async fn a_missing_file_is_refused_by_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_asked_for_at_once_are_taken_in_turn_and_each_is_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("1")).unwrap();
     let files: Vec<Vec<u8>> = (0..4).map(|k| file(20_000 + 997 * k)).collect();
-    for (k, f) in files.iter().enumerate() {
-        std::fs::write(dir.path().join(format!("1/00000{k}.jpg")), f).unwrap();
-    }
-    let r = common::simple(SimConfig {
-        world: Some(Arc::new(World::sample())),
-        image_dir: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    })
-    .await;
-    let v = r
-        .fleet
-        .wait_vehicle(Some(1), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let named: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .enumerate()
+        .map(|(k, f)| (format!("00000{k}.jpg"), f.clone()))
+        .collect();
+    let (_rig, v, _dir) = camera(&named, Faults::default()).await;
     let reads = (0..4).map(|k| {
         let v = v.clone();
         tokio::spawn(async move { v.ftp_read(100, &format!("/images/00000{k}.jpg")).await })

@@ -25,14 +25,19 @@ pub struct Fetcher {
     pub max_bytes: u64,
 }
 
+/// An HTTP client that gives up on a whole request after `timeout` (connections kept
+/// alive); the image fetcher, the inference service and the webhook all use one.
+pub(crate) fn http_agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
 impl Fetcher {
     pub fn new(timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
         Self {
-            agent,
+            agent: http_agent(timeout),
             max_bytes: 64 << 20,
         }
     }

@@ -23,13 +23,9 @@ enum Reply {
 impl HttpDetector {
     /// A detector posting to `url`, giving up on a request after `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
         Self {
             url: url.to_string(),
-            agent,
+            agent: crate::capture::fetch::http_agent(timeout),
         }
     }
 

@@ -327,6 +327,60 @@ fn audit_and_queue(
     Ok(())
 }
 
+/// An open event of a category near a point, as the merge rule needs it.
+struct Nearby {
+    id: i64,
+    lat: f64,
+    lon: f64,
+    /// Metres (2σ).
+    uncertainty_m: f64,
+    /// Every sighting so far is a box cut by the image border.
+    edge_only: bool,
+}
+
+/// Open (not closed, not folded) events of `category` within 30 m of (lat, lon), last seen
+/// at or after `since_us`, other than `except`.
+fn open_events_near(
+    tx: &Transaction,
+    category: &str,
+    lat: f64,
+    lon: f64,
+    since_us: i64,
+    except: i64,
+) -> Result<Vec<Nearby>> {
+    let reach = 30.0 / 111_000.0;
+    let lon_reach = reach / lat.to_radians().cos().max(0.1);
+    let mut st = tx.prepare_cached(
+        "SELECT id, lat, lon, uncertainty_m,
+           (SELECT min(at_edge) FROM detections WHERE event_id = events.id) FROM events
+         WHERE category = ?1 AND state != 'closed' AND merged_into IS NULL AND last_seen_us >= ?2
+         AND id != ?3 AND lat BETWEEN ?4 AND ?5 AND lon BETWEEN ?6 AND ?7",
+    )?;
+    let near = st
+        .query_map(
+            params![
+                category,
+                since_us,
+                except,
+                lat - reach,
+                lat + reach,
+                lon - lon_reach,
+                lon + lon_reach
+            ],
+            |r| {
+                Ok(Nearby {
+                    id: r.get(0)?,
+                    lat: r.get(1)?,
+                    lon: r.get(2)?,
+                    uncertainty_m: r.get(3)?,
+                    edge_only: r.get::<_, Option<bool>>(4)?.unwrap_or(false),
+                })
+            },
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(near)
+}
+
 /// After an event's position moved, it may have come within the merge gate of another
 /// open event of its category: the same object seen first from two places (two vehicles'
 /// GPS errors, a box cut by the border). The newer is folded into the older, evidence and
@@ -338,15 +392,6 @@ fn fold_duplicate(
     policy: MergePolicy,
     now: i64,
 ) -> Result<Option<(i64, i64)>> {
-    let edge_only = |id: i64| -> Result<bool> {
-        Ok(tx
-            .query_row(
-                "SELECT min(at_edge) FROM detections WHERE event_id = ?1",
-                [id],
-                |r| r.get::<_, Option<bool>>(0),
-            )?
-            .unwrap_or(false))
-    };
     let (cat, lat, lon, u): (String, f64, f64, f64) = tx.query_row(
         "SELECT category, lat, lon, uncertainty_m FROM events WHERE id = ?1",
         [event_id],
@@ -356,36 +401,22 @@ fn fold_duplicate(
         .parse::<Category>()
         .map(|c| c.typical_max_size_m())
         .unwrap_or(0.0);
-    let reach = 30.0 / 111_000.0;
-    let mut st = tx.prepare_cached(
-        "SELECT id, lat, lon, uncertainty_m, state FROM events
-         WHERE category = ?1 AND id != ?2 AND state != 'closed' AND merged_into IS NULL
-         AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
-    )?;
-    let lon_reach = reach / lat.to_radians().cos().max(0.1);
-    let near: Vec<(i64, f64, f64, f64, String)> = st
-        .query_map(
-            params![
-                cat,
-                event_id,
-                lat - reach,
-                lat + reach,
-                lon - lon_reach,
-                lon + lon_reach
-            ],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    let mine_cut = tx
+        .query_row(
+            "SELECT min(at_edge) FROM detections WHERE event_id = ?1",
+            [event_id],
+            |r| r.get::<_, Option<bool>>(0),
         )?
-        .collect::<rusqlite::Result<_>>()?;
-    drop(st);
-    let mine_cut = edge_only(event_id)?;
+        .unwrap_or(false);
     let state_of = |id: i64| -> Result<String> {
         Ok(tx.query_row("SELECT state FROM events WHERE id = ?1", [id], |r| r.get(0))?)
     };
-    for (other, olat, olon, ou, _) in near {
-        let cut = mine_cut || edge_only(other)?;
-        if distance_m(lat, lon, olat, olon) > policy.gate(u, ou, cut, slack) {
+    for o in open_events_near(tx, &cat, lat, lon, i64::MIN, event_id)? {
+        let cut = mine_cut || o.edge_only;
+        if distance_m(lat, lon, o.lat, o.lon) > policy.gate(u, o.uncertainty_m, cut, slack) {
             continue;
         }
+        let other = o.id;
         let (kept, folded) = (other.min(event_id), other.max(event_id));
         if state_of(folded)? != "reported" {
             continue; // somebody is working on it: leave both for a person to judge
@@ -598,40 +629,26 @@ impl EventStore {
                 return Err(StoreError::Invalid("a detection with no position".into()));
             }
             let cat = f.detection.category.as_str();
-            let reach_deg = 30.0 / 111_000.0;
-            let mut st = tx.prepare_cached(
-                "SELECT id, lat, lon, uncertainty_m,
-                   (SELECT min(at_edge) FROM detections WHERE event_id = events.id) FROM events
-                 WHERE category = ?1 AND state != 'closed' AND merged_into IS NULL AND last_seen_us >= ?2
-                 AND lat BETWEEN ?3 AND ?4 AND lon BETWEEN ?5 AND ?6",
+            let near = open_events_near(
+                &tx,
+                cat,
+                f.fix.lat,
+                f.fix.lon,
+                seen_at - policy.window_us,
+                0,
             )?;
-            let lon_reach = reach_deg / f.fix.lat.to_radians().cos().max(0.1);
-            let near: Vec<(i64, f64, f64, f64, Option<bool>)> = st
-                .query_map(
-                    params![
-                        cat,
-                        seen_at - policy.window_us,
-                        f.fix.lat - reach_deg,
-                        f.fix.lat + reach_deg,
-                        f.fix.lon - lon_reach,
-                        f.fix.lon + lon_reach
-                    ],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
-            drop(st);
             // The nearest event within the gate: the two uncertainties combined, plus
             // the slack of a box cut off by the image border.
             let best = near
                 .iter()
-                .map(|&(id, lat, lon, u, edge_only)| {
-                    let d = distance_m(lat, lon, f.fix.lat, f.fix.lon);
+                .map(|o| {
+                    let d = distance_m(o.lat, o.lon, f.fix.lat, f.fix.lon);
                     // A box cut by the border may sit off the object's centre by up to the
                     // object's size: on either side, the new sighting or the event so far.
-                    let cut = f.at_edge || edge_only.unwrap_or(false);
+                    let cut = f.at_edge || o.edge_only;
                     let slack = f.extent_m.max(f.detection.category.typical_max_size_m());
-                    let gate = policy.gate(u, f.fix.uncertainty_m, cut, slack);
-                    (id, d, gate)
+                    let gate = policy.gate(o.uncertainty_m, f.fix.uncertainty_m, cut, slack);
+                    (o.id, d, gate)
                 })
                 .filter(|(_, d, gate)| d <= gate)
                 .min_by(|a, b| a.1.total_cmp(&b.1));
@@ -645,9 +662,10 @@ impl EventStore {
                 }
                 None => {
                     tx.execute(
-                        "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
-                         VALUES (?1, 'reported', ?2, ?3, ?4, ?5, 'drone', ?6, ?6, ?7, ?7)",
-                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, cell_of(f.fix.lat, f.fix.lon, f.fix.uncertainty_m), now, seen_at],
+                        // The cell is set below, once this photo's sightings have placed it.
+                        "INSERT INTO events (category, state, lat, lon, uncertainty_m, source, created_us, updated_us, first_seen_us, last_seen_us)
+                         VALUES (?1, 'reported', ?2, ?3, ?4, 'drone', ?5, ?5, ?6, ?6)",
+                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, now, seen_at],
                     )?;
                     let id = tx.last_insert_rowid();
                     out.new_events.push(id);

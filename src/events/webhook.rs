@@ -28,13 +28,9 @@ pub struct Delivery {
 
 impl Webhook {
     pub fn new(url: &str, timeout: Duration) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .build()
-            .into();
         Self {
             url: url.to_string(),
-            agent,
+            agent: crate::capture::fetch::http_agent(timeout),
         }
     }
 

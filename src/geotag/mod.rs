@@ -97,8 +97,8 @@ pub enum GeotagError {
     ZeroQuaternion,
 }
 
-/// Rotation matrix (body → NED) of a unit quaternion (w, x, y, z).
-fn rotation(q: [f64; 4]) -> Result<[[f64; 3]; 3], GeotagError> {
+/// Rotation matrix (body → NED) of a quaternion (w, x, y, z), normalised first.
+pub(crate) fn rotation(q: [f64; 4]) -> Result<[[f64; 3]; 3], GeotagError> {
     let n = q.iter().map(|v| v * v).sum::<f64>().sqrt();
     if n < 1e-9 {
         return Err(GeotagError::ZeroQuaternion);

@@ -87,28 +87,17 @@ impl RerunRecorder {
     }
 }
 
+/// A polygon's outer ring as Rerun's [lat, lon] points.
+fn lat_lon_ring(p: &geo::Polygon<f64>) -> Vec<[f64; 2]> {
+    p.exterior().points().map(|p| [p.y(), p.x()]).collect()
+}
+
 /// Camera (right, down, forward) to east-north-up, from the camera quaternion
 /// (forward-right-down in NED), as Rerun's column-major 3×3.
 fn rdf_to_enu(q: [f64; 4]) -> [[f32; 3]; 3] {
-    let n = q.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-9);
-    let [w, x, y, z] = q.map(|v| v / n);
-    let r = [
-        [
-            1.0 - 2.0 * (y * y + z * z),
-            2.0 * (x * y - w * z),
-            2.0 * (x * z + w * y),
-        ],
-        [
-            2.0 * (x * y + w * z),
-            1.0 - 2.0 * (x * x + z * z),
-            2.0 * (y * z - w * x),
-        ],
-        [
-            2.0 * (x * z - w * y),
-            2.0 * (y * z + w * x),
-            1.0 - 2.0 * (x * x + y * y),
-        ],
-    ];
+    // A zero quaternion (no attitude yet) draws the camera unrotated.
+    let r =
+        crate::geotag::rotation(q).unwrap_or([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
     // Column j of r: camera FRD axis j in NED. RDF axes are FRD's 1, 2, 0.
     let ned_to_enu = |v: [f64; 3]| [v[1] as f32, v[0] as f32, -v[2] as f32];
     let col = |j: usize| ned_to_enu([r[0][j], r[1][j], r[2][j]]);
@@ -125,17 +114,8 @@ impl RunObserver for RerunRecorder {
                     .with_radii([rerun::Radius::new_ui_points(8.0)]),
             );
         }
-        let rings: Vec<Vec<[f64; 2]>> = map
-            .cells
-            .iter()
-            .map(|c| {
-                c.polygon
-                    .exterior()
-                    .points()
-                    .map(|p| [p.y(), p.x()])
-                    .collect()
-            })
-            .collect();
+        let rings: Vec<Vec<[f64; 2]>> =
+            map.cells.iter().map(|c| lat_lon_ring(&c.polygon)).collect();
         let _ = self.rec.log_static(
             "map/cells",
             &GeoLineStrings::from_lat_lon(rings).with_colors([Color::from_rgb(90, 90, 90)]),
@@ -143,13 +123,7 @@ impl RunObserver for RerunRecorder {
         let nfz: Vec<Vec<[f64; 2]>> = map
             .no_fly
             .iter()
-            .map(|z| {
-                z.polygon
-                    .exterior()
-                    .points()
-                    .map(|p| [p.y(), p.x()])
-                    .collect()
-            })
+            .map(|z| lat_lon_ring(&z.polygon))
             .collect();
         let _ = self.rec.log_static(
             "map/no_fly",
