@@ -108,20 +108,20 @@ async fn photos_served_by_mavlink_ftp_are_fetched_from_the_camera() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_outage_mid_patrol_is_shown_and_the_run_carries_on() {
     use common::patrol::{fly_square_with, SquareRun};
-    // Eight simulated seconds of silence both ways, a minute into the flight, at 8×: 1 s
-    // real, longer than the 0.5 s link timeout, shorter than the vehicle's own
-    // data-link-loss failsafe (10 s).
+    // Five simulated seconds of silence both ways, a minute into the flight, at 8×: 0.6 s
+    // real, longer than the 0.3 s link timeout, and half the vehicle's own data-link-loss
+    // failsafe (10 s), so a loaded machine's late heartbeats cannot set it off.
     let f = fly_square_with(SquareRun {
         half_m: 50.0,
         issues: 4,
         seed: 12,
         speed: 8.0,
         faults: vec![gridpatrol_sim::Faults {
-            outage: Some((60.0, 8.0)),
+            outage: Some((60.0, 5.0)),
             ..Default::default()
         }],
         fleet: gridpatrol::vehicle::FleetConfig {
-            link_timeout: std::time::Duration::from_millis(500),
+            link_timeout: std::time::Duration::from_millis(300),
             ..Default::default()
         },
         ..SquareRun::default()
