@@ -126,6 +126,13 @@ pub(crate) struct PlanArgs {
     /// Highest altitude above home any item may have, metres.
     #[arg(long, default_value_t = 120.0)]
     ceiling: f64,
+    /// Take off from here, LAT,LON[,ALT_MSL] in the grid file's datum (default: the grid
+    /// file's home; `fly` plans from the vehicle's own home).
+    #[arg(long, value_parser = parse_home)]
+    home: Option<(f64, f64, Option<f64>)>,
+    /// Geofence items the vehicle holds (PX4: 64); each sortie's fence is made to fit.
+    #[arg(long, default_value_t = gridpatrol::plan::fence::PX4_FENCE_CAPACITY)]
+    fence_capacity: usize,
     /// Datum of GeoJSON/KML output: wgs84 or gcj02.
     #[arg(long, default_value = "wgs84")]
     out_datum: gridpatrol::grid::Datum,
@@ -216,8 +223,12 @@ fn status_line(t: &Telemetry) -> String {
         LinkState::Connected => "connected",
         LinkState::Lost => "LOST",
     };
+    let clock = t
+        .clock_rate
+        .filter(|r| (r - 1.0).abs() > 0.05)
+        .map_or(String::new(), |r| format!("  clock x{r:.1}"));
     format!(
-        "vehicle {:>3}  {:<13} {:<8} {}  battery {}  {}  link {} ({:.1} % of {} frames)",
+        "vehicle {:>3}  {:<13} {:<8} {}  battery {}  {}  link {} ({:.1} % of {} frames){clock}",
         t.sysid,
         t.mode.to_string(),
         if t.armed { "ARMED" } else { "disarmed" },
@@ -401,6 +412,25 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
+/// `LAT,LON` or `LAT,LON,ALT` in degrees and metres.
+fn parse_home(s: &str) -> Result<(f64, f64, Option<f64>), String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{s:?} is not LAT,LON[,ALT]"))?;
+    match v[..] {
+        [lat, lon] | [lat, lon, _]
+            if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+        {
+            Ok((lat, lon, v.get(2).copied()))
+        }
+        _ => Err(format!(
+            "{s:?} is not LAT,LON[,ALT] with latitude within ±90 and longitude within ±180"
+        )),
+    }
+}
+
 /// The grid map and planner options an invocation asks for.
 fn plan_inputs(
     args: &PlanArgs,
@@ -412,8 +442,13 @@ fn plan_inputs(
         "points" => gridpatrol::plan::Pattern::Points,
         other => bail!("unknown pattern {other:?}: coverage, perimeter or points"),
     };
-    let map = gridpatrol::grid::GridMap::load(&args.grids, args.datum)
+    let mut map = gridpatrol::grid::GridMap::load(&args.grids, args.datum)
         .with_context(|| format!("{} is not a valid grid file", args.grids.display()))?;
+    if let Some((lat, lon, alt)) = args.home {
+        let (lat, lon) = args.datum.to_wgs84(lat, lon);
+        let alt_m = alt.or(map.home.map(|h| h.alt_m)).unwrap_or(0.0);
+        map.home = Some(gridpatrol::grid::Home { lat, lon, alt_m });
+    }
     let camera = Camera::find(&args.camera)?;
     let overlap = &args.overlap;
     let (front, side) = overlap
@@ -436,6 +471,7 @@ fn plan_inputs(
         turnaround_m: args.turnaround,
         ceiling_m: args.ceiling,
         pattern,
+        fence_capacity: args.fence_capacity,
         ..PlanOptions::default()
     };
     Ok((map, opts))
@@ -498,7 +534,7 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
         if ext != "plan" {
             continue;
         }
-        let doc = qgc::plan_json(&so.items, plan.home, speed, &so.fence, &map.no_fly);
+        let doc = qgc::plan_json(&so.items, plan.home, speed, &so.fence_items);
         let path = if plan.sorties.len() == 1 {
             out.clone()
         } else {

@@ -101,12 +101,11 @@ fn a_plan_file_reads_back_to_the_same_mission() {
     let map = district();
     let plan = plan_coverage(&map, &["WQ-24".to_string()], &PlanOptions::default()).unwrap();
     let s = &plan.sorties[0];
-    let doc = qgc::plan_json(&s.items, plan.home, 8.0, &s.fence, &map.no_fly);
+    let doc = qgc::plan_json(&s.items, plan.home, 8.0, &s.fence_items);
     assert_eq!(doc["fileType"], "Plan");
-    assert_eq!(
-        doc["geoFence"]["polygons"].as_array().unwrap().len(),
-        1 + map.no_fly.len()
-    );
+    // The .plan carries exactly the fence that is uploaded: the inclusion polygon first.
+    assert_eq!(doc["geoFence"]["polygons"][0]["inclusion"], true);
+    compare_missions(&s.fence_items, &qgc::fence_from_plan(&doc).unwrap()).unwrap();
     let text = serde_json::to_string_pretty(&doc).unwrap();
     let back = qgc::items_from_plan(&serde_json::from_str(&text).unwrap()).unwrap();
     compare_missions(&s.items, &back).unwrap();

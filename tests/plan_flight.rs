@@ -33,7 +33,7 @@ async fn a_planned_sortie_is_admitted_by_its_fence_and_takes_photos() {
     .unwrap();
     let sortie = &plan.sorties[0];
     // The fence as QGroundControl would upload it from the .plan.
-    let doc = qgc::plan_json(&sortie.items, home, 8.0, &sortie.fence, &map.no_fly);
+    let doc = qgc::plan_json(&sortie.items, home, 8.0, &sortie.fence_items);
     let fence = qgc::fence_from_plan(&doc).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sim = SimConfig {
@@ -54,8 +54,9 @@ async fn a_planned_sortie_is_admitted_by_its_fence_and_takes_photos() {
         .await
         .unwrap();
     let mut events = v.events();
-    v.arm().await.expect("the sortie lies inside its own fence");
-    v.start_mission().await.unwrap();
+    v.start_mission_armed(Duration::from_secs(10))
+        .await
+        .expect("the sortie lies inside its own fence");
     let photos = tokio::time::timeout(Duration::from_secs(60), async {
         let mut n = 0;
         while let Some(e) = events.next().await {

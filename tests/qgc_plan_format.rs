@@ -111,7 +111,7 @@ fn every_sortie_of_the_district_is_a_plan_qgroundcontrol_loads() {
     let plan = plan_coverage(&map, &[], &PlanOptions::default()).unwrap();
     assert!(plan.sorties.len() > 100);
     for s in &plan.sorties {
-        let doc = qgc::plan_json(&s.items, plan.home, 8.0, &s.fence, &map.no_fly);
+        let doc = qgc::plan_json(&s.items, plan.home, 8.0, &s.fence_items);
         // Through text, as QGroundControl reads it from disk.
         let text = serde_json::to_string_pretty(&doc).unwrap();
         check_plan(&serde_json::from_str(&text).unwrap());

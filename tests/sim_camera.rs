@@ -74,8 +74,9 @@ async fn a_survey_leg_takes_photos_that_can_be_fetched_and_are_ground_truthed() 
         .await
         .unwrap();
     let mut events = v.events();
-    v.arm().await.unwrap();
-    v.start_mission().await.unwrap();
+    v.start_mission_armed(Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut photos: Vec<ImageCapture> = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(40), async {
         while let Some(e) = events.next().await {

@@ -198,7 +198,7 @@ async fn latency_jitter_and_duplicates_do_not_break_transfers() {
         .await
         .unwrap();
     v.set_mode(Px4Mode::AutoLoiter).await.unwrap();
-    assert_eq!(v.param_list().await.unwrap().len(), 14);
+    assert_eq!(v.param_list().await.unwrap().len(), 15);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -302,10 +302,7 @@ async fn twenty_vehicles_at_twenty_times_speed_fly_their_missions() {
             MissionItem::return_to_launch(),
         ];
         v.upload_verified(MissionType::Mission, &plan).await?;
-        v.arm()
-            .await
-            .map_err(|e| gridpatrol::vehicle::MissionError::Protocol(e.to_string()))?;
-        v.start_mission()
+        v.start_mission_armed(WAIT)
             .await
             .map_err(|e| gridpatrol::vehicle::MissionError::Protocol(e.to_string()))?;
         assert!(

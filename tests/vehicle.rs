@@ -329,8 +329,9 @@ async fn a_mission_flies_to_landing_and_the_tlog_reads_back() {
         .await
         .unwrap();
     let mut events = v.events();
-    v.arm().await.unwrap();
-    v.start_mission().await.unwrap();
+    v.start_mission_armed(Duration::from_secs(10))
+        .await
+        .unwrap();
     let mut reached = Vec::new();
     let mut modes = Vec::new();
     let landed = tokio::time::timeout(Duration::from_secs(30), async {
@@ -451,7 +452,7 @@ async fn the_parameter_list_fills_its_gaps_under_loss() {
     .await;
     let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
     let all = v.param_list().await.unwrap();
-    assert_eq!(all.len(), 14, "every PX4 parameter the simulator has");
+    assert_eq!(all.len(), 15, "every PX4 parameter the simulator has");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

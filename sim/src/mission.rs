@@ -9,6 +9,11 @@ use mavlink::dialects::common::{
     MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_DATA, MISSION_REQUEST_INT_DATA,
 };
 
+/// PX4 v1.16's geofence capacity, items (DM_KEY_FENCE_POINTS_MAX).
+pub const FENCE_CAPACITY: usize = 64;
+/// PX4 v1.16's rally point capacity.
+pub const RALLY_CAPACITY: usize = 32;
+
 /// The three stored plans.
 #[derive(Clone, Debug, Default)]
 pub struct Plans {
@@ -44,7 +49,11 @@ enum State {
         last_request: f64,
         last_heard: f64,
     },
-    Sending,
+    /// A download in progress: PX4 answers a MISSION_COUNT with MAV_MISSION_ERROR
+    /// ("WPM: IGN MISSION_COUNT: Busy") until the GCS's ACK or its protocol timeout.
+    Sending {
+        last_heard: f64,
+    },
 }
 
 /// Vehicle-side mission protocol state.
@@ -127,10 +136,27 @@ impl MissionServer {
             return (out, false);
         }
         let mut changed = false;
+        if let State::Sending { last_heard } = self.state {
+            if now - last_heard > self.abort_s {
+                self.state = State::Idle;
+            }
+        }
         match msg {
+            MavMessage::MISSION_COUNT(_) if matches!(self.state, State::Sending { .. }) => {
+                if let MavMessage::MISSION_COUNT(c) = msg {
+                    out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ERROR));
+                }
+            }
             MavMessage::MISSION_COUNT(c) => {
                 self.completed = None;
-                if c.count as usize > self.limit {
+                // PX4 v1.16 holds 64 fence items and 32 rally points (its dataman sizes; a
+                // larger MISSION_COUNT is answered NO_SPACE, as seen on its SITL).
+                let capacity = match c.mission_type {
+                    MavMissionType::MAV_MISSION_TYPE_FENCE => FENCE_CAPACITY.min(self.limit),
+                    MavMissionType::MAV_MISSION_TYPE_RALLY => RALLY_CAPACITY.min(self.limit),
+                    _ => self.limit,
+                };
+                if c.count as usize > capacity {
                     out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_NO_SPACE));
                     self.state = State::Idle;
                 } else if c.count == 0 {
@@ -191,7 +217,7 @@ impl MissionServer {
                     opaque_id: 0,
                 }));
                 if n > 0 {
-                    self.state = State::Sending;
+                    self.state = State::Sending { last_heard: now };
                 }
             }
             MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
@@ -201,9 +227,18 @@ impl MissionServer {
                 seq, mission_type, ..
             }) => match plans.get(*mission_type).get(*seq as usize) {
                 Some(item) => {
+                    if let State::Sending { last_heard } = &mut self.state {
+                        *last_heard = now;
+                    }
                     let mut item = item.clone();
                     item.target_system = self.target.0;
                     item.target_component = self.target.1;
+                    if *mission_type == MavMissionType::MAV_MISSION_TYPE_FENCE {
+                        // PX4 keeps a fence point's position, altitude and count or radius
+                        // only, and reports it absolute (mavlink_mission.cpp).
+                        item.frame = MavFrame::MAV_FRAME_GLOBAL_INT;
+                        (item.param2, item.param3, item.param4) = (0.0, 0.0, 0.0);
+                    }
                     out.push(MavMessage::MISSION_ITEM_INT(item));
                 }
                 None => out.push(self.ack(
@@ -212,7 +247,7 @@ impl MissionServer {
                 )),
             },
             MavMessage::MISSION_ACK(_) => {
-                if matches!(self.state, State::Sending) {
+                if matches!(self.state, State::Sending { .. }) {
                     self.state = State::Idle;
                 }
             }

@@ -39,8 +39,18 @@ const DRAG: f64 = 0.15;
 const ACC_HOR: f64 = 3.0;
 /// PX4 MPC_YAWRAUTO_MAX default, rad/s (45 °/s).
 const YAW_RATE: f64 = std::f64::consts::PI / 4.0;
-/// PX4 MIS_DIST_1WP default: the first waypoint may be at most this far from home, m.
-const MAX_FIRST_WP: f64 = 900.0;
+/// SYS_STATUS sensor bits as PX4 v1.16 SITL (SIH quadrotor) reports them, read off it:
+/// present, enabled, and health without PREARM_CHECK.
+const PX4_SENSORS_PRESENT: u32 = 0x0200_402f;
+const PX4_SENSORS_ENABLED: u32 = 0x0201_402f;
+const PX4_SENSORS_HEALTH: u32 = 0x0320_c83f;
+/// MAV_SYS_STATUS_SENSOR_GPS, _BATTERY and MAV_SYS_STATUS_PREARM_CHECK.
+const SENSOR_GPS: u32 = 0x20;
+const SENSOR_BATTERY: u32 = 0x0200_0000;
+const SENSOR_PREARM_CHECK: u32 = 0x1000_0000;
+
+/// Simulated seconds PX4's navigator takes to check a new mission after its upload.
+const MISSION_CHECK_S: f64 = 0.2;
 /// Hover endurance on a full battery, s (a 25-minute multicopter).
 const ENDURANCE_S: f64 = 1500.0;
 
@@ -127,6 +137,9 @@ pub struct SimVehicle {
     pub attitude_noise_deg: f64,
     /// Gimbal pitch in degrees (-90 nadir), reported in the capture's orientation.
     pub gimbal_pitch_deg: f64,
+    /// Sim time from which the last uploaded mission has passed PX4's feasibility check
+    /// (PX4's navigator runs it asynchronously after the upload's ACK).
+    mission_valid_at: f64,
 }
 
 /// How the camera is being triggered.
@@ -183,6 +196,7 @@ fn default_params() -> Vec<(String, ParamValueKind)> {
         ("COM_DL_LOSS_T", Int(10)),
         ("COM_DISARM_LAND", Float(2.0)),
         ("MIS_TAKEOFF_ALT", Float(2.5)),
+        ("MIS_DIST_1WP", Float(900.0)),
         ("MPC_XY_CRUISE", Float(5.0)),
         ("MPC_Z_VEL_MAX_UP", Float(3.0)),
         ("MPC_LAND_SPEED", Float(0.7)),
@@ -264,6 +278,7 @@ impl SimVehicle {
             captures: Vec::new(),
             attitude_noise_deg: 0.5,
             gimbal_pitch_deg: -90.0,
+            mission_valid_at: 0.0,
         }
     }
 
@@ -501,6 +516,7 @@ impl SimVehicle {
                 if changed {
                     self.current = 0;
                     self.reached = None;
+                    self.mission_valid_at = now + MISSION_CHECK_S;
                 }
                 self.fence = Geofence::from_items(&self.plans.fence);
                 out
@@ -526,6 +542,26 @@ impl SimVehicle {
         })
     }
 
+    /// SYS_STATUS health as PX4 reports it: GPS and battery bits drop with a lost fix or a
+    /// low battery, and PREARM_CHECK is set while its arming checks pass for the current
+    /// mode (PX4 sets that bit in health only, not in present or enabled).
+    fn sensor_health(&self) -> u32 {
+        let mut h = PX4_SENSORS_HEALTH;
+        if !self.has_fix() {
+            h &= !SENSOR_GPS;
+        }
+        if self.battery < self.param_f("BAT_LOW_THR") {
+            h &= !SENSOR_BATTERY;
+        }
+        let mission_mode = self.main_mode == MAIN_AUTO && self.sub_mode == SUB_MISSION;
+        if self.preflight_failure().is_none()
+            && (!mission_mode || self.mission_feasibility().is_none())
+        {
+            h |= SENSOR_PREARM_CHECK;
+        }
+        h
+    }
+
     fn preflight_failure(&self) -> Option<&'static str> {
         // Texts as PX4's health and arming checks report them.
         if !self.has_fix() {
@@ -537,13 +573,27 @@ impl SimVehicle {
         if self.fence.breached(self.home.0, self.home.1) {
             return Some("Preflight Fail: vehicle outside geofence");
         }
-        // PX4's mission feasibility checks: first waypoint distance and the geofence.
-        let first = self.plans.mission.iter().find(|i| {
-            matches!(
-                i.command,
-                MavCmd::MAV_CMD_NAV_WAYPOINT | MavCmd::MAV_CMD_NAV_LOITER_TIME
-            )
-        });
+        self.mission_checks()
+    }
+
+    /// Whether the mission may start now: PX4 knows nothing of a new mission until its
+    /// navigator has checked it, a moment after the upload's ACK.
+    fn mission_feasibility(&self) -> Option<&'static str> {
+        if self.t < self.mission_valid_at {
+            return Some("Mission start denied! No valid mission");
+        }
+        self.mission_checks()
+    }
+
+    /// PX4's mission feasibility checks (navigator's FeasibilityChecker): the first item
+    /// with a position, the takeoff included, within MIS_DIST_1WP of home, and no
+    /// waypoint outside the geofence.
+    fn mission_checks(&self) -> Option<&'static str> {
+        let first = self
+            .plans
+            .mission
+            .iter()
+            .find(|i| i.frame != MavFrame::MAV_FRAME_MISSION && (i.x != 0 || i.y != 0));
         if let Some(wp) = first {
             let d = dist_m(
                 self.home.0,
@@ -551,8 +601,9 @@ impl SimVehicle {
                 f64::from(wp.x) * 1e-7,
                 f64::from(wp.y) * 1e-7,
             );
-            if d > MAX_FIRST_WP {
-                return Some("Mission rejected: first waypoint too far away");
+            let max = self.param_f("MIS_DIST_1WP");
+            if max > 0.0 && d >= max {
+                return Some("First waypoint too far away");
             }
         }
         let outside = self.plans.mission.iter().any(|i| {
@@ -577,7 +628,13 @@ impl SimVehicle {
                 if p[0] >= 0.5 {
                     if self.armed {
                         MavResult::MAV_RESULT_ACCEPTED
-                    } else if let Some(why) = self.preflight_failure() {
+                    } else if let Some(why) = self.preflight_failure().or_else(|| {
+                        // In mission mode PX4's arming checks include the mission's.
+                        (self.main_mode == MAIN_AUTO
+                            && self.sub_mode == SUB_MISSION
+                            && self.mission_feasibility().is_some())
+                        .then_some("Arming denied: Resolve system health failures first")
+                    }) {
                         out.push(self.statustext(MavSeverity::MAV_SEVERITY_CRITICAL, why));
                         // PX4 Commander::handle_command: a denied arming transition is
                         // acked VEHICLE_CMD_RESULT_TEMPORARILY_REJECTED.
@@ -621,6 +678,9 @@ impl SimVehicle {
             }
             MAV_CMD_MISSION_START => {
                 if self.plans.mission.is_empty() {
+                    MavResult::MAV_RESULT_DENIED
+                } else if let Some(why) = self.mission_feasibility() {
+                    out.push(self.statustext(MavSeverity::MAV_SEVERITY_CRITICAL, why));
                     MavResult::MAV_RESULT_DENIED
                 } else {
                     self.current = (p[0].max(0.0) as u16).min(self.plans.mission.len() as u16 - 1);
@@ -1115,6 +1175,15 @@ impl SimVehicle {
         Some(match msg_id {
             id::HEARTBEAT => self.heartbeat(),
             id::SYS_STATUS => MavMessage::SYS_STATUS(SYS_STATUS_DATA {
+                onboard_control_sensors_present: MavSysStatusSensor::from_bits_truncate(
+                    PX4_SENSORS_PRESENT,
+                ),
+                onboard_control_sensors_enabled: MavSysStatusSensor::from_bits_truncate(
+                    PX4_SENSORS_ENABLED,
+                ),
+                onboard_control_sensors_health: MavSysStatusSensor::from_bits_truncate(
+                    self.sensor_health(),
+                ),
                 voltage_battery: (14_800.0 + 2_000.0 * self.battery) as u16,
                 current_battery: if self.in_air { 1500 } else { 50 },
                 battery_remaining: (self.battery * 100.0).round() as i8,

@@ -182,10 +182,30 @@ fn abort_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
+/// A planned takeoff may move this far to stand over the vehicle's own home, metres.
+const ANCHOR_MAX_M: f64 = 100.0;
+
 pub async fn fly(args: FlyArgs) -> Result<()> {
     let data = DataDir(args.data.clone());
-    let (map, opts) = plan_inputs(&args.plan)?;
-    let jobs: Vec<SortieJob> = match &args.plan_file {
+    let (mut map, opts) = plan_inputs(&args.plan)?;
+    let fleet = open(&args.conn).await?;
+    let vehicles = fleet
+        .wait_vehicles(args.vehicles, Duration::from_secs_f64(args.conn.wait))
+        .await?;
+    // Each vehicle's HOME_POSITION, as it stands now.
+    let mut homes = Vec::new();
+    for v in &vehicles {
+        v.wait_for(Duration::from_secs(15), |t| t.home.is_some())
+            .await;
+        let h = v.telemetry().home.with_context(|| {
+            format!(
+                "vehicle {} reports no home position (HOME_POSITION)",
+                v.sysid()
+            )
+        })?;
+        homes.push((v.sysid(), h));
+    }
+    let mut jobs: Vec<SortieJob> = match &args.plan_file {
         Some(f) => {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -204,19 +224,36 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
             }]
         }
         None => {
+            // Plan from where the first vehicle stands (unless --home says otherwise), so
+            // that the route, the battery and the fence start at its home.
+            if args.plan.home.is_none() {
+                let (sysid, h) = homes[0];
+                if let Some(d) = map.home {
+                    let off = gridpatrol::geotag::distance_m(d.lat, d.lon, h.lat, h.lon);
+                    if off > 1.0 {
+                        println!(
+                            "planning from vehicle {sysid}'s home, {off:.0} m from the grid file's"
+                        );
+                    }
+                }
+                map.home = Some(gridpatrol::grid::Home {
+                    lat: h.lat,
+                    lon: h.lon,
+                    alt_m: f64::from(h.alt_msl),
+                });
+            }
             let plan = plan_coverage(&map, &args.plan.cells, &opts)?;
             println!(
                 "planned {} sortie(s) at {:.0} m above home (terrain taken as flat)",
                 plan.sorties.len(),
                 opts.altitude_m
             );
-            jobs_from_plan(&plan, &map, args.plan.speed)
+            jobs_from_plan(&plan)
         }
     };
-    let fleet = open(&args.conn).await?;
-    let vehicles = fleet
-        .wait_vehicles(args.vehicles, Duration::from_secs_f64(args.conn.wait))
-        .await?;
+    let anchors: Vec<(u8, f64, f64)> = homes.iter().map(|(id, h)| (*id, h.lat, h.lon)).collect();
+    gridpatrol::patrol::anchor_to_homes(&mut jobs, &anchors, ANCHOR_MAX_M)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let mut thresholds = gridpatrol::detect::Thresholds {
         default: args.min_confidence,
         ..Default::default()
@@ -370,7 +407,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         ..PlanOptions::default()
     };
     let plan = plan_coverage(&map, &args.cells, &opts)?;
-    let jobs = jobs_from_plan(&plan, &map, opts.speed_mps);
+    let jobs = jobs_from_plan(&plan);
     println!(
         "sample district: {} cells; patrolling {} ({:.2} km²) at {:.0} m with the simulator's camera: {} sortie(s), {} photos planned",
         map.cells.len(),
@@ -384,8 +421,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let hub = Hub::connect(
         HubConfig {
             tlog: Some(tlog.clone()),
-            // 1 Hz in simulated time, or the vehicles' data-link-loss failsafe fires.
-            heartbeat: Some(Duration::from_secs_f64(1.0 / args.speed.max(1.0))),
+            // The heartbeat keeps to 1 Hz of the vehicles' clock by itself (Fleet measures it).
             ..HubConfig::default()
         },
         &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],

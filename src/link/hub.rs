@@ -83,6 +83,10 @@ struct Slot {
 
 struct Inner {
     cfg: HubConfig,
+    /// The fastest vehicle clock heard, in its seconds per wall second (f64 bits): the
+    /// heartbeat runs at its period in that clock, or a SITL at speed S would see one
+    /// every S of its seconds and, at S ≥ 10, start its data-link-loss failsafe.
+    time_scale: std::sync::atomic::AtomicU64,
     links: RwLock<Vec<Slot>>,
     routes: Arc<Mutex<HashMap<u8, LinkId>>>,
     inbound: broadcast::Sender<Arc<Inbound>>,
@@ -111,6 +115,7 @@ impl Hub {
         let hub = Self {
             inner: Arc::new(Inner {
                 cfg,
+                time_scale: std::sync::atomic::AtomicU64::new(1f64.to_bits()),
                 links: RwLock::new(Vec::new()),
                 routes: Arc::default(),
                 inbound,
@@ -121,6 +126,28 @@ impl Hub {
             tokio::spawn(heartbeat_loop(Arc::downgrade(&hub.inner), period));
         }
         Ok(hub)
+    }
+
+    /// Runs the GCS heartbeat `scale` times faster than its period (clamped to 1..=1000):
+    /// the rate of the fastest vehicle clock on the links.
+    pub fn set_time_scale(&self, scale: f64) {
+        let s = if scale.is_finite() {
+            scale.clamp(1.0, 1000.0)
+        } else {
+            1.0
+        };
+        self.inner
+            .time_scale
+            .store(s.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The heartbeat's time scale (see [`Hub::set_time_scale`]).
+    pub fn time_scale(&self) -> f64 {
+        f64::from_bits(
+            self.inner
+                .time_scale
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// A hub with default settings and these links.
@@ -261,13 +288,24 @@ pub fn gcs_heartbeat() -> MavMessage {
 }
 
 async fn heartbeat_loop(hub: Weak<Inner>, period: Duration) {
-    let mut tick = tokio::time::interval(period);
+    // Wakes at least every 50 ms, so a faster clock measured meanwhile takes effect at once.
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
-        tick.tick().await;
-        let Some(inner) = hub.upgrade() else { return };
-        let hub = Hub { inner };
-        hub.broadcast(gcs_heartbeat());
-        hub.flush_tlog();
+        let wait = {
+            let Some(inner) = hub.upgrade() else { return };
+            let hub = Hub { inner };
+            let due = period.div_f64(hub.time_scale());
+            let now = tokio::time::Instant::now();
+            if last.is_none_or(|l| now >= l + due) {
+                hub.broadcast(gcs_heartbeat());
+                hub.flush_tlog();
+                last = Some(now);
+                due
+            } else {
+                (last.map_or(now, |l| l + due)).saturating_duration_since(now)
+            }
+        };
+        tokio::time::sleep(wait.min(Duration::from_millis(50))).await;
     }
 }
 

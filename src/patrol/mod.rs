@@ -78,6 +78,11 @@ pub fn preflight_failures(t: &Telemetry, min_battery_pct: i8) -> Vec<String> {
     if t.home.is_none() {
         f.push("home position not set".to_string());
     }
+    // The GCS heartbeat keeps to the vehicle's own clock only once it is measured; a SITL
+    // running fast would otherwise see the ground station go quiet in flight.
+    if t.clock_rate.is_none() {
+        f.push("vehicle clock not measured yet".to_string());
+    }
     match t.battery.remaining {
         Some(r) if r >= min_battery_pct => {}
         Some(r) => f.push(format!("battery {r} % < {min_battery_pct} %")),
@@ -229,11 +234,112 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     rep
 }
 
-/// Preflight, fence and mission up and read back, arm, start.
+/// How long PX4 may take to accept a new mission (its feasibility check runs in the
+/// navigator, milliseconds on an idle vehicle).
+const MISSION_CHECK_WAIT: Duration = Duration::from_secs(10);
+
+/// PX4's default MIS_DIST_1WP, metres: the first item with a position may be at most this
+/// far from home (navigator's FeasibilityChecker::checkDistanceToFirstWaypoint).
+pub const PX4_MIS_DIST_1WP_M: f64 = 900.0;
+
+/// Why a sortie cannot fly from where the vehicle stands, checked before anything is
+/// uploaded, with the distances PX4 would only refuse without: the first item with a
+/// position must be within `max_first_wp_m` of home (PX4's MIS_DIST_1WP), and home must
+/// lie inside the sortie's inclusion fence (else PX4 refuses to arm).
+pub fn check_sortie_from_home(
+    job: &SortieJob,
+    home: (f64, f64),
+    max_first_wp_m: f64,
+) -> Result<(), String> {
+    use crate::geotag::distance_m;
+    if let Some(first) = job.mission.iter().find(|i| i.x != 0 || i.y != 0) {
+        let d = distance_m(home.0, home.1, first.lat(), first.lon());
+        if max_first_wp_m > 0.0 && d >= max_first_wp_m {
+            return Err(format!(
+                "sortie {}: its first waypoint is {d:.0} m from the vehicle's home; the vehicle allows {max_first_wp_m:.0} m (MIS_DIST_1WP)",
+                job.index + 1
+            ));
+        }
+    }
+    let ring: Vec<geo::Coord<f64>> = job
+        .fence
+        .iter()
+        .filter(|i| i.command == 5001)
+        .map(|i| geo::Coord {
+            x: i.lon(),
+            y: i.lat(),
+        })
+        .collect();
+    if ring.len() >= 3 {
+        use geo::{Contains, Distance, Haversine};
+        let poly = geo::Polygon::new(ring.into(), vec![]);
+        let p = geo::Point::new(home.1, home.0);
+        if !poly.contains(&p) {
+            let d = poly
+                .exterior()
+                .lines()
+                .map(|l| {
+                    let c = geo::ClosestPoint::closest_point(&l, &p);
+                    match c {
+                        geo::Closest::Intersection(q) | geo::Closest::SinglePoint(q) => {
+                            Haversine.distance(p, q)
+                        }
+                        geo::Closest::Indeterminate => f64::INFINITY,
+                    }
+                })
+                .fold(f64::INFINITY, f64::min);
+            return Err(format!(
+                "sortie {}: the vehicle's home is {d:.0} m outside the sortie's geofence; plan from the vehicle's home or move it",
+                job.index + 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Moves each sortie's takeoff over the home of the vehicle that will fly it (sortie i on
+/// vehicle i mod n, as [`run_patrol`] deals them), so that it climbs where it stands.
+/// A home more than `max_m` from the planned takeoff is refused, naming the distance: the
+/// route, battery and fence were planned from elsewhere.
+pub fn anchor_to_homes(
+    jobs: &mut [SortieJob],
+    homes: &[(u8, f64, f64)],
+    max_m: f64,
+) -> Result<(), String> {
+    if homes.is_empty() {
+        return Ok(());
+    }
+    for job in jobs.iter_mut() {
+        let (sysid, lat, lon) = homes[job.index % homes.len()];
+        let Some(takeoff) = job.mission.iter_mut().find(|i| i.command == 22) else {
+            continue;
+        };
+        let d = crate::geotag::distance_m(lat, lon, takeoff.lat(), takeoff.lon());
+        if d > max_m {
+            return Err(format!(
+                "vehicle {sysid}'s home is {d:.0} m from the takeoff point planned for sortie {}; more than {max_m:.0} m: plan from that vehicle's home",
+                job.index + 1
+            ));
+        }
+        takeoff.x = (lat * 1e7).round() as i32;
+        takeoff.y = (lon * 1e7).round() as i32;
+    }
+    Ok(())
+}
+
+/// Preflight, fence and mission up and read back, mission mode, arm.
 async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<(), String> {
     preflight(v, ctx.min_battery_pct, ctx.preflight_wait)
         .await
         .map_err(|e| e.to_string())?;
+    if let Some(h) = v.telemetry().home {
+        // PX4 publishes its limit as MIS_DIST_1WP; a vehicle without it gets PX4's default.
+        let max_first = match v.param_get("MIS_DIST_1WP").await {
+            Ok(p) => p.as_f64(),
+            Err(_) => PX4_MIS_DIST_1WP_M,
+        };
+        check_sortie_from_home(job, (h.lat, h.lon), max_first)?;
+    }
     if !job.fence.is_empty() {
         v.upload_verified(MissionType::Fence, &job.fence)
             .await
@@ -242,7 +348,7 @@ async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<
     v.upload_verified(MissionType::Mission, &job.mission)
         .await
         .map_err(|e| format!("mission upload: {e}"))?;
-    // The state may have changed while uploading: check again right before arming.
+    // The state may have changed while uploading: check again right before starting.
     let failed = preflight_failures(&v.telemetry(), ctx.min_battery_pct);
     if !failed.is_empty() {
         return Err(PreflightError {
@@ -251,8 +357,7 @@ async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<
         }
         .to_string());
     }
-    v.arm().await.map_err(|e| format!("arming: {e}"))?;
-    v.start_mission()
+    v.start_mission_armed(MISSION_CHECK_WAIT)
         .await
         .map_err(|e| format!("starting the mission: {e}"))?;
     Ok(())
@@ -487,26 +592,18 @@ impl std::fmt::Display for RunReport {
     }
 }
 
-/// The jobs of a plan: each sortie's mission and its fence (inclusion around the sortie,
-/// exclusions for the no-fly zones, as QGroundControl would upload them from the .plan).
-pub fn jobs_from_plan(
-    plan: &crate::plan::Plan,
-    map: &crate::grid::GridMap,
-    speed_mps: f64,
-) -> Vec<SortieJob> {
+/// The jobs of a plan: each sortie's mission and its fence (an inclusion polygon round the
+/// sortie and the no-fly zones it can reach, sized for the vehicle).
+pub fn jobs_from_plan(plan: &crate::plan::Plan) -> Vec<SortieJob> {
     plan.sorties
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            let doc =
-                crate::plan::qgc::plan_json(&s.items, plan.home, speed_mps, &s.fence, &map.no_fly);
-            SortieJob {
-                index: i,
-                mission: s.items.clone(),
-                fence: crate::plan::qgc::fence_from_plan(&doc).unwrap_or_default(),
-                cells: s.cells.clone(),
-                flight_time_s: s.flight_time_s,
-            }
+        .map(|(i, s)| SortieJob {
+            index: i,
+            mission: s.items.clone(),
+            fence: s.fence_items.clone(),
+            cells: s.cells.clone(),
+            flight_time_s: s.flight_time_s,
         })
         .collect()
 }

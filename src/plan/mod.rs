@@ -5,6 +5,7 @@ pub mod bound;
 pub mod camera;
 pub mod coverage;
 pub mod export;
+pub mod fence;
 pub mod perimeter;
 pub mod qgc;
 pub mod route;

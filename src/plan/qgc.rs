@@ -3,32 +3,52 @@
 
 use serde_json::{json, Value};
 
-use crate::grid::{Home, NoFlyZone};
+use crate::grid::Home;
 use crate::vehicle::MissionItem;
 
 /// PX4 in QGroundControl's MAV_AUTOPILOT numbering, and a multicopter (MAV_TYPE_QUADROTOR).
 const FIRMWARE_PX4: u8 = 12;
 const VEHICLE_QUAD: u8 = 2;
 
-fn ring(polygon: &geo::Polygon<f64>) -> Value {
-    // QGC polygons are [lat, lon] pairs without the closing repeat.
-    let pts = &polygon.exterior().0;
-    Value::Array(
-        pts[..pts.len().saturating_sub(1)]
-            .iter()
-            .map(|c| json!([c.y, c.x]))
-            .collect(),
-    )
+/// QGroundControl's geoFence polygons and circles for fence items (the inverse of
+/// [`fence_from_plan`]): consecutive vertices of one polygon, circles one item each.
+fn fence_json(fence: &[MissionItem]) -> (Vec<Value>, Vec<Value>) {
+    // fenceAction 2 (hold) is QGroundControl's default, which newer QGroundControl
+    // versions require on every fence polygon (QGCFencePolygon::loadFromJson).
+    let (mut polygons, mut circles) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < fence.len() {
+        let it = &fence[i];
+        match it.command {
+            5001 | 5002 => {
+                let n = (it.params[0].max(1.0) as usize).min(fence.len() - i);
+                let pts: Vec<Value> = fence[i..i + n]
+                    .iter()
+                    .map(|v| json!([v.lat(), v.lon()]))
+                    .collect();
+                polygons.push(json!({"inclusion": it.command == 5001, "polygon": pts, "version": 1, "fenceAction": 2}));
+                i += n;
+            }
+            5003 | 5004 => {
+                circles.push(json!({
+                    "inclusion": it.command == 5003,
+                    "version": 1,
+                    "circle": {"center": [it.lat(), it.lon()], "radius": it.params[0]},
+                }));
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    (polygons, circles)
 }
 
-/// A .plan document for one sortie: its items, its inclusion fence and an exclusion
-/// fence for each no-fly zone.
+/// A .plan document for one sortie: its items and its geofence items.
 pub fn plan_json(
     items: &[MissionItem],
     home: Home,
     speed_mps: f64,
-    inclusion: &geo::Polygon<f64>,
-    no_fly: &[NoFlyZone],
+    fence: &[MissionItem],
 ) -> Value {
     let items: Vec<Value> = items
         .iter()
@@ -45,18 +65,7 @@ pub fn plan_json(
             v
         })
         .collect();
-    // fenceAction 2 (hold) is QGroundControl's default, which newer QGroundControl
-    // versions require on every fence polygon (QGCFencePolygon::loadFromJson).
-    let mut polygons = vec![
-        json!({"inclusion": true, "polygon": ring(inclusion), "version": 1, "fenceAction": 2}),
-    ];
-    polygons.extend(
-        no_fly
-            .iter()
-            .map(|z| {
-                json!({"inclusion": false, "polygon": ring(&z.polygon), "version": 1, "fenceAction": 2})
-            }),
-    );
+    let (polygons, circles) = fence_json(fence);
     json!({
         "fileType": "Plan",
         "version": 1,
@@ -72,7 +81,7 @@ pub fn plan_json(
             "plannedHomePosition": [home.lat, home.lon, home.alt_m],
             "items": items,
         },
-        "geoFence": {"version": 2, "circles": [], "polygons": polygons},
+        "geoFence": {"version": 2, "circles": circles, "polygons": polygons},
         "rallyPoints": {"version": 2, "points": []},
     })
 }

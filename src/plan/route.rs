@@ -37,6 +37,8 @@ pub struct PlanOptions {
     /// Run-out beyond each cell edge, metres.
     pub turnaround_m: f64,
     pub pattern: Pattern,
+    /// Geofence items the vehicle holds (PX4: 64).
+    pub fence_capacity: usize,
 }
 
 /// What to fly over each cell.
@@ -64,6 +66,7 @@ impl Default for PlanOptions {
             angle_deg: None,
             turnaround_m: 0.0,
             pattern: Pattern::Coverage,
+            fence_capacity: super::fence::PX4_FENCE_CAPACITY,
         }
     }
 }
@@ -86,6 +89,11 @@ pub enum PlanError {
     HotspotInNoFly(String),
     #[error("the battery budget ({0:.0} s) does not even reach the first sweep and back")]
     BatteryTooSmall(f64),
+    #[error("sortie {sortie}: {source}")]
+    Fence {
+        sortie: usize,
+        source: super::fence::FenceError,
+    },
 }
 
 /// One flight from home and back.
@@ -104,6 +112,10 @@ pub struct Sortie {
     /// waypoint, FENCE_MARGIN_M around their convex hull (WGS-84, x = lon).
     #[serde(skip)]
     pub fence: geo::Polygon<f64>,
+    /// The geofence as uploaded: `fence` simplified outward to fit the vehicle, and the
+    /// no-fly zones the sortie can reach (see [`super::fence`]).
+    #[serde(skip)]
+    pub fence_items: Vec<MissionItem>,
 }
 
 /// Room left between a sortie's route and its inclusion fence, metres.
@@ -318,7 +330,21 @@ pub fn plan_coverage(
         .into_iter()
         .filter_map(|id| map.cell(&id).map(|c| (id, c.polygon.clone())))
         .collect();
-    let sorties = split_sorties(&frame, &obstacles, home, sweeps, &named, &survey, opts)?;
+    let mut sorties = split_sorties(&frame, &obstacles, home, sweeps, &named, &survey, opts)?;
+    for (i, s) in sorties.iter_mut().enumerate() {
+        // A zone drawn round may become one circle if that grows it by under half the
+        // margin the route keeps from it.
+        s.fence_items = super::fence::fence_items(
+            &s.fence,
+            &map.no_fly,
+            opts.fence_capacity,
+            NO_FLY_MARGIN_M / 2.0,
+        )
+        .map_err(|source| PlanError::Fence {
+            sortie: i + 1,
+            source,
+        })?;
+    }
     let sweep_m = routes
         .iter()
         .flat_map(|r| r.legs.iter())
@@ -594,6 +620,7 @@ fn split_sorties(
         let fence = fence_around(frame, &corners, FENCE_MARGIN_M);
         sorties.push(Sortie {
             fence,
+            fence_items: Vec::new(),
             cells,
             items,
             length_m: length,

@@ -62,6 +62,12 @@ pub enum CommandError {
     Timeout { command: MavCmd, attempts: u32 },
     #[error("{command:?}: vehicle answered {result:?}")]
     Other { command: MavCmd, result: MavResult },
+    #[error("the vehicle does not pass its own arming checks in {mode} after {waited:?}{}", reason_suffix(.reason))]
+    NotArmable {
+        mode: Px4Mode,
+        waited: std::time::Duration,
+        reason: Option<String>,
+    },
 }
 
 fn reason_suffix(r: &Option<String>) -> String {
@@ -221,6 +227,67 @@ impl Vehicle {
             [-1.0, 0.0, 0.0, nan, nan, nan, alt_amsl],
         ))
         .await
+    }
+
+    /// Switches to `mode`, retrying a refusal for up to `wait` with a backoff of 100 ms
+    /// doubling to 1 s. PX4 checks an uploaded mission's feasibility asynchronously and
+    /// refuses AUTO.MISSION until it has passed, so the first refusal right after an upload
+    /// is not final; the last refusal is returned with PX4's STATUSTEXT reason.
+    pub async fn set_mode_when_ready(
+        &self,
+        mode: Px4Mode,
+        wait: std::time::Duration,
+    ) -> Result<CommandAck, CommandError> {
+        let until = Instant::now() + wait;
+        let mut backoff = std::time::Duration::from_millis(100);
+        loop {
+            match self.set_mode(mode).await {
+                Err(
+                    e @ (CommandError::Denied { .. } | CommandError::TemporarilyRejected { .. }),
+                ) if Instant::now() + backoff < until => {
+                    tracing::debug!("vehicle {}: {e}; trying again in {backoff:?}", self.sysid());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Starts the uploaded mission as QGroundControl does on PX4
+    /// (PX4FirmwarePlugin::startMission): AUTO.MISSION first, then arm, so nothing is
+    /// armed while PX4 decides. PX4 checks a new mission asynchronously and may take the
+    /// mode before it has, so the arm waits (at most `wait`) for two fresh SYS_STATUS
+    /// reports in mission mode whose PREARM_CHECK bit says arming would pass (MAVSDK's
+    /// `is_armable`). A vehicle that does not report the bit is armed at once.
+    pub async fn start_mission_armed(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<CommandAck, CommandError> {
+        let mode = Px4Mode::AutoMission;
+        self.set_mode_when_ready(mode, wait).await?;
+        self.wait_for(wait, |t| t.mode == mode).await;
+        let seen = self.telemetry().sensors.map_or(0, |s| s.reports);
+        if self.telemetry().armable().is_some()
+            && !self
+                .wait_for(wait, |t| {
+                    t.mode == mode
+                        && t.armable() == Some(true)
+                        && t.sensors.is_some_and(|s| s.reports >= seen + 2)
+                })
+                .await
+        {
+            return Err(CommandError::NotArmable {
+                mode,
+                waited: wait,
+                reason: self
+                    .telemetry()
+                    .statustext
+                    .back()
+                    .map(|(_, t)| t.trim().to_string()),
+            });
+        }
+        self.arm().await
     }
 
     /// MAV_CMD_MISSION_START from the first item.

@@ -88,6 +88,14 @@ fn has_position(command: u16) -> bool {
     command < 100 || matches!(command, 189 | 5000..=5004 | 5100 | 5101)
 }
 
+/// Geofence items (MAV_CMD_NAV_FENCE_*). PX4 keeps only their command, latitude,
+/// longitude, altitude and vertex count or radius (`mission_fence_point_s`), and reports
+/// the frame as absolute (MAV_FRAME_GLOBAL_INT) whatever was sent: its geofence ignores a
+/// vertex's altitude frame and params 2-4 (mavlink_mission.cpp, format_mavlink_mission_item).
+fn is_fence_item(command: u16) -> bool {
+    (5000..=5004).contains(&command)
+}
+
 impl MissionItem {
     /// NAV_WAYPOINT at `lat`/`lon` degrees, `alt` metres above home.
     pub fn waypoint(lat: f64, lon: f64, alt: f32) -> Self {
@@ -330,6 +338,13 @@ pub enum MissionError {
     Protocol(String),
 }
 
+/// The wait before the n-th MISSION_COUNT to a busy mission manager: 250 ms doubling
+/// to 2 s, so a manager that frees itself soon is not kept waiting and one that stays
+/// busy for its whole 5 s timeout is not flooded.
+fn busy_backoff(n: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(250u64 << n.saturating_sub(1).min(3))
+}
+
 fn item_suffix(i: &Option<u16>) -> String {
     i.map(|i| format!(" at item {i}")).unwrap_or_default()
 }
@@ -366,13 +381,21 @@ pub fn compare_missions(sent: &[MissionItem], read: &[MissionItem]) -> Result<()
             ));
         }
         const NAMES: [&str; 4] = ["param1", "param2", "param3", "param4"];
-        for ((name, a), b) in NAMES.iter().zip(s.params).zip(r.params) {
+        // A fence vertex carries its count (a circle its radius) in param1 and nothing else.
+        let fence = is_fence_item(s.command);
+        let params = if fence { 1 } else { 4 };
+        for ((name, a), b) in NAMES.iter().zip(s.params).zip(r.params).take(params) {
             if !float_eq(a, b) {
                 return Err(mismatch(name, a.to_string(), b.to_string()));
             }
         }
         if has_position(s.command) {
-            if canonical_frame(s.frame) != canonical_frame(r.frame) {
+            let same_frame = if fence {
+                is_global(s.frame) && is_global(r.frame)
+            } else {
+                canonical_frame(s.frame) == canonical_frame(r.frame)
+            };
+            if !same_frame {
                 return Err(mismatch("frame", s.frame.to_string(), r.frame.to_string()));
             }
             if (i64::from(s.x) - i64::from(r.x)).abs() > 1 {
@@ -381,7 +404,7 @@ pub fn compare_missions(sent: &[MissionItem], read: &[MissionItem]) -> Result<()
             if (i64::from(s.y) - i64::from(r.y)).abs() > 1 {
                 return Err(mismatch("y", s.y.to_string(), r.y.to_string()));
             }
-            if !float_eq(s.z, r.z) {
+            if !fence && !float_eq(s.z, r.z) {
                 return Err(mismatch("z", s.z.to_string(), r.z.to_string()));
             }
         }
@@ -423,6 +446,8 @@ impl Vehicle {
         };
         txn.send(send_count());
         let mut attempts = 0;
+        let busy_since = Instant::now();
+        let mut busy_retries = 0u32;
         let mut last_sent: Option<u16> = None;
         // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
         let mut deadline = Instant::now() + cfg.mission_timeout;
@@ -477,6 +502,23 @@ impl Vehicle {
                         if count == 0 || last_sent == Some(count - 1) {
                             return Ok(());
                         }
+                    } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
+                        && last_sent.is_none()
+                        && busy_since.elapsed() < cfg.mission_busy_for
+                    {
+                        // PX4 answers MISSION_COUNT with a plain ERROR while another transfer
+                        // holds its mission manager ("WPM: IGN MISSION_COUNT: Busy"): it
+                        // frees itself within its protocol timeout, so try again, backing off.
+                        busy_retries += 1;
+                        let wait = busy_backoff(busy_retries);
+                        tracing::debug!(
+                            "vehicle {}: mission manager busy; MISSION_COUNT again in {wait:?}",
+                            self.sysid()
+                        );
+                        tokio::time::sleep(wait).await;
+                        txn.send(send_count());
+                        attempts = 0;
+                        deadline = Instant::now() + cfg.mission_timeout;
                     } else {
                         return Err(MissionError::Rejected {
                             stage,
@@ -709,6 +751,34 @@ mod tests {
         assert!(matches!(
             compare_missions(&a, &a[..2]),
             Err(MissionError::CountMismatch { sent: 3, read: 2 })
+        ));
+    }
+
+    #[test]
+    fn fence_vertices_compare_as_px4_stores_them() {
+        // Sent relative, read back absolute with params 2-4 and altitude dropped: the same
+        // vertex to PX4.
+        let mut sent = MissionItem::waypoint(36.56, 103.68, 0.0);
+        sent.command = 5001;
+        sent.params = [4.0, 0.0, 0.0, 0.0];
+        let mut read = sent.clone();
+        read.frame = 5;
+        read.params = [4.0, 0.0, 0.0, 0.0];
+        read.z = 1800.0;
+        compare_missions(&[sent.clone()], &[read.clone()]).unwrap();
+        // The vertex count and the position still count.
+        read.params[0] = 5.0;
+        assert!(compare_missions(&[sent.clone()], &[read.clone()]).is_err());
+        read.params[0] = 4.0;
+        read.x += 10;
+        assert!(compare_missions(&[sent], &[read]).is_err());
+        // A mission waypoint gains nothing from this: relative and absolute differ.
+        let wp = MissionItem::waypoint(36.56, 103.68, 30.0);
+        let mut abs = wp.clone();
+        abs.frame = 5;
+        assert!(matches!(
+            compare_missions(&[wp], &[abs]),
+            Err(MissionError::Mismatch { field: "frame", .. })
         ));
     }
 }

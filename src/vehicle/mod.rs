@@ -30,7 +30,7 @@ pub use mode::{auto_sub_mode, main_mode, Px4Mode};
 pub use param::{ParamError, ParamValue};
 pub use telemetry::{
     severity_name, Attitude, Battery, Gps, Home, ImageCapture, LinkQuality, LinkState, Position,
-    Telemetry, TelemetryReducer, VehicleEvent,
+    Sensors, Telemetry, TelemetryReducer, VehicleEvent, SENSOR_PREARM_CHECK,
 };
 
 use crate::link::{Hub, Inbound};
@@ -48,6 +48,10 @@ pub struct FleetConfig {
     pub mission_timeout: Duration,
     /// Mission-protocol retries per step (QGroundControl PlanManager: 5).
     pub mission_retries: u32,
+    /// How long an upload keeps trying while the vehicle's mission manager is busy
+    /// (MAV_MISSION_ERROR to MISSION_COUNT). PX4 stays busy until its 5 s protocol timeout
+    /// after a transfer its partner did not close, so this must be longer.
+    pub mission_busy_for: Duration,
     /// Parameter read/set wait per attempt.
     pub param_timeout: Duration,
     pub param_retries: u32,
@@ -61,6 +65,7 @@ impl Default for FleetConfig {
             command_retries: 5,
             mission_timeout: Duration::from_millis(1500),
             mission_retries: 5,
+            mission_busy_for: Duration::from_secs(8),
             param_timeout: Duration::from_millis(1000),
             param_retries: 5,
         }
@@ -224,6 +229,15 @@ async fn fleet_loop(shared: Weak<Shared>, mut inbound: broadcast::Receiver<Arc<I
             _ = tick.tick() => {
                 let Some(s) = shared.upgrade() else { return };
                 let evs = reducer.check_links(std::time::Instant::now(), s.cfg.link_timeout);
+                // Keep the heartbeat at 1 Hz of the fastest vehicle's clock.
+                let fastest = reducer
+                    .sysids()
+                    .iter()
+                    .filter_map(|id| reducer.get(*id).and_then(|t| t.clock_rate))
+                    .fold(1.0, f64::max);
+                if (fastest - s.hub.time_scale()).abs() > 0.05 * fastest {
+                    s.hub.set_time_scale(fastest);
+                }
                 (reducer.sysids(), evs)
             }
         };

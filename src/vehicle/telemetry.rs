@@ -132,15 +132,48 @@ pub struct Telemetry {
     pub landed: Option<u8>,
     pub mission_current: Option<u16>,
     pub mission_total: Option<u16>,
+    /// MISSION_CURRENT.mission_state (MISSION_STATE: 1 no mission, 2 not started, 3 active,
+    /// 4 paused, 5 complete); PX4 reports "no mission" until its feasibility checks pass.
+    pub mission_state: Option<u8>,
+    /// MISSION_CURRENT.mission_id: the CRC32 of the plan the vehicle holds (0: none).
+    pub mission_id: Option<u32>,
     pub last_reached: Option<u16>,
     pub captures: u64,
+    /// SYS_STATUS sensor bits (MAV_SYS_STATUS_SENSOR).
+    pub sensors: Option<Sensors>,
+    /// The vehicle's clock rate: its seconds (time_boot_ms) per wall-clock second, measured
+    /// over 1 s windows (the first over 250 ms). A SITL at speed factor S runs at S; a real vehicle at 1.
+    pub clock_rate: Option<f64>,
     /// Latest STATUSTEXTs, newest last (at most 20).
     pub statustext: VecDeque<(u8, String)>,
     /// Seconds since the last HEARTBEAT.
     pub heartbeat_age_s: f64,
 }
 
+/// SYS_STATUS onboard_control_sensors_{present,enabled,health}.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Sensors {
+    pub present: u32,
+    pub enabled: u32,
+    pub health: u32,
+    /// SYS_STATUS messages received so far: a fresh report has a higher count.
+    pub reports: u64,
+}
+
+/// MAV_SYS_STATUS_PREARM_CHECK: the autopilot's own arming checks pass for its current mode.
+pub const SENSOR_PREARM_CHECK: u32 = 0x1000_0000;
+
 impl Telemetry {
+    /// Whether the autopilot says it may arm now, as MAVSDK's `health().is_armable` reads
+    /// it: the PREARM_CHECK bit of SYS_STATUS health. PX4 sets it in health alone (not in
+    /// present), so it counts for PX4 and for vehicles that mark it present; `None` for
+    /// others.
+    pub fn armable(&self) -> Option<bool> {
+        self.sensors
+            .filter(|s| self.autopilot_px4 || s.present & SENSOR_PREARM_CHECK != 0)
+            .map(|s| s.health & SENSOR_PREARM_CHECK != 0)
+    }
+
     fn new(sysid: u8) -> Self {
         Self {
             sysid,
@@ -160,8 +193,12 @@ impl Telemetry {
             landed: None,
             mission_current: None,
             mission_total: None,
+            mission_state: None,
+            mission_id: None,
             last_reached: None,
             captures: 0,
+            clock_rate: None,
+            sensors: None,
             statustext: VecDeque::new(),
             heartbeat_age_s: 0.0,
         }
@@ -206,7 +243,12 @@ struct Entry {
     /// Next expected sequence number per (link, component).
     /// Next expected sequence number and last arrival, per (link, component).
     seq: HashMap<(LinkId, u8), (u8, Instant)>,
+    /// Start of the clock-rate window: arrival and the vehicle's time_boot_ms.
+    clock: Option<(Instant, u32)>,
 }
+
+/// Shortest wall-clock window a clock rate is measured over.
+const CLOCK_WINDOW: Duration = Duration::from_secs(1);
 
 /// Builds [`Telemetry`] for every vehicle from decoded frames.
 #[derive(Default)]
@@ -254,6 +296,7 @@ impl TelemetryReducer {
                         t: Telemetry::new(sysid),
                         last_heartbeat: now,
                         seq: HashMap::new(),
+                        clock: None,
                     })
                 }
                 _ => return None,
@@ -303,6 +346,12 @@ impl TelemetryReducer {
                 }
             }
             MavMessage::SYS_STATUS(s) => {
+                t.sensors = Some(Sensors {
+                    present: s.onboard_control_sensors_present.bits(),
+                    enabled: s.onboard_control_sensors_enabled.bits(),
+                    health: s.onboard_control_sensors_health.bits(),
+                    reports: t.sensors.map_or(0, |x| x.reports) + 1,
+                });
                 if s.voltage_battery != u16::MAX {
                     t.battery.voltage = Some(f32::from(s.voltage_battery) / 1000.0);
                 }
@@ -336,6 +385,28 @@ impl TelemetryReducer {
                 });
             }
             MavMessage::ATTITUDE(a) => {
+                if compid == 1 {
+                    match e.clock {
+                        Some((t0, ms0)) if a.time_boot_ms >= ms0 => {
+                            let wall = now.saturating_duration_since(t0);
+                            // A first estimate soon, so the heartbeat keeps pace early;
+                            // longer windows after that, for precision.
+                            let window = if t.clock_rate.is_some() {
+                                CLOCK_WINDOW
+                            } else {
+                                CLOCK_WINDOW / 4
+                            };
+                            if wall >= window {
+                                let rate =
+                                    f64::from(a.time_boot_ms - ms0) / 1000.0 / wall.as_secs_f64();
+                                t.clock_rate = Some(rate);
+                                e.clock = Some((now, a.time_boot_ms));
+                            }
+                        }
+                        // First sample, or the vehicle rebooted.
+                        _ => e.clock = Some((now, a.time_boot_ms)),
+                    }
+                }
                 let q = t.attitude.and_then(|x| x.q);
                 t.attitude = Some(Attitude {
                     roll: a.roll,
@@ -378,6 +449,8 @@ impl TelemetryReducer {
                 if m.total != u16::MAX && m.total != 0 {
                     t.mission_total = Some(m.total);
                 }
+                t.mission_state = Some(m.mission_state as u8);
+                t.mission_id = Some(m.mission_id);
                 if t.mission_current != Some(m.seq) {
                     t.mission_current = Some(m.seq);
                     events.push(VehicleEvent::MissionCurrent(m.seq));

@@ -20,6 +20,7 @@ pub fn fast_fleet() -> FleetConfig {
         command_retries: 5,
         mission_timeout: Duration::from_millis(150),
         mission_retries: 20,
+        mission_busy_for: Duration::from_secs(8),
         param_timeout: Duration::from_millis(200),
         param_retries: 5,
     }
@@ -31,10 +32,9 @@ pub async fn rig(
     hub_cfg: HubConfig,
     key: Option<SigningKey>,
 ) -> Rig {
-    // A GCS heartbeats at 1 Hz of the vehicle's (simulated) time, or its data-link-loss
-    // failsafe fires.
+    // The GCS heartbeat is 1 Hz of the vehicle's own clock: the fleet measures it.
     let hub_cfg = HubConfig {
-        heartbeat: Some(Duration::from_secs_f64(1.0 / sim.speed.max(1.0))),
+        heartbeat: Some(Duration::from_secs(1)),
         ..hub_cfg
     };
     let hub = Hub::new(hub_cfg).expect("hub");

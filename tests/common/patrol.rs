@@ -150,10 +150,9 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         ..PlanOptions::default()
     };
     let plan = plan_coverage(&map, &[], &opts).unwrap();
-    let jobs = jobs_from_plan(&plan, &map, opts.speed_mps);
+    let jobs = jobs_from_plan(&plan);
     let hub = Hub::connect(
         HubConfig {
-            heartbeat: Some(Duration::from_secs_f64(1.0 / speed)),
             ..HubConfig::default()
         },
         &[LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap())],
