@@ -1,5 +1,7 @@
 //! Replays real PX4 v1.16 SITL traffic from ../shared/px4-sitl (skipped where absent).
 
+mod common;
+
 use std::path::Path;
 
 use gridpatrol::link::{Parsed, TlogReader};
@@ -12,7 +14,7 @@ fn tlog() -> Option<Vec<u8>> {
     match std::fs::read(&p) {
         Ok(d) => Some(d),
         Err(_) => {
-            eprintln!("SKIPPED: {} is absent", p.display());
+            common::skip(&format!("{} is absent", p.display()));
             None
         }
     }

@@ -205,7 +205,28 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
         })?;
         homes.push((v.sysid(), h));
     }
+    // A vehicle already flying a sortie of a run in this data directory (fly was stopped
+    // or crashed): carry on that run as it was planned.
+    let mut resumed: Option<Vec<SortieJob>> = None;
+    if vehicles.iter().any(|v| v.telemetry().armed) {
+        let store = gridpatrol::events::EventStore::open(&data.db())?;
+        for v in vehicles.iter().filter(|v| v.telemetry().armed) {
+            let Ok(flying) = v.download(gridpatrol::vehicle::MissionType::Mission).await else {
+                continue;
+            };
+            if let Some((run, jobs)) = gridpatrol::patrol::run_flying(&store, &flying) {
+                println!(
+                    "vehicle {} is flying a sortie of run {run}: carrying that run on",
+                    v.sysid()
+                );
+                resumed = Some(jobs);
+                break;
+            }
+        }
+    }
+    let resuming = resumed.is_some();
     let mut jobs: Vec<SortieJob> = match &args.plan_file {
+        _ if resuming => resumed.take().unwrap_or_default(),
         Some(f) => {
             let text =
                 std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -252,8 +273,10 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
         }
     };
     let anchors: Vec<(u8, f64, f64)> = homes.iter().map(|(id, h)| (*id, h.lat, h.lon)).collect();
-    gridpatrol::patrol::anchor_to_homes(&mut jobs, &anchors, ANCHOR_MAX_M)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    if !resuming {
+        gridpatrol::patrol::anchor_to_homes(&mut jobs, &anchors, ANCHOR_MAX_M)
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     let mut thresholds = gridpatrol::detect::Thresholds {
         default: args.min_confidence,
         ..Default::default()

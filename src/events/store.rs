@@ -93,6 +93,13 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE captures ADD COLUMN processed_us INTEGER;",
     // 4: an event found to be the same object as an older one is folded into it.
     "ALTER TABLE events ADD COLUMN merged_into INTEGER;",
+    // 5: each run's sorties as flown (missions and fences, JSON), so that a restarted
+    // `fly` carries on the run a vehicle is flying instead of planning afresh.
+    "CREATE TABLE run_plans (
+        run TEXT PRIMARY KEY,
+        jobs TEXT NOT NULL,
+        created_us INTEGER NOT NULL
+    );",
 ];
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
@@ -1072,6 +1079,26 @@ impl EventStore {
             params![run, sysid, sortie as i64, now],
         )?;
         Ok(())
+    }
+
+    /// Keeps a run's sorties (JSON) the first time the run starts.
+    pub fn save_run_plan(&self, run: &str, jobs_json: &str, now: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO run_plans (run, jobs, created_us) VALUES (?1, ?2, ?3)",
+            params![run, jobs_json, now],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` runs' sorties (run id, JSON), newest first.
+    pub fn recent_run_plans(&self, limit: usize) -> Result<Vec<(String, String)>> {
+        let conn = self.conn();
+        let mut st =
+            conn.prepare("SELECT run, jobs FROM run_plans ORDER BY created_us DESC LIMIT ?1")?;
+        let v = st
+            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
     }
 
     /// The sorties of a run a vehicle has finished.

@@ -23,7 +23,7 @@ use crate::vehicle::{
 pub use pipeline::{PassSummary, Pipeline};
 
 /// One sortie as a vehicle flies it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct SortieJob {
     /// Position in the run's plan.
     pub index: usize,
@@ -608,6 +608,19 @@ pub fn jobs_from_plan(plan: &crate::plan::Plan) -> Vec<SortieJob> {
         .collect()
 }
 
+/// The stored run whose sorties include `mission` (as read back from a vehicle flying it),
+/// with all its sorties: a restarted `fly` carries that run on rather than planning again
+/// from a home that has moved by a few centimetres since.
+pub fn run_flying(store: &EventStore, mission: &[MissionItem]) -> Option<(String, Vec<SortieJob>)> {
+    let plans = store.recent_run_plans(50).ok()?;
+    plans.into_iter().find_map(|(run, json)| {
+        let jobs: Vec<SortieJob> = serde_json::from_str(&json).ok()?;
+        jobs.iter()
+            .any(|j| compare_missions(&j.mission, mission).is_ok())
+            .then_some((run, jobs))
+    })
+}
+
 /// A run id that is the same for the same plan, so that running the same patrol again
 /// after a crash re-attaches to it instead of starting another.
 pub fn run_id_for(jobs: &[SortieJob]) -> String {
@@ -637,6 +650,14 @@ pub async fn run_patrol(
 ) -> RunReport {
     if let Some(o) = &ctx.observer {
         o.plan(&pipeline.map, &jobs);
+    }
+    if let Ok(json) = serde_json::to_string(&jobs) {
+        if let Err(e) = ctx
+            .store
+            .save_run_plan(&ctx.run_id, &json, crate::events::now_us())
+        {
+            tracing::warn!("keeping the run's sorties for a restart: {e}");
+        }
     }
     let (stop_tx, stop_rx) = watch::channel(false);
     let pipe = tokio::spawn(pipeline.clone().run(

@@ -96,6 +96,9 @@ fn is_fence_item(command: u16) -> bool {
     (5000..=5004).contains(&command)
 }
 
+/// MAV_CMD_NAV_RALLY_POINT: PX4 keeps its position and altitude only (params read back 0).
+const RALLY_POINT: u16 = 5100;
+
 impl MissionItem {
     /// NAV_WAYPOINT at `lat`/`lon` degrees, `alt` metres above home.
     pub fn waypoint(lat: f64, lon: f64, alt: f32) -> Self {
@@ -338,6 +341,9 @@ pub enum MissionError {
     Protocol(String),
 }
 
+/// How often a download may start over after the vehicle dropped it.
+const MAX_RESTARTS: u32 = 5;
+
 /// The wait before the n-th MISSION_COUNT to a busy mission manager: 250 ms doubling
 /// to 2 s, so a manager that frees itself soon is not kept waiting and one that stays
 /// busy for its whole 5 s timeout is not flooded.
@@ -381,9 +387,14 @@ pub fn compare_missions(sent: &[MissionItem], read: &[MissionItem]) -> Result<()
             ));
         }
         const NAMES: [&str; 4] = ["param1", "param2", "param3", "param4"];
-        // A fence vertex carries its count (a circle its radius) in param1 and nothing else.
+        // A fence vertex carries its count (a circle its radius) in param1 and nothing
+        // else; a rally point no parameters at all.
         let fence = is_fence_item(s.command);
-        let params = if fence { 1 } else { 4 };
+        let params = match s.command {
+            _ if fence => 1,
+            RALLY_POINT => 0,
+            _ => 4,
+        };
         for ((name, a), b) in NAMES.iter().zip(s.params).zip(r.params).take(params) {
             if !float_eq(a, b) {
                 return Err(mismatch(name, a.to_string(), b.to_string()));
@@ -417,6 +428,24 @@ impl Vehicle {
         (self.sysid(), 1)
     }
 
+    /// The fleet's settings with the mission timeout in the vehicle's own time: PX4 drops
+    /// a transfer after 5 s of its clock without hearing from us, which a SITL at speed S
+    /// reaches in 5/S s, so our re-requests must come S times sooner (and S times as
+    /// many of them).
+    async fn mission_cfg(&self) -> super::FleetConfig {
+        // The first estimate of the clock comes within a quarter second of hearing it.
+        self.wait_for(std::time::Duration::from_millis(1500), |t| {
+            t.clock_rate.is_some()
+        })
+        .await;
+        let mut cfg = self.cfg().clone();
+        let rate = self.telemetry().clock_rate.unwrap_or(1.0).max(1.0);
+        cfg.mission_timeout = cfg.mission_timeout.div_f64(rate);
+        // As many more tries, so a burst of loss gets as long to pass as at 1×.
+        cfg.mission_retries = (f64::from(cfg.mission_retries) * rate).ceil() as u32;
+        cfg
+    }
+
     /// Uploads `items` (MISSION_COUNT → requests → items → MISSION_ACK).
     pub async fn upload(
         &self,
@@ -432,7 +461,7 @@ impl Vehicle {
                     .map_err(|problem| MissionError::BadItem { item: i, problem })
             })
             .collect::<Result<_, _>>()?;
-        let cfg = self.cfg().clone();
+        let cfg = self.mission_cfg().await;
         let stage = MissionStage::Upload;
         let mut txn = self.txn().await;
         let send_count = || {
@@ -534,7 +563,7 @@ impl Vehicle {
 
     /// Downloads the vehicle's plan of one type.
     pub async fn download(&self, kind: MissionType) -> Result<Vec<MissionItem>, MissionError> {
-        let cfg = self.cfg().clone();
+        let cfg = self.mission_cfg().await;
         let stage = MissionStage::Download;
         let mut txn = self.txn().await;
         let (sys, comp) = self.target();
@@ -553,6 +582,7 @@ impl Vehicle {
         };
         txn.send(request_list.clone());
         let mut attempts = 0;
+        let mut restarts = 0;
         let mut count: Option<u16> = None;
         let mut items: Vec<MissionItem> = Vec::new();
         let mut deadline = Instant::now() + cfg.mission_timeout;
@@ -571,6 +601,15 @@ impl Vehicle {
                     });
                 }
                 match count {
+                    // Three silent timeouts are 4.5 s of the vehicle's clock: PX4 drops a
+                    // transfer after 5 s without a request it heard, and then ignores
+                    // requests for it. Start the download over, which it always answers.
+                    Some(_) if attempts % 3 == 0 && restarts < MAX_RESTARTS => {
+                        restarts += 1;
+                        count = None;
+                        items.clear();
+                        txn.send(request_list.clone());
+                    }
                     None => txn.send(request_list.clone()),
                     Some(_) => txn.send(request(next)),
                 }
@@ -638,7 +677,7 @@ impl Vehicle {
 
     /// MISSION_CLEAR_ALL for one plan type.
     pub async fn clear(&self, kind: MissionType) -> Result<(), MissionError> {
-        let cfg = self.cfg().clone();
+        let cfg = self.mission_cfg().await;
         let mut txn = self.txn().await;
         let (sys, comp) = self.target();
         let msg = MavMessage::MISSION_CLEAR_ALL(MISSION_CLEAR_ALL_DATA {
@@ -673,7 +712,7 @@ impl Vehicle {
 
     /// Makes `seq` the current mission item; confirmed by MISSION_CURRENT.
     pub async fn set_current(&self, seq: u16) -> Result<(), MissionError> {
-        let cfg = self.cfg().clone();
+        let cfg = self.mission_cfg().await;
         let mut txn = self.txn().await;
         let (sys, comp) = self.target();
         let msg = MavMessage::MISSION_SET_CURRENT(MISSION_SET_CURRENT_DATA {

@@ -78,3 +78,13 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
     (r, v)
 }
 pub mod patrol;
+pub mod px4;
+
+/// Says in one line why a test does nothing here (an outside part is absent). In CI (where
+/// `CI` is set) it fails instead: CI must have every part.
+pub fn skip(why: &str) {
+    if std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") {
+        panic!("{why}; CI must have it");
+    }
+    eprintln!("SKIPPED: {why}");
+}

@@ -19,10 +19,35 @@ pub struct Udp {
     fixed: bool,
 }
 
+/// Receive buffer asked of the kernel, bytes: a SITL fleet at 10× sends over a megabyte a
+/// second of telemetry, and a burst must not push out the mission replies among it.
+const RECV_BUFFER: usize = 4 << 20;
+
+/// Grows the socket's receive buffer (best effort: the kernel caps it at rmem_max).
+fn grow_recv_buffer(sock: &UdpSocket) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let size = RECV_BUFFER as libc::c_int;
+        // SAFETY: setsockopt on a socket we own, with a c_int option value of the right size.
+        unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}
+
 impl Udp {
     pub async fn bind_in(addr: SocketAddr) -> io::Result<Self> {
+        let sock = UdpSocket::bind(addr).await?;
+        grow_recv_buffer(&sock);
         Ok(Self {
-            sock: Arc::new(UdpSocket::bind(addr).await?),
+            sock: Arc::new(sock),
             peers: Vec::new(),
             fixed: false,
         })
@@ -34,8 +59,10 @@ impl Udp {
         } else {
             ([0u16; 8], 0).into()
         };
+        let sock = UdpSocket::bind(local).await?;
+        grow_recv_buffer(&sock);
         Ok(Self {
-            sock: Arc::new(UdpSocket::bind(local).await?),
+            sock: Arc::new(sock),
             peers: vec![peer],
             fixed: true,
         })

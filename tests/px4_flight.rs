@@ -1,0 +1,307 @@
+//! `gridpatrol fly` against real PX4 v1.16 SITL (../shared/px4-sitl; skipped with one line
+//! where absent, failed in CI): planned sorties flown to landing with their fences on
+//! board, two PX4s in one run, Ctrl-C, and a SIGKILL with the run started again. Each test
+//! has its own PX4 instances and GCS port.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::px4::{free_udp_port, launcher, Px4, DOCK};
+use gridpatrol::link::{Hub, HubConfig, LinkConfig};
+use gridpatrol::vehicle::{Fleet, FleetConfig, MissionType};
+
+const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
+
+fn fly_args(port: u16, data: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "fly",
+        "--connect",
+        &format!("udpin:127.0.0.1:{port}"),
+        DISTRICT,
+        "--data",
+        &data.display().to_string(),
+        // PX4 SITL's simulated battery settles at 50 % (SIM_BAT_MIN_PCT).
+        "--min-battery",
+        "40",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn fly(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("run gridpatrol fly")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The run report `fly` saved in `data`.
+fn report(data: &std::path::Path) -> serde_json::Value {
+    let dir = data.join("runs");
+    let file = std::fs::read_dir(&dir)
+        .expect("runs/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a run report");
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+/// The fence PX4 holds, read over a fresh link on the GCS port `fly` used.
+async fn fence_on_board(port: u16, sysid: u8) -> Vec<gridpatrol::vehicle::MissionItem> {
+    let hub = Hub::connect(
+        HubConfig::default(),
+        &[LinkConfig::new(
+            format!("udpin:127.0.0.1:{port}").parse().unwrap(),
+        )],
+    )
+    .await
+    .unwrap();
+    let fleet = Fleet::new(hub, FleetConfig::default());
+    let v = fleet
+        .wait_vehicle(Some(sysid), Duration::from_secs(20))
+        .await
+        .unwrap();
+    v.download(MissionType::Fence).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
+    let Some(l) = launcher() else { return };
+    let port = free_udp_port();
+    let px4 = Px4::start(&l, 4, 10.0, DOCK, port);
+    let data = tempfile::tempdir().unwrap();
+    let args = fly_args(
+        port,
+        data.path(),
+        &[
+            "--cells",
+            "WQ-25",
+            "--pattern",
+            "perimeter",
+            "--speed",
+            "12",
+        ],
+    );
+    let out = tokio::task::spawn_blocking(move || fly(&args))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out), px4.log());
+    let r = report(data.path());
+    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+    let log = px4.log();
+    for said in [
+        "Takeoff detected",
+        "Landing detected",
+        "Disarmed by landing",
+    ] {
+        assert!(log.contains(said), "PX4 did not say {said:?}:\n{log}");
+    }
+    let fence = fence_on_board(port, px4.sysid()).await;
+    assert!(
+        fence.len() >= 3 && fence.len() <= 64 && fence.iter().all(|i| i.command == 5001),
+        "an inclusion polygon within PX4's 64 items (no no-fly zone is within reach): {fence:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
+    let Some(l) = launcher() else { return };
+    let port = free_udp_port();
+    let px4 = Px4::start(&l, 5, 10.0, DOCK, port);
+    let data = tempfile::tempdir().unwrap();
+    // WQ-38's nearest corner is 902 m from the dock: more than PX4's MIS_DIST_1WP.
+    let args = fly_args(
+        port,
+        data.path(),
+        &[
+            "--cells",
+            "WQ-38",
+            "--alt",
+            "120",
+            "--overlap",
+            "60/40",
+            "--speed",
+            "12",
+        ],
+    );
+    let out = tokio::task::spawn_blocking(move || fly(&args))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out), px4.log());
+    let r = report(data.path());
+    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+    assert!(px4.log().contains("Disarmed by landing"), "{}", px4.log());
+    assert!(!fence_on_board(port, px4.sysid()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_px4s_fly_one_patrol() {
+    let Some(l) = launcher() else { return };
+    let port = free_udp_port();
+    let a = Px4::start(&l, 6, 10.0, DOCK, port);
+    // The second stands 5 m east of the first, as two drones in one dock would.
+    let east = 5.0 / (111_320.0 * DOCK.0.to_radians().cos());
+    let b = Px4::start(&l, 7, 10.0, (DOCK.0, DOCK.1 + east, DOCK.2), port);
+    let data = tempfile::tempdir().unwrap();
+    let args = fly_args(
+        port,
+        data.path(),
+        &[
+            "--cells",
+            "WQ-24,WQ-25",
+            "--pattern",
+            "perimeter",
+            "--battery-min",
+            "8",
+            "--speed",
+            "12",
+            "--vehicles",
+            "2",
+        ],
+    );
+    let out = tokio::task::spawn_blocking(move || fly(&args))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        text(&out),
+        a.log(),
+        b.log()
+    );
+    let r = report(data.path());
+    let mut flown: Vec<u64> = r["vehicles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|v| v["sorties_flown"].as_array().unwrap().clone())
+        .filter_map(|s| s.as_u64())
+        .collect();
+    flown.sort_unstable();
+    assert_eq!(flown, vec![0, 1], "{r}");
+    for px4 in [&a, &b] {
+        assert!(
+            px4.log().contains("Disarmed by landing"),
+            "instance {}: {}",
+            px4.instance,
+            px4.log()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_brings_a_px4_home_and_down() {
+    let Some(l) = launcher() else { return };
+    let port = free_udp_port();
+    let px4 = Px4::start(&l, 8, 8.0, DOCK, port);
+    let data = tempfile::tempdir().unwrap();
+    let args = fly_args(
+        port,
+        data.path(),
+        &["--cells", "WQ-25", "--pattern", "perimeter"],
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args(&args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        px4.wait_log("Takeoff detected", Duration::from_secs(60))
+            .await,
+        "{}",
+        px4.log()
+    );
+    // Airborne: Ctrl-C.
+    let before = px4.log().len();
+    sigint(child.id());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let t = text(&out);
+    assert!(
+        !out.status.success(),
+        "an aborted patrol is not a success: {t}"
+    );
+    assert!(t.contains("aborted by the operator"), "{t}");
+    let log = px4.log();
+    let after = &log[before..];
+    assert!(after.contains("Disarmed by landing"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fly_killed_mid_sortie_reattaches_when_run_again() {
+    let Some(l) = launcher() else { return };
+    let port = free_udp_port();
+    // Slow enough that PX4's 10 s data-link timeout (its own clock) outlasts the restart.
+    let px4 = Px4::start(&l, 9, 3.0, DOCK, port);
+    let data = tempfile::tempdir().unwrap();
+    let args = fly_args(
+        port,
+        data.path(),
+        &[
+            "--cells",
+            "WQ-25",
+            "--pattern",
+            "perimeter",
+            "--speed",
+            "12",
+        ],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args(&args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        px4.wait_log("Takeoff detected", Duration::from_secs(60))
+            .await,
+        "{}",
+        px4.log()
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let out = tokio::task::spawn_blocking(move || fly(&args))
+        .await
+        .unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}\n{}", px4.log());
+    assert!(t.contains("re-attached"), "{t}");
+    let r = report(data.path());
+    assert_eq!(r["vehicles"][0]["reattached"], true, "{r}");
+    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+    let log = px4.log();
+    assert_eq!(
+        log.matches("Armed by external command").count(),
+        1,
+        "armed once, never twice: {log}"
+    );
+    assert!(log.contains("Disarmed by landing"), "{log}");
+}
+
+/// SIGINT to a child process, as Ctrl-C at a terminal sends it.
+fn sigint(pid: u32) {
+    // SAFETY: sending a signal to our own child process.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+}
