@@ -46,6 +46,11 @@ pub struct RunArgs {
     /// Serve photos by MAVLink FTP on the camera component (`mftp://` URLs) instead of HTTP.
     #[arg(long)]
     pub mftp: bool,
+    /// Instead of simulating vehicles, be the camera of real PX4 SITL instance N (repeat
+    /// for several): follow its telemetry on its payload link (UDP 14030+N) and photograph
+    /// --world when its mission commands the camera.
+    #[arg(long = "attach-px4", value_name = "N")]
+    pub attach_px4: Vec<u8>,
     /// Wind towards north and east in m/s, as N,E.
     #[arg(long, value_parser = parse_pair, default_value = "0,0", allow_hyphen_values = true)]
     pub wind: (f64, f64),
@@ -98,6 +103,30 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
         Some(p) => Some(Arc::new(World::load(p)?)),
         None => None,
     };
+    if !a.attach_px4.is_empty() {
+        let (Some(world), Some(dir)) = (world, a.image_dir.clone()) else {
+            anyhow::bail!("--attach-px4 needs --world (what to photograph) and --image-dir");
+        };
+        let cameras = attach_px4(
+            &a.attach_px4,
+            world,
+            dir,
+            crate::camera::Camera {
+                gimbal_pitch_deg: a.gimbal_pitch,
+                ..Default::default()
+            },
+        )
+        .await?;
+        for (i, t) in a.attach_px4.iter().zip(&cameras) {
+            println!(
+                "camera of PX4 SITL instance {i} on UDP {}; photos served from {}",
+                crate::px4_camera::PX4_PAYLOAD_REMOTE_BASE + u16::from(*i),
+                t
+            );
+        }
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
     let sim = Sim::start(SimConfig {
         vehicles: a.vehicles,
         gcs: a.gcs,
@@ -134,6 +163,39 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// Starts a camera for each PX4 SITL instance in `instances`, photographing `world` into
+/// `dir` (one photo service for all, on 127.0.0.1); returns each camera's photo URL base.
+pub async fn attach_px4(
+    instances: &[u8],
+    world: Arc<World>,
+    dir: PathBuf,
+    camera: crate::camera::Camera,
+) -> anyhow::Result<Vec<String>> {
+    let photos = crate::photo::PhotoService::start(
+        camera,
+        world,
+        dir,
+        ([127, 0, 0, 1], 0).into(),
+        false,
+        false,
+    )
+    .await?;
+    let mut out = Vec::new();
+    for &i in instances {
+        let cam = crate::px4_camera::Px4Camera::bind(i, photos.clone())
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "the camera of PX4 instance {i} cannot listen on UDP {}: {e}",
+                    crate::px4_camera::PX4_PAYLOAD_REMOTE_BASE + u16::from(i)
+                )
+            })?;
+        tokio::spawn(cam.run());
+        out.push(photos.base_url.clone());
+    }
+    Ok(out)
 }
 
 pub fn world(a: WorldArgs) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ pub mod failsafe;
 pub mod ftp;
 pub mod mission;
 pub mod photo;
+pub mod px4_camera;
 pub mod rng;
 pub mod streams;
 pub mod vehicle;

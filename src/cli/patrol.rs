@@ -92,6 +92,12 @@ pub struct DemoArgs {
     /// POST new and changed events to this grid-management platform URL (durable outbox).
     #[arg(long)]
     webhook: Option<String>,
+    /// Fly real PX4 v1.16 SITL (one instance per vehicle, at most 10× real time) with the
+    /// simulator's camera attached to each, instead of the simulated fleet. Takes the
+    /// `px4-sitl` launcher, found at $PX4_SITL, ../shared/px4-sitl/px4-sitl or on PATH
+    /// when not named.
+    #[arg(long, value_name = "LAUNCHER", num_args = 0..=1, default_missing_value = "auto")]
+    px4: Option<PathBuf>,
 }
 
 /// How a patrol run is set up beyond its plan and vehicles.
@@ -451,23 +457,63 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     )
     .await?;
     let gcs = hub.links()[0].local_addr.context("no local address")?;
-    let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
-        vehicles: args.vehicles,
-        gcs,
-        base_port: None,
-        speed: args.speed,
-        home: (home.lat, home.lon, home.alt_m),
-        world: Some(Arc::new(world)),
-        image_dir: Some(data.0.join("sim-images")),
-        ..Default::default()
-    })
-    .await?;
-    println!(
-        "simulator: {} vehicle(s) at {}x real time, {} issues hidden in the cells",
-        sim.vehicles().len(),
-        args.speed,
-        args.issues
-    );
+    // Kept alive for the run: the simulated fleet, or PX4 SITL instances with cameras.
+    let mut _sim = None;
+    let mut _px4 = Vec::new();
+    match &args.px4 {
+        None => {
+            let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+                vehicles: args.vehicles,
+                gcs,
+                base_port: None,
+                speed: args.speed,
+                home: (home.lat, home.lon, home.alt_m),
+                world: Some(Arc::new(world)),
+                image_dir: Some(data.0.join("sim-images")),
+                ..Default::default()
+            })
+            .await?;
+            println!(
+                "simulator: {} vehicle(s) at {}x real time, {} issues hidden in the cells",
+                sim.vehicles().len(),
+                args.speed,
+                args.issues
+            );
+            _sim = Some(sim);
+        }
+        Some(given) => {
+            let launcher =
+                super::px4::find_launcher((given.as_os_str() != "auto").then_some(given))?;
+            // PX4 SITL has flown missions to landing at up to 10× here.
+            let speed = args.speed.min(10.0);
+            let ids: Vec<u8> = (0..args.vehicles.min(10) as u8).collect();
+            // The cameras listen on the payload links before PX4 starts sending there.
+            gridpatrol_sim::cli::attach_px4(
+                &ids,
+                Arc::new(world),
+                data.0.join("sim-images"),
+                gridpatrol_sim::camera::Camera::default(),
+            )
+            .await?;
+            for &i in &ids {
+                // Side by side in the dock, 5 m apart, as the simulated fleet stands.
+                let east = f64::from(i) * 5.0 / (111_320.0 * home.lat.to_radians().cos());
+                _px4.push(super::px4::Px4Instance::start(
+                    &launcher,
+                    i,
+                    speed,
+                    (home.lat, home.lon + east, home.alt_m),
+                    gcs.port(),
+                    &std::path::absolute(data.0.join(format!("px4-{i}")))?,
+                )?);
+            }
+            println!(
+                "PX4 v1.16 SITL: {} instance(s) at {speed}x real time with the simulator's camera on each; {} issues hidden in the cells",
+                ids.len(),
+                args.issues
+            );
+        }
+    }
     let fleet = Fleet::new(hub.clone(), FleetConfig::default());
     let vehicles = fleet
         .wait_vehicles(args.vehicles, Duration::from_secs(10))
