@@ -23,11 +23,9 @@ pub fn find_launcher(given: Option<&Path>) -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         tried.extend(std::env::split_paths(&path).map(|d| d.join("px4-sitl")));
     }
-    tried.iter().find(|p| p.is_file()).cloned().with_context(|| {
-        format!(
-            "px4-sitl not found (looked at $PX4_SITL, ../shared/px4-sitl/px4-sitl and PATH); name it: --px4 PATH"
-        )
-    })
+    tried.iter().find(|p| p.is_file()).cloned().context(
+        "px4-sitl not found (looked at $PX4_SITL, ../shared/px4-sitl/px4-sitl and PATH); name it: --px4 PATH",
+    )
 }
 
 /// A running PX4 SITL instance, stopped when dropped.
