@@ -1,6 +1,6 @@
 //! Planner benchmark on the sample district: planning time for every cell, and the route
-//! against its lower bounds (area / line spacing; plus the transit the battery forces),
-//! turns and photos, printed once.
+//! against its lower bound (area / line spacing) and an estimate of the transit the
+//! battery forces, turns and photos, printed once.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gridpatrol::grid::{Datum, GridMap};
@@ -19,7 +19,7 @@ fn district(c: &mut Criterion) {
     let photos: u32 = plan.sorties.iter().map(|s| s.photos).sum();
     let bound = route_lower_bound(&map, &[], &opts, &plan.survey);
     eprintln!(
-        "district {:.2} km², {} cells at {} m: sweep {:.1} km vs lower bound {:.1} km ({:+.2} %), total route {:.1} km vs lower bound {:.1} km (sweep + battery-forced transit; {:+.1} %) in {} sorties, {} turns, {} photos",
+        "district {:.2} km², {} cells at {} m: sweep {:.1} km vs lower bound {:.1} km ({:+.2} %), total route {:.1} km vs estimate {:.1} km (sweep bound + battery-forced transit estimate; {:+.1} %) in {} sorties, {} turns, {} photos",
         map.area_km2(),
         map.cells.len(),
         opts.altitude_m,

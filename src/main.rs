@@ -53,7 +53,7 @@ enum Cmd {
         op: MissionOp,
     },
     /// Plan patrol routes over grid cells and write QGroundControl .plan files.
-    Plan(PlanArgs),
+    Plan(PlanCmd),
     /// Grid cells: validate a district file and summarise it.
     Grids {
         #[command(subcommand)]
@@ -133,6 +133,13 @@ pub(crate) struct PlanArgs {
     /// Geofence items the vehicle holds (PX4: 64); each sortie's fence is made to fit.
     #[arg(long, default_value_t = gridpatrol::plan::fence::PX4_FENCE_CAPACITY)]
     fence_capacity: usize,
+}
+
+/// `gridpatrol plan`: the planner's inputs and where the plan goes.
+#[derive(clap::Args)]
+struct PlanCmd {
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Datum of GeoJSON/KML output: wgs84 or gcj02.
     #[arg(long, default_value = "wgs84")]
     out_datum: gridpatrol::grid::Datum,
@@ -477,15 +484,13 @@ fn plan_inputs(
     Ok((map, opts))
 }
 
-fn plan_cmd(args: PlanArgs) -> Result<()> {
+fn plan_cmd(args: PlanCmd) -> Result<()> {
     use gridpatrol::plan::{plan_coverage, qgc};
-    let (map, opts) = plan_inputs(&args)?;
-    let PlanArgs {
-        cells,
-        speed,
+    let (map, opts) = plan_inputs(&args.plan)?;
+    let PlanCmd {
+        plan: PlanArgs { cells, speed, .. },
         out_datum,
         out,
-        ..
     } = args;
     let pattern = opts.pattern;
     let started = std::time::Instant::now();
@@ -547,7 +552,7 @@ fn plan_cmd(args: PlanArgs) -> Result<()> {
         let total: f64 = plan.sorties.iter().map(|s| s.length_m).sum();
         let lb = gridpatrol::plan::route_lower_bound(&map, &cells, &opts, &plan.survey);
         format!(
-            " against a lower bound of {:.1} km (area / line spacing); whole route {:.1} km against {:.1} km (plus the transit the battery forces)",
+            " against a lower bound of {:.1} km (area / line spacing); whole route {:.1} km against an estimate of {:.1} km (the bound plus the transit the battery forces; an estimate, not a bound)",
             plan.sweep_lower_bound_m / 1000.0,
             total / 1000.0,
             lb.total_m() / 1000.0

@@ -119,7 +119,7 @@ async fn a_survey_leg_takes_photos_that_can_be_fetched_and_are_ground_truthed() 
     assert!(status.contains("404"), "{status}");
     // A missed announcement can be asked for again by index (as MAVSDK does).
     let mut events = v.events();
-    v.request_message(263, 2.0).await.unwrap();
+    v.request_message(100, 263, 2.0).await.unwrap();
     let again = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(e) = events.next().await {
             if let VehicleEvent::ImageCaptured(c) = e {

@@ -50,6 +50,9 @@ pub const STEP_S: f64 = 0.02;
 
 #[derive(Clone, Debug)]
 pub struct SimConfig {
+    /// The dock charges a landed, disarmed vehicle's battery at this rate, percent of a
+    /// full one per simulated minute (0: no dock).
+    pub dock_charge_pct_per_min: f64,
     pub vehicles: usize,
     /// Where vehicles send until they hear from a GCS (PX4: 127.0.0.1:14550).
     pub gcs: SocketAddr,
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             bind_ip: [127, 0, 0, 1].into(),
             base_port: Some(PX4_SITL_GCS_PORT_BASE),
             api_link: None,
+            dock_charge_pct_per_min: 0.0,
             speed: 1.0,
             seed: 1,
             // Home of the sample district (the Wenqu area of Lanzhou New Area).
@@ -213,6 +217,7 @@ impl Sim {
             v.streams = streams::Streams::with_rate_scale(cfg.rate_scale);
             v.attitude_noise_deg = cfg.attitude_noise_deg;
             v.gimbal_pitch_deg = cfg.camera.gimbal_pitch_deg;
+            v.dock_charge_per_s = cfg.dock_charge_pct_per_min / 100.0 / 60.0;
             let faults = pick(&cfg.faults, i);
             v.mission.stall_after = faults.mission_stall_after;
             v.faults = vehicle::VehicleFaults {
@@ -467,14 +472,9 @@ impl Runner {
         let MavMessage::COMMAND_LONG(c) = msg else {
             return None;
         };
-        if c.command != MavCmd::MAV_CMD_REQUEST_MESSAGE || c.param1 as u32 != 263 {
+        if c.command != MavCmd::MAV_CMD_REQUEST_MESSAGE {
             return None;
         }
-        let want = c.param2 as i32;
-        let found = self.captured.iter().rev().find(|m| match m {
-            MavMessage::CAMERA_IMAGE_CAPTURED(x) => want < 0 || x.image_index == want,
-            _ => false,
-        });
         let ack = |result| {
             MavMessage::COMMAND_ACK(COMMAND_ACK_DATA {
                 command: c.command,
@@ -484,6 +484,24 @@ impl Runner {
                 ..Default::default()
             })
         };
+        // The camera describes itself (MAVLink camera protocol), from component 100.
+        if c.param1 as u32 == 259 {
+            return Some(match &self.photos {
+                Some(p) => vec![
+                    (100, ack(MavResult::MAV_RESULT_ACCEPTED)),
+                    (100, crate::px4_camera::camera_information(&p.camera)),
+                ],
+                None => vec![(100, ack(MavResult::MAV_RESULT_UNSUPPORTED))],
+            });
+        }
+        if c.param1 as u32 != 263 {
+            return None;
+        }
+        let want = c.param2 as i32;
+        let found = self.captured.iter().rev().find(|m| match m {
+            MavMessage::CAMERA_IMAGE_CAPTURED(x) => want < 0 || x.image_index == want,
+            _ => false,
+        });
         Some(match found {
             Some(m) => vec![(1, ack(MavResult::MAV_RESULT_ACCEPTED)), (100, m.clone())],
             None => vec![(1, ack(MavResult::MAV_RESULT_FAILED))],

@@ -137,6 +137,9 @@ pub struct SimVehicle {
     pub attitude_noise_deg: f64,
     /// Gimbal pitch in degrees (-90 nadir), reported in the capture's orientation.
     pub gimbal_pitch_deg: f64,
+    /// The dock's charging rate, share of a full battery per simulated second, while the
+    /// vehicle stands disarmed (0: no dock; a swap is a very fast charge).
+    pub dock_charge_per_s: f64,
     /// Sim time from which the last uploaded mission has passed PX4's feasibility check
     /// (PX4's navigator runs it asynchronously after the upload's ACK).
     mission_valid_at: f64,
@@ -279,6 +282,7 @@ impl SimVehicle {
             attitude_noise_deg: 0.5,
             gimbal_pitch_deg: -90.0,
             mission_valid_at: 0.0,
+            dock_charge_per_s: 0.0,
         }
     }
 
@@ -899,6 +903,9 @@ impl SimVehicle {
             0.0
         };
         self.battery = (self.battery - dt * drain).max(0.0);
+        if !self.armed && !self.in_air {
+            self.battery = (self.battery + dt * self.dock_charge_per_s).min(1.0);
+        }
         let mut target: Option<(f64, f64, f64)> = None;
         if self.armed && self.main_mode == MAIN_AUTO {
             match self.sub_mode {

@@ -36,6 +36,10 @@ pub struct FlyArgs {
     /// Lowest battery a sortie may start with, percent.
     #[arg(long, default_value_t = 50)]
     min_battery: i8,
+    /// Longest a vehicle back from a sortie waits in its dock for a battery swap or charge
+    /// before its next one, minutes.
+    #[arg(long, default_value_t = 60.0)]
+    battery_wait: f64,
     /// Detector: `colour` (simulator images), `companion` (what the drone's companion
     /// computer found, from `<file_url>.json`), `onnx:CONFIG.json` (a YOLO-style model run
     /// in-process; feature `onnx`) or an inference service URL (http://…).
@@ -103,6 +107,8 @@ pub struct DemoArgs {
 /// How a patrol run is set up beyond its plan and vehicles.
 struct RunOptions {
     detector: Arc<dyn Detector>,
+    /// How long a vehicle may wait in its dock for a battery swap or charge.
+    battery_wait: Duration,
     thresholds: gridpatrol::detect::Thresholds,
     min_battery: i8,
     sortie_timeout: Duration,
@@ -195,9 +201,11 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
     let data = DataDir(args.data.clone());
     let (mut map, opts) = plan_inputs(&args.plan)?;
     let fleet = open(&args.conn).await?;
-    let vehicles = fleet
+    let mut vehicles = fleet
         .wait_vehicles(args.vehicles, Duration::from_secs_f64(args.conn.wait))
         .await?;
+    // The first N heard (by system id) fly; any others are left alone.
+    vehicles.truncate(args.vehicles.max(1));
     // Each vehicle's HOME_POSITION, as it stands now.
     let mut homes = Vec::new();
     for v in &vehicles {
@@ -299,6 +307,7 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
         &fleet,
         RunOptions {
             detector: detector(&args.detector)?,
+            battery_wait: Duration::from_secs_f64(args.battery_wait.max(0.0) * 60.0),
             thresholds,
             min_battery: args.min_battery,
             sortie_timeout: Duration::from_secs(3 * 3600),
@@ -337,6 +346,34 @@ async fn patrol(
     pipeline.thresholds = opts.thresholds;
     pipeline.observer = obs.clone();
     pipeline.fleet = Some(fleet.clone());
+    // Geotag each vehicle's photos with its camera's own model where it gives one.
+    let asked: Vec<_> = vehicles
+        .iter()
+        .map(|v| {
+            let v = v.clone();
+            tokio::spawn(async move { v.camera_information(Duration::from_secs(3)).await })
+        })
+        .collect();
+    for (v, info) in vehicles.iter().zip(asked) {
+        match info.await.ok().flatten() {
+            Some(c) => {
+                println!(
+                    "vehicle {}: camera {} x {} px, {:.1} mm lens on a {:.1} x {:.1} mm sensor (CAMERA_INFORMATION)",
+                    v.sysid(), c.width, c.height, c.focal_mm, c.sensor_w_mm, c.sensor_h_mm
+                );
+                if let Ok(mut m) = pipeline.cameras.write() {
+                    m.insert(v.sysid(), gridpatrol::geotag::Intrinsics::from_info(&c));
+                }
+            }
+            None => println!(
+                "vehicle {}: its camera did not describe itself; geotagging with the {} model ({} x {} px)",
+                v.sysid(),
+                camera.name,
+                camera.image_width_px,
+                camera.image_height_px
+            ),
+        }
+    }
     let pipeline = Arc::new(pipeline);
     let run_id = run_id_for(&jobs);
     println!(
@@ -352,6 +389,7 @@ async fn patrol(
         abort: abort_on_ctrl_c(),
         min_battery_pct: opts.min_battery,
         preflight_wait: Duration::from_secs(15),
+        battery_wait: opts.battery_wait,
         sortie_timeout: opts.sortie_timeout,
         progress: indicatif::MultiProgress::new(),
         observer: obs,
@@ -470,6 +508,8 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
                 home: (home.lat, home.lon, home.alt_m),
                 world: Some(Arc::new(world)),
                 image_dir: Some(data.0.join("sim-images")),
+                // A dock that charges as DJI Dock 2 does (20 to 90 % in 32 min).
+                dock_charge_pct_per_min: 2.2,
                 ..Default::default()
             })
             .await?;
@@ -527,6 +567,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
         &fleet,
         RunOptions {
             detector: Arc::new(ColourDetector::default()),
+            battery_wait: Duration::from_secs(600),
             thresholds: Default::default(),
             min_battery: 50,
             sortie_timeout: Duration::from_secs(600),

@@ -27,6 +27,20 @@ pub struct Intrinsics {
 }
 
 impl Intrinsics {
+    /// The intrinsics a camera reports of itself (CAMERA_INFORMATION: focal length and
+    /// sensor size in mm, resolution in px), principal point at the image centre.
+    pub fn from_info(c: &crate::vehicle::CameraInfo) -> Self {
+        let (w, h) = (f64::from(c.width), f64::from(c.height));
+        Self {
+            width: u32::from(c.width),
+            height: u32::from(c.height),
+            fx: f64::from(c.focal_mm) / f64::from(c.sensor_w_mm) * w,
+            fy: f64::from(c.focal_mm) / f64::from(c.sensor_h_mm) * h,
+            cx: w / 2.0,
+            cy: h / 2.0,
+        }
+    }
+
     /// The intrinsics of a survey camera with its principal point at the image centre.
     pub fn from_camera(c: &Camera) -> Self {
         Self {

@@ -46,6 +46,9 @@ pub struct RunContext {
     pub min_battery_pct: i8,
     /// How long preflight waits for GPS, home and the link.
     pub preflight_wait: Duration,
+    /// How long a vehicle back from a sortie may wait in its dock for a battery swap or
+    /// charge before its next sortie.
+    pub battery_wait: Duration,
     /// Longest a sortie may take, real time.
     pub sortie_timeout: Duration,
     /// Progress bars; hidden when stderr is not a terminal.
@@ -199,6 +202,7 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             attached = None;
             Ok(())
         } else {
+            wait_for_battery(&v, &ctx, &bar).await;
             start_sortie(&v, job, &ctx).await
         };
         if let Err(e) = result {
@@ -325,6 +329,30 @@ pub fn anchor_to_homes(
         takeoff.y = (lon * 1e7).round() as i32;
     }
     Ok(())
+}
+
+/// Waits for a battery swap or charge when the battery is all that keeps the vehicle on
+/// the ground, as a dock operator would, saying so once.
+async fn wait_for_battery(v: &Vehicle, ctx: &RunContext, bar: &indicatif::ProgressBar) {
+    let low = |t: &Telemetry| {
+        let f = preflight_failures(t, ctx.min_battery_pct);
+        !f.is_empty() && f.iter().all(|s| s.starts_with("battery"))
+    };
+    if !low(&v.telemetry()) {
+        return;
+    }
+    bar.println(format!(
+        "vehicle {}: battery {} below {} %: waiting for a swap or charge in the dock (at most {:?})",
+        v.sysid(),
+        v.telemetry()
+            .battery
+            .remaining
+            .map_or("unknown".into(), |b| format!("{b} %")),
+        ctx.min_battery_pct,
+        ctx.battery_wait
+    ));
+    bar.set_message("waiting for a battery swap or charge");
+    v.wait_for(ctx.battery_wait, |t| !low(t)).await;
 }
 
 /// Preflight, fence and mission up and read back, mission mode, arm.
@@ -528,7 +556,8 @@ async fn ask_for_missing(
         let mut events = v.events();
         for i in missing {
             rep.rerequested += 1;
-            let _ = v.request_message(263, i as f32).await;
+            // MAV_COMP_ID_CAMERA: the camera, not the autopilot, keeps its photos.
+            let _ = v.request_message(100, 263, i as f32).await;
         }
         // The answers arrive as ordinary CAMERA_IMAGE_CAPTURED messages.
         let until = tokio::time::Instant::now() + Duration::from_millis(500);

@@ -24,7 +24,10 @@ pub struct Pipeline {
     pub fetcher: Fetcher,
     pub detector: Arc<dyn Detector>,
     pub thresholds: Thresholds,
+    /// The camera model for vehicles whose camera did not describe itself.
     pub intrinsics: Intrinsics,
+    /// Each vehicle's camera as it described itself (CAMERA_INFORMATION).
+    pub cameras: std::sync::RwLock<std::collections::HashMap<u8, Intrinsics>>,
     pub accuracy: PoseAccuracy,
     pub map: Arc<GridMap>,
     pub policy: MergePolicy,
@@ -124,15 +127,27 @@ impl Pipeline {
             height_m: c.alt_rel,
             q: c.q,
         };
+        let described = self
+            .cameras
+            .read()
+            .ok()
+            .and_then(|m| m.get(&c.sysid).copied());
+        let intrinsics = described.unwrap_or(self.intrinsics);
+        let k = &intrinsics;
+        // A photo of another size than the camera model would be geotagged far off.
+        if let Some((w, h)) = jpeg_size(&jpeg) {
+            if (w, h) != (k.width, k.height) {
+                return Err(unusable(format!(
+                    "the photo is {w} x {h} px but the camera model{} is {} x {} px; geotagging it with that model would misplace every finding (give the camera's own model with --camera)",
+                    if described.is_some() { " the camera reported" } else { "" },
+                    k.width,
+                    k.height
+                )));
+            }
+        }
         // The pose must be usable before anything is filed from this photo.
-        let centre = geotag::locate(
-            &self.intrinsics,
-            &pose,
-            &self.accuracy,
-            self.intrinsics.cx,
-            self.intrinsics.cy,
-        )
-        .map_err(|e| unusable(format!("pose: {e}")))?;
+        let centre = geotag::locate(k, &pose, &self.accuracy, k.cx, k.cy)
+            .map_err(|e| unusable(format!("pose: {e}")))?;
         let found = self
             .detector
             .detect_capture(&jpeg, &c.file_url)
@@ -146,7 +161,6 @@ impl Pipeline {
                 },
                 e => unusable(e.to_string()),
             })?;
-        let k = &self.intrinsics;
         let mut filed = Vec::new();
         for d in found.into_iter().filter(|d| self.thresholds.passes(d)) {
             let (u, v) = d.centre();
@@ -328,6 +342,13 @@ impl Pipeline {
 #[derive(Clone, Debug)]
 pub struct DataDir(pub std::path::PathBuf);
 
+/// A JPEG's pixel size from its header (None if it has none that can be read).
+fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+    let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(jpeg));
+    d.read_info().ok()?;
+    d.info().map(|i| (u32::from(i.width), u32::from(i.height)))
+}
+
 impl DataDir {
     pub fn db(&self) -> std::path::PathBuf {
         self.0.join("gridpatrol.db")
@@ -359,6 +380,7 @@ impl Pipeline {
             detector,
             thresholds: Thresholds::default(),
             intrinsics: Intrinsics::from_camera(camera),
+            cameras: Default::default(),
             accuracy: PoseAccuracy::default(),
             map,
             policy: MergePolicy::default(),

@@ -330,12 +330,32 @@ impl Vehicle {
         .await
     }
 
-    /// MAV_CMD_REQUEST_MESSAGE for message `id`, with `param2` (e.g. an image index).
-    pub async fn request_message(&self, id: u32, param2: f32) -> Result<CommandAck, CommandError> {
-        self.command_long(CommandSpec::new(
-            MavCmd::MAV_CMD_REQUEST_MESSAGE,
-            [id as f32, param2, 0.0, 0.0, 0.0, 0.0, 0.0],
-        ))
+    /// MAV_CMD_REQUEST_MESSAGE for message `id` from component `compid` (1 the autopilot,
+    /// 100 the camera), with `param2` (e.g. an image index).
+    pub async fn request_message(
+        &self,
+        compid: u8,
+        id: u32,
+        param2: f32,
+    ) -> Result<CommandAck, CommandError> {
+        self.command_long(CommandSpec {
+            target_component: compid,
+            ..CommandSpec::new(
+                MavCmd::MAV_CMD_REQUEST_MESSAGE,
+                [id as f32, param2, 0.0, 0.0, 0.0, 0.0, 0.0],
+            )
+        })
         .await
+    }
+
+    /// The camera's own description (CAMERA_INFORMATION, asked of component 100 as
+    /// MAVSDK's camera plugin asks), or `None` if it gives none within `wait`.
+    pub async fn camera_information(&self, wait: std::time::Duration) -> Option<super::CameraInfo> {
+        if let Some(c) = self.telemetry().camera {
+            return Some(c);
+        }
+        let _ = self.request_message(100, 259, 0.0).await;
+        self.wait_for(wait, |t| t.camera.is_some()).await;
+        self.telemetry().camera
     }
 }

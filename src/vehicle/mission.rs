@@ -433,11 +433,14 @@ impl Vehicle {
     /// reaches in 5/S s, so our re-requests must come S times sooner (and S times as
     /// many of them).
     async fn mission_cfg(&self) -> super::FleetConfig {
-        // The first estimate of the clock comes within a quarter second of hearing it.
-        self.wait_for(std::time::Duration::from_millis(1500), |t| {
-            t.clock_rate.is_some()
-        })
-        .await;
+        // The first estimate of the clock comes a quarter second after its first ATTITUDE;
+        // a vehicle that sends none is taken at 1×.
+        if self.telemetry().attitude.is_some() {
+            self.wait_for(std::time::Duration::from_millis(400), |t| {
+                t.clock_rate.is_some()
+            })
+            .await;
+        }
         let mut cfg = self.cfg().clone();
         let rate = self.telemetry().clock_rate.unwrap_or(1.0).max(1.0);
         cfg.mission_timeout = cfg.mission_timeout.div_f64(rate);

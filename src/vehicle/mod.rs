@@ -29,8 +29,8 @@ pub use mission::{
 pub use mode::{auto_sub_mode, main_mode, Px4Mode};
 pub use param::{ParamError, ParamValue};
 pub use telemetry::{
-    severity_name, Attitude, Battery, Gps, Home, ImageCapture, LinkQuality, LinkState, Position,
-    Sensors, Telemetry, TelemetryReducer, VehicleEvent, SENSOR_PREARM_CHECK,
+    severity_name, Attitude, Battery, CameraInfo, Gps, Home, ImageCapture, LinkQuality, LinkState,
+    Position, Sensors, Telemetry, TelemetryReducer, VehicleEvent, SENSOR_PREARM_CHECK,
 };
 
 use crate::link::{Hub, Inbound};

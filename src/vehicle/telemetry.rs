@@ -141,6 +141,8 @@ pub struct Telemetry {
     pub captures: u64,
     /// SYS_STATUS sensor bits (MAV_SYS_STATUS_SENSOR).
     pub sensors: Option<Sensors>,
+    /// The camera as it describes itself (CAMERA_INFORMATION).
+    pub camera: Option<CameraInfo>,
     /// The vehicle's clock rate: its seconds (time_boot_ms) per wall-clock second, measured
     /// over 1 s windows (the first over 250 ms). A SITL at speed factor S runs at S; a real vehicle at 1.
     pub clock_rate: Option<f64>,
@@ -148,6 +150,18 @@ pub struct Telemetry {
     pub statustext: VecDeque<(u8, String)>,
     /// Seconds since the last HEARTBEAT.
     pub heartbeat_age_s: f64,
+}
+
+/// A camera's intrinsics from CAMERA_INFORMATION (MAVLink camera protocol).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CameraInfo {
+    /// Focal length and sensor size, millimetres.
+    pub focal_mm: f32,
+    pub sensor_w_mm: f32,
+    pub sensor_h_mm: f32,
+    /// Image size, pixels.
+    pub width: u16,
+    pub height: u16,
 }
 
 /// SYS_STATUS onboard_control_sensors_{present,enabled,health}.
@@ -199,6 +213,7 @@ impl Telemetry {
             captures: 0,
             clock_rate: None,
             sensors: None,
+            camera: None,
             statustext: VecDeque::new(),
             heartbeat_age_s: 0.0,
         }
@@ -469,6 +484,21 @@ impl TelemetryReducer {
                 }
                 t.statustext.push_back((severity, text.clone()));
                 events.push(VehicleEvent::StatusText { severity, text });
+            }
+            MavMessage::CAMERA_INFORMATION(i)
+                if i.focal_length > 0.0
+                    && i.sensor_size_h > 0.0
+                    && i.sensor_size_v > 0.0
+                    && i.resolution_h > 0
+                    && i.resolution_v > 0 =>
+            {
+                t.camera = Some(CameraInfo {
+                    focal_mm: i.focal_length,
+                    sensor_w_mm: i.sensor_size_h,
+                    sensor_h_mm: i.sensor_size_v,
+                    width: i.resolution_h,
+                    height: i.resolution_v,
+                });
             }
             MavMessage::CAMERA_IMAGE_CAPTURED(c) => {
                 t.captures += 1;

@@ -96,6 +96,10 @@ pub struct SquareRun {
     /// Link faults per vehicle.
     pub faults: Vec<gridpatrol_sim::Faults>,
     pub fleet: FleetConfig,
+    /// The simulator's dock charges landed vehicles at this many percent per minute.
+    pub dock_charge_pct_per_min: f64,
+    /// The camera model the product plans and geotags with.
+    pub camera: &'static str,
 }
 
 impl Default for SquareRun {
@@ -113,6 +117,8 @@ impl Default for SquareRun {
             mftp: false,
             faults: Vec::new(),
             fleet: FleetConfig::default(),
+            dock_charge_pct_per_min: 0.0,
+            camera: "sim",
         }
     }
 }
@@ -131,6 +137,8 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         mftp,
         faults,
         fleet: fleet_cfg,
+        dock_charge_pct_per_min,
+        camera,
     } = run;
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
@@ -141,7 +149,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
     world
         .save(&dir.path().join("sim-images/world.json"))
         .unwrap();
-    let camera = Camera::find("sim").unwrap();
+    let camera = Camera::find(camera).unwrap();
     let opts = PlanOptions {
         camera: camera.clone(),
         altitude_m: 60.0,
@@ -172,6 +180,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         companion_detections: companion,
         mftp_urls: mftp,
         faults,
+        dock_charge_pct_per_min,
         ..Default::default()
     })
     .await
@@ -193,6 +202,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         abort,
         min_battery_pct: 50,
         preflight_wait: Duration::from_secs(10),
+        battery_wait: Duration::from_secs(60),
         sortie_timeout: Duration::from_secs(300),
         progress: indicatif::MultiProgress::with_draw_target(
             indicatif::ProgressDrawTarget::hidden(),
