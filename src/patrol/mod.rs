@@ -81,9 +81,10 @@ pub fn preflight_failures(t: &Telemetry, min_battery_pct: i8) -> Vec<String> {
     if t.home.is_none() {
         f.push("home position not set".to_string());
     }
-    // The GCS heartbeat keeps to the vehicle's own clock only once it is measured; a SITL
-    // running fast would otherwise see the ground station go quiet in flight.
-    if t.clock_rate.is_none() {
+    // The GCS heartbeat keeps to the vehicle's own clock only once it is measured (from
+    // its ATTITUDE); a SITL running fast would otherwise see the ground station go quiet
+    // in flight. A vehicle that sends no ATTITUDE cannot be measured and is taken at 1×.
+    if t.clock_rate.is_none() && t.attitude.is_some() {
         f.push("vehicle clock not measured yet".to_string());
     }
     match t.battery.remaining {
