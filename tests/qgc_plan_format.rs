@@ -72,7 +72,25 @@ fn check_plan(doc: &Value) {
     }
 
     assert_eq!(need(fence, "version", "geoFence", Value::is_number), 2);
-    need(fence, "circles", "geoFence", Value::is_array);
+    let circles = need(fence, "circles", "geoFence", Value::is_array)
+        .as_array()
+        .unwrap();
+    // QGCFenceCircle::loadFromJson, then QGCMapCircle::loadFromJson for "circle".
+    for (i, c) in circles.iter().enumerate() {
+        let what = format!("fence circle {i}");
+        assert_eq!(need(c, "version", &what, Value::is_number), 1);
+        need(c, "inclusion", &what, Value::is_boolean);
+        let circle = need(c, "circle", &what, Value::is_object);
+        let centre = need(circle, "center", &what, Value::is_array)
+            .as_array()
+            .unwrap();
+        assert!(
+            centre.len() == 2 && centre.iter().all(Value::is_number),
+            "{what}: center is [lat, lon]"
+        );
+        let r = need(circle, "radius", &what, Value::is_number);
+        assert!(r.as_f64().is_some_and(|r| r > 0.0), "{what}: radius {r}");
+    }
     let polygons = need(fence, "polygons", "geoFence", Value::is_array)
         .as_array()
         .unwrap();
