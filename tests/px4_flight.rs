@@ -79,15 +79,37 @@ async fn fence_on_board(port: u16, sysid: u8) -> Vec<gridpatrol::vehicle::Missio
     v.download(MissionType::Fence).await.unwrap()
 }
 
+/// A flight's set-up: PX4 instance `instance` at `speed`× at the dock, a GCS port for
+/// `fly`, a data directory and `fly`'s arguments with `extra` (None where PX4 is absent).
+fn flight(
+    instance: u8,
+    speed: f64,
+    extra: &[&str],
+) -> Option<(Px4, u16, tempfile::TempDir, Vec<String>)> {
+    let l = launcher()?;
+    let port = free_udp_port();
+    let px4 = Px4::start(&l, instance, speed, DOCK, port);
+    let data = tempfile::tempdir().unwrap();
+    let args = fly_args(port, data.path(), extra);
+    Some((px4, port, data, args))
+}
+
+/// `fly` started in the background, its output captured.
+fn spawn_fly(args: &[String]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
-    let Some(l) = launcher() else { return };
-    let port = free_udp_port();
-    let px4 = Px4::start(&l, 4, 10.0, DOCK, port);
-    let data = tempfile::tempdir().unwrap();
-    let args = fly_args(
-        port,
-        data.path(),
+    let Some((px4, port, data, args)) = flight(
+        4,
+        10.0,
         &[
             "--cells",
             "WQ-25",
@@ -96,7 +118,9 @@ async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
             "--speed",
             "12",
         ],
-    );
+    ) else {
+        return;
+    };
     let out = tokio::task::spawn_blocking(move || fly(&args))
         .await
         .unwrap();
@@ -120,14 +144,10 @@ async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
-    let Some(l) = launcher() else { return };
-    let port = free_udp_port();
-    let px4 = Px4::start(&l, 5, 10.0, DOCK, port);
-    let data = tempfile::tempdir().unwrap();
     // WQ-38's nearest corner is 902 m from the dock: more than PX4's MIS_DIST_1WP.
-    let args = fly_args(
-        port,
-        data.path(),
+    let Some((px4, port, data, args)) = flight(
+        5,
+        10.0,
         &[
             "--cells",
             "WQ-38",
@@ -138,7 +158,9 @@ async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
             "--speed",
             "12",
         ],
-    );
+    ) else {
+        return;
+    };
     let out = tokio::task::spawn_blocking(move || fly(&args))
         .await
         .unwrap();
@@ -206,22 +228,12 @@ async fn two_px4s_fly_one_patrol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_brings_a_px4_home_and_down() {
-    let Some(l) = launcher() else { return };
-    let port = free_udp_port();
-    let px4 = Px4::start(&l, 8, 8.0, DOCK, port);
-    let data = tempfile::tempdir().unwrap();
-    let args = fly_args(
-        port,
-        data.path(),
-        &["--cells", "WQ-25", "--pattern", "perimeter"],
-    );
-    let child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
-        .args(&args)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let Some((px4, _port, _data, args)) =
+        flight(8, 8.0, &["--cells", "WQ-25", "--pattern", "perimeter"])
+    else {
+        return;
+    };
+    let child = spawn_fly(&args);
     assert!(
         px4.wait_log("Takeoff detected", Duration::from_secs(60))
             .await,
@@ -248,14 +260,10 @@ async fn ctrl_c_brings_a_px4_home_and_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fly_killed_mid_sortie_reattaches_when_run_again() {
-    let Some(l) = launcher() else { return };
-    let port = free_udp_port();
     // Slow enough that PX4's 10 s data-link timeout (its own clock) outlasts the restart.
-    let px4 = Px4::start(&l, 9, 3.0, DOCK, port);
-    let data = tempfile::tempdir().unwrap();
-    let args = fly_args(
-        port,
-        data.path(),
+    let Some((px4, _port, data, args)) = flight(
+        9,
+        3.0,
         &[
             "--cells",
             "WQ-25",
@@ -264,14 +272,10 @@ async fn fly_killed_mid_sortie_reattaches_when_run_again() {
             "--speed",
             "12",
         ],
-    );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
-        .args(&args)
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    ) else {
+        return;
+    };
+    let mut child = spawn_fly(&args);
     assert!(
         px4.wait_log("Takeoff detected", Duration::from_secs(60))
             .await,

@@ -11,6 +11,7 @@ pub mod ftp;
 pub mod mission;
 pub mod photo;
 pub mod px4_camera;
+pub mod px4_sitl;
 pub mod rng;
 pub mod streams;
 pub mod vehicle;
@@ -525,7 +526,8 @@ async fn sleep_opt(due: Option<tokio::time::Instant>) {
 
 /// The camera component's HEARTBEAT (component 100, MAV_TYPE_CAMERA), as PX4's camera
 /// manager announces a camera.
-fn camera_heartbeat() -> MavMessage {
+/// The camera component's HEARTBEAT (MAV_TYPE_CAMERA), for the fleet's and PX4's cameras.
+pub(crate) fn camera_heartbeat() -> MavMessage {
     use mavlink::dialects::common::{MavAutopilot, MavModeFlag, MavState, MavType, HEARTBEAT_DATA};
     MavMessage::HEARTBEAT(HEARTBEAT_DATA {
         custom_mode: 0,

@@ -117,7 +117,7 @@ impl Px4Camera {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    self.send(&camera_heartbeat()).await;
+                    self.send(&crate::camera_heartbeat()).await;
                 }
                 Some(msg) = photo_rx.recv() => {
                     if let MavMessage::CAMERA_IMAGE_CAPTURED(c) = &msg {
@@ -344,18 +344,6 @@ impl Px4Camera {
 enum Out {
     Send(MavMessage),
     Photo(CaptureRequest),
-}
-
-fn camera_heartbeat() -> MavMessage {
-    use mavlink::dialects::common::{MavAutopilot, MavModeFlag, MavState, MavType, HEARTBEAT_DATA};
-    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
-        custom_mode: 0,
-        mavtype: MavType::MAV_TYPE_CAMERA,
-        autopilot: MavAutopilot::MAV_AUTOPILOT_INVALID,
-        base_mode: MavModeFlag::empty(),
-        system_status: MavState::MAV_STATE_ACTIVE,
-        mavlink_version: 3,
-    })
 }
 
 /// CAMERA_INFORMATION for the camera's intrinsics (MAVLink camera protocol).

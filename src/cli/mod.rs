@@ -2,7 +2,6 @@
 
 mod events;
 mod patrol;
-mod px4;
 
 pub use events::{events_cmd, EventsOp};
 pub use patrol::{demo, fly, DemoArgs, FlyArgs};

@@ -522,8 +522,9 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
             _sim = Some(sim);
         }
         Some(given) => {
-            let launcher =
-                super::px4::find_launcher((given.as_os_str() != "auto").then_some(given))?;
+            let launcher = gridpatrol_sim::px4_sitl::find_launcher(
+                (given.as_os_str() != "auto").then_some(given),
+            )?;
             // PX4 SITL has flown missions to landing at up to 10× here.
             let speed = args.speed.min(10.0);
             let ids: Vec<u8> = (0..args.vehicles.min(10) as u8).collect();
@@ -538,7 +539,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
             for &i in &ids {
                 // Side by side in the dock, 5 m apart, as the simulated fleet stands.
                 let east = f64::from(i) * 5.0 / (111_320.0 * home.lat.to_radians().cos());
-                _px4.push(super::px4::Px4Instance::start(
+                _px4.push(gridpatrol_sim::px4_sitl::Px4Instance::start(
                     &launcher,
                     i,
                     speed,

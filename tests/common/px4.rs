@@ -1,8 +1,8 @@
 //! Real PX4 v1.16 SITL from ../shared/px4-sitl: one instance per test, each with its own
 //! instance number (0-9, so its own UDP ports and system id N+1) and GCS port.
 
+use gridpatrol_sim::px4_sitl::Px4Instance;
 use std::path::PathBuf;
-use std::process::Command;
 
 /// The launcher, or `None` (after one line saying so) where it is absent. In CI an absent
 /// PX4 fails the test instead: CI must fly it.
@@ -16,12 +16,12 @@ pub fn launcher() -> Option<PathBuf> {
     }
 }
 
-/// A running PX4 SITL instance; stopped when dropped.
+/// A running PX4 SITL instance in its own temporary directory; stopped when dropped.
 pub struct Px4 {
-    launcher: PathBuf,
+    sitl: Px4Instance,
     pub instance: u8,
     pub gcs_port: u16,
-    dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
 }
 
 /// The sample district's dock, where the instances stand unless told otherwise.
@@ -38,43 +38,22 @@ impl Px4 {
         gcs_port: u16,
     ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let px4 = Self {
-            launcher: launcher.to_path_buf(),
+        let sitl = Px4Instance::start(launcher, instance, speed, home, gcs_port, dir.path())
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(dir.path().join("px4.log")).unwrap_or_default();
+                panic!("{e:#}\n{log}")
+            });
+        Self {
+            sitl,
             instance,
             gcs_port,
-            dir,
-        };
-        // A leftover of an earlier run would hold the ports.
-        px4.stop();
-        let out = Command::new(launcher)
-            .args([
-                "start",
-                "-i",
-                &instance.to_string(),
-                "--speed",
-                &speed.to_string(),
-                "--home",
-                &format!("{},{},{}", home.0, home.1, home.2),
-                "--gcs-port",
-                &gcs_port.to_string(),
-                "--dir",
-                &px4.dir.path().display().to_string(),
-            ])
-            .output()
-            .expect("run px4-sitl");
-        assert!(
-            out.status.success(),
-            "px4-sitl start -i {instance}: {}{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            px4.log()
-        );
-        px4
+            _dir: dir,
+        }
     }
 
     /// PX4's own log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("px4.log")).unwrap_or_default()
+        std::fs::read_to_string(self.sitl.dir.join("px4.log")).unwrap_or_default()
     }
 
     /// Waits (at most `timeout`) for PX4's log to contain `text`.
@@ -92,24 +71,6 @@ impl Px4 {
     /// The system id PX4 gives this instance.
     pub fn sysid(&self) -> u8 {
         self.instance + 1
-    }
-
-    fn stop(&self) {
-        let _ = Command::new(&self.launcher)
-            .args([
-                "stop",
-                "-i",
-                &self.instance.to_string(),
-                "--dir",
-                &self.dir.path().display().to_string(),
-            ])
-            .output();
-    }
-}
-
-impl Drop for Px4 {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -1,5 +1,5 @@
-//! Real PX4 SITL for `gridpatrol demo --px4`: the `px4-sitl` launcher (PX4 v1.16 with its
-//! SIH quadrotor, see `../shared/px4-sitl/README.md`), one instance per vehicle.
+//! Real PX4 SITL through its `px4-sitl` launcher (PX4 v1.16 with its SIH quadrotor, see
+//! `../shared/px4-sitl/README.md`): for `gridpatrol demo --px4` and the tests that fly it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,7 +32,7 @@ pub fn find_launcher(given: Option<&Path>) -> Result<PathBuf> {
 pub struct Px4Instance {
     launcher: PathBuf,
     pub instance: u8,
-    dir: PathBuf,
+    pub dir: PathBuf,
 }
 
 impl Px4Instance {
@@ -47,6 +47,8 @@ impl Px4Instance {
         gcs_port: u16,
         dir: &Path,
     ) -> Result<Self> {
+        // A leftover of an earlier run in `dir` would hold the instance's ports.
+        stop(launcher, instance, dir);
         let out = Command::new(launcher)
             .args([
                 "start",
@@ -81,14 +83,18 @@ impl Px4Instance {
 
 impl Drop for Px4Instance {
     fn drop(&mut self) {
-        let _ = Command::new(&self.launcher)
-            .args([
-                "stop",
-                "-i",
-                &self.instance.to_string(),
-                "--dir",
-                &self.dir.display().to_string(),
-            ])
-            .output();
+        stop(&self.launcher, self.instance, &self.dir);
     }
+}
+
+fn stop(launcher: &Path, instance: u8, dir: &Path) {
+    let _ = Command::new(launcher)
+        .args([
+            "stop",
+            "-i",
+            &instance.to_string(),
+            "--dir",
+            &dir.display().to_string(),
+        ])
+        .output();
 }
