@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::px4::{free_udp_port, launcher, Px4, DOCK};
@@ -161,55 +160,6 @@ async fn an_upload_to_a_busy_mission_manager_is_retried_until_it_frees() {
     assert!(busy > 0, "PX4 answered busy at least once");
 }
 
-/// A UDP proxy on loopback between PX4 (which sends to `listen`) and a ground station at
-/// `gcs`, dropping `loss` of the datagrams each way.
-async fn lossy_proxy(loss: f64, gcs: std::net::SocketAddr, seed: u64) -> u16 {
-    let outer = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let inner = Arc::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    inner.connect(gcs).await.unwrap();
-    let port = outer.local_addr().unwrap().port();
-    let vehicle: Arc<std::sync::Mutex<Option<std::net::SocketAddr>>> = Arc::default();
-    // SplitMix64: a seeded, repeatable loss pattern.
-    let next = move |s: &mut u64| {
-        *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = *s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) as f64 / u64::MAX as f64
-    };
-    let (o, i, veh) = (outer.clone(), inner.clone(), vehicle.clone());
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        let mut s = seed;
-        loop {
-            // A socket error (an ICMP answer to an earlier datagram) ends nothing.
-            let Ok((n, from)) = o.recv_from(&mut buf).await else {
-                continue;
-            };
-            *veh.lock().unwrap() = Some(from);
-            if next(&mut s) >= loss {
-                let _ = i.send(&buf[..n]).await;
-            }
-        }
-    });
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 4096];
-        let mut s = seed ^ 0xFFFF;
-        loop {
-            let Ok(n) = inner.recv(&mut buf).await else {
-                continue;
-            };
-            let to = *vehicle.lock().unwrap();
-            if let Some(to) = to {
-                if next(&mut s) >= loss {
-                    let _ = outer.send_to(&buf[..n], to).await;
-                }
-            }
-        }
-    });
-    port
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transfers_survive_20_percent_loss_each_way_through_a_proxy() {
     let Some(launcher) = launcher() else { return };
@@ -223,7 +173,7 @@ async fn transfers_survive_20_percent_loss_each_way_through_a_proxy() {
     .await
     .unwrap();
     let gcs = hub.links()[0].local_addr.unwrap();
-    let port = lossy_proxy(0.2, gcs, 20).await;
+    let port = common::proxy::start(0.2, gcs, 20).await.port;
     // At 2× PX4 drops a transfer after 2.5 s of silence (its 5 s): bursts of loss on a
     // loaded machine do not outlast that.
     let px4 = Px4::start(&launcher, 3, 2.0, DOCK, port);

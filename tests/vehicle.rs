@@ -4,13 +4,15 @@ mod common;
 
 use std::time::Duration;
 
+use common::proxy::Proxy;
 use common::{fast_fleet, rig, simple, with_faults};
-use gridpatrol::link::{HubConfig, SigningKey};
+use gridpatrol::link::{Hub, HubConfig, Inbound, LinkConfig, SigningKey};
 use gridpatrol::vehicle::{
-    CommandError, FleetConfig, LinkState, MissionError, MissionItem, MissionStage, MissionType,
-    ParamValue, Px4Mode, VehicleEvent,
+    CommandError, Fleet, FleetConfig, LinkState, MissionError, MissionItem, MissionStage,
+    MissionType, ParamValue, Px4Mode, Vehicle, VehicleEvent,
 };
 use gridpatrol_sim::{Faults, SimConfig};
+use mavlink::dialects::common::MavMessage;
 use mavlink::dialects::common::MavMissionResult;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -488,4 +490,134 @@ async fn a_vehicle_heard_on_two_links_is_one_vehicle() {
     assert_eq!(fleet.sysids(), vec![1]);
     assert!(hub.route(1).is_some());
     v.param_get("NAV_ACC_RAD").await.unwrap();
+}
+
+/// A fleet at its default timeouts, and the simulator at `speed`× behind a proxy that can
+/// cut the link.
+async fn behind_proxy(speed: f64) -> (Fleet, gridpatrol_sim::Sim, Proxy, Vehicle) {
+    let hub = Hub::new(HubConfig {
+        heartbeat: Some(Duration::from_secs(1)),
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let link = hub
+        .add_link(LinkConfig::new("udpin:127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let proxy = common::proxy::start(0.0, link.local_addr.unwrap(), 1).await;
+    let sim = gridpatrol_sim::Sim::start(SimConfig {
+        gcs: ([127, 0, 0, 1], proxy.port).into(),
+        base_port: None,
+        speed,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let fleet = Fleet::new(hub, FleetConfig::default());
+    let v = fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
+    // The fleet scales its timeouts by the vehicle's clock rate: let it measure it.
+    v.wait_for(Duration::from_secs(5), |t| t.clock_rate.is_some())
+        .await;
+    (fleet, sim, proxy, v)
+}
+
+/// Waits until the vehicle has sent item `seq` of a download.
+async fn item_sent(rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Inbound>>, seq: u16) {
+    loop {
+        match rx.recv().await {
+            Ok(inb) => {
+                if matches!(&inb.msg, MavMessage::MISSION_ITEM_INT(i) if i.seq >= seq) {
+                    return;
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Keeps the link cut until `vehicle_s` seconds of the vehicle's clock have passed (as the
+/// fleet measured its rate).
+async fn cut_for(proxy: &Proxy, v: &Vehicle, vehicle_s: f64, uplink_only: bool) {
+    if uplink_only {
+        proxy
+            .uplink
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    } else {
+        proxy.set_open(false);
+    }
+    let t0 = std::time::Instant::now();
+    while t0.elapsed().as_secs_f64() * v.telemetry().clock_rate.unwrap_or(1.0) < vehicle_s {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.set_open(true);
+}
+
+const MISSION_REQUEST_LIST: u32 = 43;
+const MISSION_COUNT: u32 = 44;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_the_vehicle_dropped_in_a_silent_outage_starts_over_and_completes() {
+    let (fleet, _sim, proxy, v) = behind_proxy(10.0).await;
+    let items = line(600);
+    v.upload(MissionType::Mission, &items).await.unwrap();
+    let mut rx = fleet.hub().subscribe();
+    let download = tokio::spawn({
+        let v = v.clone();
+        async move { v.download(MissionType::Mission).await }
+    });
+    item_sent(&mut rx, 200).await;
+    // 6.5 s of silence both ways: past PX4's 5 s protocol timeout, so the vehicle has
+    // dropped the transfer and its "Operation timeout" was lost with the rest.
+    cut_for(&proxy, &v, 6.5, false).await;
+    let read = download.await.unwrap().expect("the download completes");
+    gridpatrol::vehicle::compare_missions(&items, &read).unwrap();
+    assert!(
+        proxy.sent_up(MISSION_REQUEST_LIST) >= 2,
+        "the download started over"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_start_over_when_the_vehicle_says_operation_timeout() {
+    let (fleet, _sim, proxy, v) = behind_proxy(10.0).await;
+    let items = line(600);
+    // Upload: our items stop reaching the vehicle; it re-requests, then gives up and says so.
+    let mut rx = fleet.hub().subscribe();
+    let upload = tokio::spawn({
+        let (v, items) = (v.clone(), items.clone());
+        async move { v.upload(MissionType::Mission, &items).await }
+    });
+    loop {
+        if let Ok(inb) = rx.recv().await {
+            if matches!(&inb.msg, MavMessage::MISSION_REQUEST_INT(r) if r.seq >= 200) {
+                break;
+            }
+        }
+    }
+    cut_for(&proxy, &v, 5.5, true).await;
+    upload.await.unwrap().expect("the upload completes");
+    assert!(proxy.sent_up(MISSION_COUNT) >= 2, "the upload started over");
+    assert!(
+        v.telemetry()
+            .statustext
+            .iter()
+            .any(|(_, t)| t.starts_with("Operation timeout")),
+        "the vehicle said why"
+    );
+    // Download: the same, one way.
+    let mut rx = fleet.hub().subscribe();
+    let download = tokio::spawn({
+        let v = v.clone();
+        async move { v.download(MissionType::Mission).await }
+    });
+    item_sent(&mut rx, 200).await;
+    let lists = proxy.sent_up(MISSION_REQUEST_LIST);
+    cut_for(&proxy, &v, 5.5, true).await;
+    let read = download.await.unwrap().expect("the download completes");
+    gridpatrol::vehicle::compare_missions(&items, &read).unwrap();
+    assert!(
+        proxy.sent_up(MISSION_REQUEST_LIST) > lists,
+        "the download started over"
+    );
 }

@@ -5,8 +5,9 @@
 #![allow(deprecated)]
 
 use mavlink::dialects::common::{
-    MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType, MISSION_ACK_DATA,
+    MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType, MavSeverity, MISSION_ACK_DATA,
     MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_DATA, MISSION_REQUEST_INT_DATA,
+    STATUSTEXT_DATA,
 };
 
 /// PX4 v1.16's geofence capacity, items (DM_KEY_FENCE_POINTS_MAX).
@@ -52,6 +53,10 @@ enum State {
     /// A download in progress: PX4 answers a MISSION_COUNT with MAV_MISSION_ERROR
     /// ("WPM: IGN MISSION_COUNT: Busy") until the GCS's ACK or its protocol timeout.
     Sending {
+        kind: MavMissionType,
+        /// The next item PX4 expects to be asked for (its `_transfer_seq`).
+        seq: u16,
+        count: u16,
         last_heard: f64,
     },
 }
@@ -136,15 +141,38 @@ impl MissionServer {
             return (out, false);
         }
         let mut changed = false;
-        if let State::Sending { last_heard } = self.state {
-            if now - last_heard > self.abort_s {
-                self.state = State::Idle;
-            }
-        }
+        out.append(&mut self.tick(now));
         match msg {
-            MavMessage::MISSION_COUNT(_) if matches!(self.state, State::Sending { .. }) => {
-                if let MavMessage::MISSION_COUNT(c) = msg {
-                    out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ERROR));
+            MavMessage::MISSION_COUNT(c) if matches!(self.state, State::Sending { .. }) => {
+                out.push(statustext(
+                    MavSeverity::MAV_SEVERITY_CRITICAL,
+                    "WPM: IGN MISSION_COUNT: Busy",
+                ));
+                out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ERROR));
+            }
+            // PX4 takes a repeated MISSION_COUNT as its first request lost, and refuses
+            // one that comes after items have arrived.
+            MavMessage::MISSION_COUNT(c) if matches!(self.state, State::Receiving { .. }) => {
+                if let State::Receiving {
+                    kind,
+                    items,
+                    last_request,
+                    last_heard,
+                    ..
+                } = &mut self.state
+                {
+                    *last_heard = now;
+                    if items.is_empty() {
+                        *last_request = now;
+                        let k = *kind;
+                        out.push(self.request(k, 0));
+                    } else {
+                        out.push(statustext(
+                            MavSeverity::MAV_SEVERITY_CRITICAL,
+                            "WPM: REJ. CMD: Busy",
+                        ));
+                        out.push(self.ack(c.mission_type, MavMissionResult::MAV_MISSION_ERROR));
+                    }
                 }
             }
             MavMessage::MISSION_COUNT(c) => {
@@ -208,16 +236,34 @@ impl MissionServer {
                 changed = self.take_item(item, plans, now, &mut out);
             }
             MavMessage::MISSION_REQUEST_LIST(r) => {
-                let n = plans.get(r.mission_type).len() as u16;
-                out.push(MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
-                    count: n,
-                    target_system: self.target.0,
-                    target_component: self.target.1,
-                    mission_type: r.mission_type,
-                    opaque_id: 0,
-                }));
-                if n > 0 {
-                    self.state = State::Sending { last_heard: now };
+                // A download that sent everything ends here even without the GCS's ACK.
+                if let State::Sending { seq, count, .. } = self.state {
+                    if seq == count {
+                        self.state = State::Idle;
+                    }
+                }
+                let restart =
+                    matches!(self.state, State::Sending { kind, .. } if kind == r.mission_type);
+                if matches!(self.state, State::Idle) || restart {
+                    let n = plans.get(r.mission_type).len() as u16;
+                    out.push(MavMessage::MISSION_COUNT(MISSION_COUNT_DATA {
+                        count: n,
+                        target_system: self.target.0,
+                        target_component: self.target.1,
+                        mission_type: r.mission_type,
+                        opaque_id: 0,
+                    }));
+                    self.state = State::Sending {
+                        kind: r.mission_type,
+                        seq: 0,
+                        count: n,
+                        last_heard: now,
+                    };
+                } else {
+                    out.push(statustext(
+                        MavSeverity::MAV_SEVERITY_INFO,
+                        "Mission download request ignored, already active",
+                    ));
                 }
             }
             MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
@@ -225,29 +271,9 @@ impl MissionServer {
             })
             | MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA {
                 seq, mission_type, ..
-            }) => match plans.get(*mission_type).get(*seq as usize) {
-                Some(item) => {
-                    if let State::Sending { last_heard } = &mut self.state {
-                        *last_heard = now;
-                    }
-                    let mut item = item.clone();
-                    item.target_system = self.target.0;
-                    item.target_component = self.target.1;
-                    if *mission_type == MavMissionType::MAV_MISSION_TYPE_FENCE {
-                        // PX4 keeps a fence point's position, altitude and count or radius
-                        // only, and reports it absolute (mavlink_mission.cpp).
-                        item.frame = MavFrame::MAV_FRAME_GLOBAL_INT;
-                        (item.param2, item.param3, item.param4) = (0.0, 0.0, 0.0);
-                    }
-                    out.push(MavMessage::MISSION_ITEM_INT(item));
-                }
-                None => out.push(self.ack(
-                    *mission_type,
-                    MavMissionResult::MAV_MISSION_INVALID_SEQUENCE,
-                )),
-            },
-            MavMessage::MISSION_ACK(_) => {
-                if matches!(self.state, State::Sending { .. }) {
+            }) => self.serve_request(*seq, *mission_type, plans, now, &mut out),
+            MavMessage::MISSION_ACK(a) => {
+                if matches!(self.state, State::Sending { kind, .. } if kind == a.mission_type) {
                     self.state = State::Idle;
                 }
             }
@@ -274,6 +300,65 @@ impl MissionServer {
         (out, changed)
     }
 
+    /// A request during a download, as PX4 answers it: the next item or the last one
+    /// again; anything else aborts the transfer, and without one it is ignored.
+    fn serve_request(
+        &mut self,
+        want: u16,
+        mission_type: MavMissionType,
+        plans: &Plans,
+        now: f64,
+        out: &mut Vec<MavMessage>,
+    ) {
+        let State::Sending {
+            kind,
+            seq,
+            count,
+            last_heard,
+        } = &mut self.state
+        else {
+            if matches!(self.state, State::Receiving { .. }) {
+                out.push(statustext(
+                    MavSeverity::MAV_SEVERITY_CRITICAL,
+                    "WPM: REJ. CMD: Busy",
+                ));
+            }
+            // Idle: PX4 ignores it silently ("some OSDs have buggy implementations").
+            return;
+        };
+        if *kind != mission_type {
+            return;
+        }
+        *last_heard = now;
+        let item = if want == *seq && *seq < *count {
+            *seq += 1;
+            plans.get(mission_type).get(want as usize)
+        } else if want.checked_add(1) == Some(*seq) {
+            plans.get(mission_type).get(want as usize)
+        } else {
+            None
+        };
+        let Some(item) = item else {
+            self.state = State::Idle;
+            out.push(self.ack(mission_type, MavMissionResult::MAV_MISSION_ERROR));
+            out.push(statustext(
+                MavSeverity::MAV_SEVERITY_CRITICAL,
+                "WPM: REJ. CMD: Req. WP was unexpected",
+            ));
+            return;
+        };
+        let mut item = item.clone();
+        item.target_system = self.target.0;
+        item.target_component = self.target.1;
+        if mission_type == MavMissionType::MAV_MISSION_TYPE_FENCE {
+            // PX4 keeps a fence point's position, altitude and count or radius
+            // only, and reports it absolute (mavlink_mission.cpp).
+            item.frame = MavFrame::MAV_FRAME_GLOBAL_INT;
+            (item.param2, item.param3, item.param4) = (0.0, 0.0, 0.0);
+        }
+        out.push(MavMessage::MISSION_ITEM_INT(item));
+    }
+
     fn take_item(
         &mut self,
         item: MISSION_ITEM_INT_DATA,
@@ -289,10 +374,21 @@ impl MissionServer {
             last_heard,
         } = &mut self.state
         else {
-            // PX4 re-acks a repeated last item of the upload it just finished.
-            if let Some((k, n)) = self.completed {
-                if item.mission_type == k && item.seq + 1 == n {
+            // PX4 re-acks a repeated last item of the upload it just finished, and
+            // refuses any other item outside an upload.
+            let k = item.mission_type;
+            match self.completed {
+                Some((done, n)) if done == k && item.seq + 1 == n => {
                     out.push(self.ack(k, MavMissionResult::MAV_MISSION_ACCEPTED));
+                }
+                _ => {
+                    let text = if matches!(self.state, State::Sending { .. }) {
+                        "IGN MISSION_ITEM: Busy"
+                    } else {
+                        "IGN MISSION_ITEM: No transfer"
+                    };
+                    out.push(statustext(MavSeverity::MAV_SEVERITY_CRITICAL, text));
+                    out.push(self.ack(k, MavMissionResult::MAV_MISSION_ERROR));
                 }
             }
             return false;
@@ -303,12 +399,7 @@ impl MissionServer {
         *last_heard = now;
         let next = items.len() as u16;
         if item.seq != next {
-            // A duplicate of an item we have: ask again for the one we need.
-            if item.seq < next {
-                let (k, n) = (*kind, next);
-                *last_request = now;
-                out.push(self.request(k, n));
-            }
+            // PX4 ignores an item out of sequence; its retry timer asks again.
             return false;
         }
         if let Some(problem) = check_item(&item) {
@@ -333,25 +424,31 @@ impl MissionServer {
         false
     }
 
-    /// Re-requests on PX4's retry timer; gives up after its protocol timeout.
+    /// Re-requests on PX4's retry timer; gives up a transfer after its protocol timeout,
+    /// saying only "Operation timeout" (PX4 sends no MISSION_ACK then).
     pub fn tick(&mut self, now: f64) -> Vec<MavMessage> {
         let mut out = Vec::new();
         if self.stalled() {
             return out;
         }
-        if let State::Receiving {
+        let last_heard = match &self.state {
+            State::Idle => return out,
+            State::Receiving { last_heard, .. } | State::Sending { last_heard, .. } => *last_heard,
+        };
+        if now - last_heard > self.abort_s {
+            self.state = State::Idle;
+            out.push(statustext(
+                MavSeverity::MAV_SEVERITY_CRITICAL,
+                "Operation timeout",
+            ));
+        } else if let State::Receiving {
             kind,
             items,
             last_request,
-            last_heard,
             ..
         } = &mut self.state
         {
-            if now - *last_heard > self.abort_s {
-                let k = *kind;
-                self.state = State::Idle;
-                out.push(self.ack(k, MavMissionResult::MAV_MISSION_OPERATION_CANCELLED));
-            } else if now - *last_request >= self.retry_s {
+            if now - *last_request >= self.retry_s {
                 *last_request = now;
                 let (k, n) = (*kind, items.len() as u16);
                 out.push(self.request(k, n));
@@ -359,6 +456,19 @@ impl MissionServer {
         }
         out
     }
+}
+
+/// A STATUSTEXT as PX4's mission manager words it.
+fn statustext(severity: MavSeverity, text: &str) -> MavMessage {
+    let mut b = [0u8; 50];
+    let n = text.len().min(50);
+    b[..n].copy_from_slice(&text.as_bytes()[..n]);
+    MavMessage::STATUSTEXT(STATUSTEXT_DATA {
+        severity,
+        text: b.into(),
+        id: 0,
+        chunk_seq: 0,
+    })
 }
 
 /// What PX4 refuses in a mission item, as a MAV_MISSION_RESULT.
@@ -447,9 +557,84 @@ mod tests {
         assert!(matches!(s.tick(0.3)[..], [MavMessage::MISSION_REQUEST(ref r)] if r.seq == 0));
         let out = s.tick(5.1);
         assert!(
-            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_OPERATION_CANCELLED)
+            matches!(out[..], [MavMessage::STATUSTEXT(ref t)] if t.text.to_str().unwrap() == "Operation timeout"),
+            "PX4 says so, with no MISSION_ACK: {out:?}"
         );
         assert!(plans.mission.is_empty());
+        // A late item finds no transfer.
+        let (out, _) = s.handle(&item(0), &mut plans, 5.2);
+        assert!(
+            matches!(out[..], [_, MavMessage::MISSION_ACK(ref a)] if a.mavtype == MavMissionResult::MAV_MISSION_ERROR),
+            "{out:?}"
+        );
+        assert!(plans.mission.is_empty());
+    }
+
+    fn request_list() -> MavMessage {
+        MavMessage::MISSION_REQUEST_LIST(mavlink::dialects::common::MISSION_REQUEST_LIST_DATA {
+            target_system: 1,
+            target_component: 1,
+            ..Default::default()
+        })
+    }
+
+    fn request(seq: u16) -> MavMessage {
+        MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+            seq,
+            target_system: 1,
+            target_component: 1,
+            ..Default::default()
+        })
+    }
+
+    fn served(out: &[MavMessage]) -> Option<u16> {
+        match out {
+            [MavMessage::MISSION_ITEM_INT(i)] => Some(i.seq),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_download_serves_the_next_item_or_the_last_again_and_nothing_without_a_transfer() {
+        let mut plans = Plans {
+            mission: (0..4)
+                .map(|seq| MISSION_ITEM_INT_DATA {
+                    seq,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let mut s = MissionServer::new(500);
+        // Idle: a request is ignored, as PX4 does.
+        assert!(s.handle(&request(0), &mut plans, 0.0).0.is_empty());
+        let (out, _) = s.handle(&request_list(), &mut plans, 0.1);
+        assert!(matches!(out[..], [MavMessage::MISSION_COUNT(ref c)] if c.count == 4));
+        assert_eq!(served(&s.handle(&request(0), &mut plans, 0.2).0), Some(0));
+        assert_eq!(served(&s.handle(&request(1), &mut plans, 0.3).0), Some(1));
+        assert_eq!(served(&s.handle(&request(1), &mut plans, 0.4).0), Some(1));
+        // Busy for an upload meanwhile.
+        let (out, _) = s.handle(&count(2), &mut plans, 0.5);
+        assert!(
+            matches!(out.last(), Some(MavMessage::MISSION_ACK(a)) if a.mavtype == MavMissionResult::MAV_MISSION_ERROR)
+        );
+        // The same GCS may start the download over.
+        s.handle(&request_list(), &mut plans, 0.6);
+        assert_eq!(served(&s.handle(&request(0), &mut plans, 0.7).0), Some(0));
+        // Skipping ahead aborts the transfer.
+        let (out, _) = s.handle(&request(3), &mut plans, 0.8);
+        assert!(
+            matches!(out[0], MavMessage::MISSION_ACK(ref a) if a.mavtype == MavMissionResult::MAV_MISSION_ERROR)
+        );
+        assert!(s.handle(&request(1), &mut plans, 0.9).0.is_empty());
+        // After 5 s without a request PX4 drops the download and says so.
+        s.handle(&request_list(), &mut plans, 1.0);
+        s.handle(&request(0), &mut plans, 1.1);
+        let out = s.tick(6.2);
+        assert!(
+            matches!(out[..], [MavMessage::STATUSTEXT(ref t)] if t.text.to_str().unwrap() == "Operation timeout")
+        );
+        assert!(s.handle(&request(1), &mut plans, 6.3).0.is_empty());
     }
 
     #[test]

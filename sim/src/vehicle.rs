@@ -795,6 +795,7 @@ impl SimVehicle {
         let moved = dist_m(lat0, lon0, self.lat, self.lon);
         self.run_trigger(moved);
         self.failsafes(now);
+        out.append(&mut self.mission.tick(now));
         out.append(&mut self.queued);
         for msg_id in self.streams.due(now) {
             if let Some(m) = self.build(msg_id) {

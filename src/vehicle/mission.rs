@@ -341,14 +341,25 @@ pub enum MissionError {
     Protocol(String),
 }
 
-/// How often a download may start over after the vehicle dropped it.
+/// How often in a row a download may start over without getting further than before.
 const MAX_RESTARTS: u32 = 5;
+
+/// PX4 drops a transfer after this long (of its clock) without hearing from the ground
+/// (MAVLINK_MISSION_PROTOCOL_TIMEOUT_DEFAULT in mavlink_mission.h).
+const PX4_PROTOCOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The wait before the n-th MISSION_COUNT to a busy mission manager: 250 ms doubling
 /// to 2 s, so a manager that frees itself soon is not kept waiting and one that stays
 /// busy for its whole 5 s timeout is not flooded.
 fn busy_backoff(n: u32) -> std::time::Duration {
     std::time::Duration::from_millis(250u64 << n.saturating_sub(1).min(3))
+}
+
+/// Whether a STATUSTEXT is PX4's word that it dropped a mission transfer.
+fn operation_timeout(t: &mavlink::dialects::common::STATUSTEXT_DATA) -> bool {
+    t.text
+        .to_str()
+        .is_ok_and(|t| t.starts_with("Operation timeout"))
 }
 
 fn item_suffix(i: &Option<u16>) -> String {
@@ -480,6 +491,7 @@ impl Vehicle {
         let mut attempts = 0;
         let busy_since = Instant::now();
         let mut busy_retries = 0u32;
+        let mut restarts = 0;
         let mut last_sent: Option<u16> = None;
         // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
         let mut deadline = Instant::now() + cfg.mission_timeout;
@@ -502,6 +514,15 @@ impl Vehicle {
                 continue;
             };
             match &inb.msg {
+                // The vehicle dropped the upload ("Operation timeout": PX4 heard nothing for
+                // 5 s of its clock): start it over rather than send items it will refuse.
+                MavMessage::STATUSTEXT(t) if restarts < MAX_RESTARTS && operation_timeout(t) => {
+                    restarts += 1;
+                    last_sent = None;
+                    attempts = 0;
+                    txn.send(send_count());
+                    deadline = Instant::now() + cfg.mission_timeout;
+                }
                 MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
                     seq,
                     target_system,
@@ -586,6 +607,11 @@ impl Vehicle {
         txn.send(request_list.clone());
         let mut attempts = 0;
         let mut restarts = 0;
+        // The most items any pass got: a restart that gets further is not counted, so
+        // heavy loss on a long plan costs time but never fails a transfer that moves.
+        let mut furthest = 0;
+        let rate = self.telemetry().clock_rate.unwrap_or(1.0).max(1.0);
+        let mut last_reply = Instant::now();
         let mut count: Option<u16> = None;
         let mut items: Vec<MissionItem> = Vec::new();
         let mut deadline = Instant::now() + cfg.mission_timeout;
@@ -603,14 +629,17 @@ impl Vehicle {
                         attempts,
                     });
                 }
+                // PX4 re-sends the item last asked for, so a silent timeout asks again.
+                // Only once the vehicle may have dropped the transfer (PX4_PROTOCOL_TIMEOUT
+                // of its clock without a reply; PX4 then ignores requests) does the
+                // download start over, which PX4 always answers.
+                let silent = last_reply.elapsed().mul_f64(rate);
                 match count {
-                    // Three silent timeouts are 4.5 s of the vehicle's clock: PX4 drops a
-                    // transfer after 5 s without a request it heard, and then ignores
-                    // requests for it. Start the download over, which it always answers.
-                    Some(_) if attempts % 3 == 0 && restarts < MAX_RESTARTS => {
+                    Some(_) if silent >= PX4_PROTOCOL_TIMEOUT && restarts < MAX_RESTARTS => {
                         restarts += 1;
                         count = None;
                         items.clear();
+                        last_reply = Instant::now();
                         txn.send(request_list.clone());
                     }
                     None => txn.send(request_list.clone()),
@@ -620,6 +649,18 @@ impl Vehicle {
                 continue;
             };
             match &inb.msg {
+                // PX4's word that it dropped the transfer ("Operation timeout"): start over
+                // now rather than ask for items it will ignore.
+                MavMessage::STATUSTEXT(t)
+                    if count.is_some() && restarts < MAX_RESTARTS && operation_timeout(t) =>
+                {
+                    restarts += 1;
+                    count = None;
+                    items.clear();
+                    last_reply = Instant::now();
+                    txn.send(request_list.clone());
+                    deadline = Instant::now() + cfg.mission_timeout;
+                }
                 MavMessage::MISSION_COUNT(c)
                     if count.is_none()
                         && txn.for_us(c.target_system)
@@ -627,6 +668,7 @@ impl Vehicle {
                 {
                     count = Some(c.count);
                     attempts = 0;
+                    last_reply = Instant::now();
                     if c.count > 0 {
                         txn.send(request(0));
                         deadline = Instant::now() + cfg.mission_timeout;
@@ -648,6 +690,11 @@ impl Vehicle {
                         if count.is_some() && seq == next && mt == kind.mav() {
                             items.push(item);
                             attempts = 0;
+                            last_reply = Instant::now();
+                            if items.len() > furthest {
+                                furthest = items.len();
+                                restarts = 0;
+                            }
                             if count != Some(next + 1) {
                                 txn.send(request(next + 1));
                                 deadline = Instant::now() + cfg.mission_timeout;

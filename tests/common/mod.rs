@@ -78,6 +78,7 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
     (r, v)
 }
 pub mod patrol;
+pub mod proxy;
 pub mod px4;
 
 /// Says in one line why a test does nothing here (an outside part is absent). In CI (where
