@@ -40,7 +40,7 @@ fn steps(c: &mut Criterion) {
             let mut frames = 0usize;
             let mut bytes = 0usize;
             for _ in 0..n {
-                for m in v.tick(STEP_S) {
+                for (_, m) in v.tick(STEP_S) {
                     bytes += wire::encode(1, 1, 0, &m, None).len();
                     frames += 1;
                 }

@@ -215,7 +215,16 @@ impl Sim {
             v.gps_fix = !cfg.no_gps;
             v.wind = cfg.wind;
             v.gps_noise = cfg.gps_noise;
-            v.streams = streams::Streams::with_rate_scale(cfg.rate_scale);
+            v.streams = (0..links.len())
+                .map(|l| {
+                    let mode = if l == 0 {
+                        streams::LinkMode::Normal
+                    } else {
+                        streams::LinkMode::Onboard
+                    };
+                    streams::Streams::new(mode, cfg.rate_scale)
+                })
+                .collect();
             v.attitude_noise_deg = cfg.attitude_noise_deg;
             v.gimbal_pitch_deg = cfg.camera.gimbal_pitch_deg;
             v.dock_charge_per_s = cfg.dock_charge_pct_per_min / 100.0 / 60.0;
@@ -329,11 +338,12 @@ impl Runner {
                     let target = target.min(steps + 2 * (self.speed.ceil() as u64).max(1) + 1);
                     while steps < target {
                         steps += 1;
-                        for m in self.v.tick(STEP_S) {
+                        for (link, m) in self.v.tick(STEP_S) {
+                            let only = link.map_or(0, |l| l + 1);
                             if matches!(m, MavMessage::HEARTBEAT(_)) {
-                                outgoing.push((100, 0, camera_heartbeat()));
+                                outgoing.push((100, only, camera_heartbeat()));
                             }
-                            outgoing.push((1, 0, m));
+                            outgoing.push((1, only, m));
                         }
                     }
                 }
@@ -413,6 +423,8 @@ impl Runner {
                         outgoing.extend(replies.into_iter().map(|(c, m)| (c, 1 + d.link, m)));
                         continue;
                     }
+                    self.v.inbound = (d.link, h.system_id as u8, h.component_id);
+                    tracing::trace!(link = d.link, from = h.system_id, "{msg:?}");
                     for reply in self.v.handle(&msg, sim_t) {
                         outgoing.push((1, 1 + d.link, reply));
                     }

@@ -75,7 +75,10 @@ pub struct MissionServer {
     seen_int: bool,
     /// The last completed upload, to re-ack a repeated last item.
     completed: Option<(MavMissionType, u16)>,
+    /// The transfer partner (system, component), where replies go.
     pub target: (u8, u8),
+    /// Who sent the message being handled.
+    pub sender: (u8, u8),
     /// Fault: fall silent once an upload has delivered this many items.
     pub stall_after: Option<u16>,
 }
@@ -90,6 +93,7 @@ impl MissionServer {
             seen_int: false,
             completed: None,
             target: (255, 190),
+            sender: (255, 190),
             stall_after: None,
         }
     }
@@ -142,6 +146,17 @@ impl MissionServer {
         }
         let mut changed = false;
         out.append(&mut self.tick(now));
+        // A transfer's partner is whoever starts it, as PX4 takes msg->sysid/compid.
+        if matches!(self.state, State::Idle)
+            && matches!(
+                msg,
+                MavMessage::MISSION_COUNT(_)
+                    | MavMessage::MISSION_REQUEST_LIST(_)
+                    | MavMessage::MISSION_CLEAR_ALL(_)
+            )
+        {
+            self.target = self.sender;
+        }
         match msg {
             MavMessage::MISSION_COUNT(c) if matches!(self.state, State::Sending { .. }) => {
                 out.push(statustext(
@@ -275,6 +290,29 @@ impl MissionServer {
             MavMessage::MISSION_ACK(a) => {
                 if matches!(self.state, State::Sending { kind, .. } if kind == a.mission_type) {
                     self.state = State::Idle;
+                } else if let State::Receiving {
+                    kind,
+                    items,
+                    last_request,
+                    last_heard,
+                    ..
+                } = &mut self.state
+                {
+                    *last_heard = now;
+                    match a.mavtype {
+                        // A GCS that takes only one kind of request (MAVSDK: the _INT one)
+                        // answers the other UNSUPPORTED: PX4 switches kind and asks again.
+                        MavMissionResult::MAV_MISSION_UNSUPPORTED => {
+                            *last_request = now;
+                            let (k, n) = (*kind, items.len() as u16);
+                            self.seen_int = !self.seen_int;
+                            out.push(self.request(k, n));
+                        }
+                        MavMissionResult::MAV_MISSION_OPERATION_CANCELLED => {
+                            self.state = State::Idle;
+                        }
+                        _ => {}
+                    }
                 }
             }
             MavMessage::MISSION_CLEAR_ALL(c) => {

@@ -9,7 +9,7 @@ use mavlink::types::CharArray;
 use crate::failsafe::{Action, Geofence};
 use crate::mission::{MissionServer, Plans};
 use crate::rng::Rng;
-use crate::streams::{id, Streams};
+use crate::streams::{id, LinkMode, Streams};
 
 /// PX4 custom_mode main/sub numbers (px4_custom_mode.h).
 pub const MAIN_AUTO: u8 = 4;
@@ -112,7 +112,14 @@ pub struct SimVehicle {
     hold_at: Option<(f64, f64, f64)>,
     /// Simulated seconds since start.
     pub t: f64,
-    pub streams: Streams,
+    /// One stream set per link (0: the GCS link; 1: the API link, if opened).
+    pub streams: Vec<Streams>,
+    /// The link and sender (system, component) of the message being handled.
+    pub inbound: (usize, u8, u8),
+    /// PING requests sent (the stream's sequence number).
+    pings: u32,
+    /// Unix time at boot, µs (SYSTEM_TIME runs on from it at simulated speed).
+    epoch_unix_us: u64,
     rng: Rng,
     pub gps_noise: GpsNoise,
     gps_bias: (f64, f64),
@@ -262,7 +269,12 @@ impl SimVehicle {
             gcs: (255, 190),
             hold_at: None,
             t: 0.0,
-            streams: Streams::default(),
+            streams: vec![Streams::new(LinkMode::Normal, 1.0)],
+            inbound: (0, 255, 190),
+            pings: 0,
+            epoch_unix_us: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
             rng: Rng::new(seed),
             gps_noise: GpsNoise::default(),
             gps_bias: (0.0, 0.0),
@@ -448,10 +460,31 @@ impl SimVehicle {
                 self.gcs_heard = Some(now);
                 vec![]
             }
+            // A time-sync request (tc1 = 0) is answered with our clock in ns and the
+            // sender's ts1, addressed back to it (PX4's Timesync, MAVLink 2 fields).
+            MavMessage::TIMESYNC(ts) if ts.tc1 == 0 => {
+                vec![MavMessage::TIMESYNC(TIMESYNC_DATA {
+                    tc1: self.boot_us() as i64 * 1000,
+                    ts1: ts.ts1,
+                    target_system: self.inbound.1,
+                    target_component: self.inbound.2,
+                })]
+            }
+            // A ping request (target 0) comes back with its sequence, to its sender.
+            MavMessage::PING(pg) if pg.target_system == 0 && pg.target_component == 0 => {
+                vec![MavMessage::PING(PING_DATA {
+                    time_usec: pg.time_usec,
+                    seq: pg.seq,
+                    target_system: self.inbound.1,
+                    target_component: self.inbound.2,
+                })]
+            }
             MavMessage::COMMAND_LONG(c) => {
                 if !addressed(self.sysid, c.target_system, c.target_component) {
                     return vec![];
                 }
+                // PX4 acknowledges to whoever sent the command.
+                self.gcs = (self.inbound.1, self.inbound.2);
                 let p = [
                     c.param1, c.param2, c.param3, c.param4, c.param5, c.param6, c.param7,
                 ];
@@ -461,6 +494,7 @@ impl SimVehicle {
                 if !addressed(self.sysid, c.target_system, c.target_component) {
                     return vec![];
                 }
+                self.gcs = (self.inbound.1, self.inbound.2);
                 let p = [
                     c.param1,
                     c.param2,
@@ -516,6 +550,7 @@ impl SimVehicle {
                 if targeted != self.sysid {
                     return vec![];
                 }
+                self.mission.sender = (self.inbound.1, self.inbound.2);
                 let (out, changed) = self.mission.handle(m, &mut self.plans, now);
                 if changed {
                     self.current = 0;
@@ -727,7 +762,12 @@ impl SimVehicle {
                 MavResult::MAV_RESULT_ACCEPTED
             }
             MAV_CMD_SET_MESSAGE_INTERVAL => {
-                if self.streams.set_interval(p[0] as u32, p[1]) {
+                let link = self.inbound.0.min(self.streams.len().saturating_sub(1));
+                if self
+                    .streams
+                    .get_mut(link)
+                    .is_some_and(|s| s.set_interval(p[0] as u32, p[1]))
+                {
                     MavResult::MAV_RESULT_ACCEPTED
                 } else {
                     MavResult::MAV_RESULT_UNSUPPORTED
@@ -772,6 +812,15 @@ impl SimVehicle {
                     MavResult::MAV_RESULT_ACCEPTED
                 }
             }
+            // PX4 v1.16 SITL accepts both and sends nothing (seen on it): MESSAGE_INTERVAL
+            // and PROTOCOL_VERSION do not come.
+            MAV_CMD_GET_MESSAGE_INTERVAL | MAV_CMD_REQUEST_PROTOCOL_VERSION => {
+                MavResult::MAV_RESULT_ACCEPTED
+            }
+            MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES => {
+                out.push(self.autopilot_version());
+                MavResult::MAV_RESULT_ACCEPTED
+            }
             MAV_CMD_REQUEST_MESSAGE => match self.build(p[0] as u32) {
                 Some(m) => {
                     out.push(m);
@@ -786,8 +835,9 @@ impl SimVehicle {
     }
 
     /// Advances the simulation one fixed step of `dt` simulated seconds: flight model,
-    /// failsafes, then the telemetry due. Same inputs at the same steps, same outputs.
-    pub fn tick(&mut self, dt: f64) -> Vec<MavMessage> {
+    /// failsafes, then the telemetry due on each link (`None`: every link). Same inputs at
+    /// the same steps, same outputs.
+    pub fn tick(&mut self, dt: f64) -> Vec<(Option<usize>, MavMessage)> {
         self.t += dt;
         let now = self.t;
         let (lat0, lon0) = (self.lat, self.lon);
@@ -797,9 +847,13 @@ impl SimVehicle {
         self.failsafes(now);
         out.append(&mut self.mission.tick(now));
         out.append(&mut self.queued);
-        for msg_id in self.streams.due(now) {
-            if let Some(m) = self.build(msg_id) {
-                out.push(m);
+        let mut out: Vec<(Option<usize>, MavMessage)> =
+            out.into_iter().map(|m| (None, m)).collect();
+        for link in 0..self.streams.len() {
+            for msg_id in self.streams[link].due(now) {
+                if let Some(m) = self.build(msg_id) {
+                    out.push((Some(link), m));
+                }
             }
         }
         self.update_gps_bias(dt);
@@ -1290,9 +1344,175 @@ impl SimVehicle {
                     throttle: if self.in_air { 50 } else { 0 },
                 })
             }
+            id::LOCAL_POSITION_NED => {
+                let (x, y, z) = self.local_ned();
+                MavMessage::LOCAL_POSITION_NED(LOCAL_POSITION_NED_DATA {
+                    time_boot_ms: ms,
+                    x,
+                    y,
+                    z,
+                    vx: self.vel[0] as f32,
+                    vy: self.vel[1] as f32,
+                    vz: self.vel[2] as f32,
+                })
+            }
+            id::ODOMETRY => {
+                let (x, y, z) = self.local_ned();
+                let (roll, pitch) = self.tilt();
+                // PX4 v1.16 reports both frames as MAV_FRAME_LOCAL_NED, velocity in NED.
+                MavMessage::ODOMETRY(ODOMETRY_DATA {
+                    time_usec: self.boot_us(),
+                    x,
+                    y,
+                    z,
+                    q: quaternion(roll, pitch, self.yaw),
+                    vx: self.vel[0] as f32,
+                    vy: self.vel[1] as f32,
+                    vz: self.vel[2] as f32,
+                    pose_covariance: [f32::NAN; 21],
+                    velocity_covariance: [f32::NAN; 21],
+                    frame_id: MavFrame::MAV_FRAME_LOCAL_NED,
+                    child_frame_id: MavFrame::MAV_FRAME_LOCAL_NED,
+                    estimator_type: MavEstimatorType::MAV_ESTIMATOR_TYPE_AUTOPILOT,
+                    quality: if fix { 100 } else { 0 },
+                    ..Default::default()
+                })
+            }
+            id::ALTITUDE => {
+                let rel = (self.alt - self.home.2) as f32;
+                MavMessage::ALTITUDE(ALTITUDE_DATA {
+                    time_usec: self.boot_us(),
+                    altitude_monotonic: self.alt as f32,
+                    altitude_amsl: self.alt as f32,
+                    altitude_local: rel,
+                    altitude_relative: rel,
+                    altitude_terrain: f32::NAN,
+                    bottom_clearance: f32::NAN,
+                })
+            }
+            id::HIGHRES_IMU => MavMessage::HIGHRES_IMU(HIGHRES_IMU_DATA {
+                time_usec: self.boot_us(),
+                xacc: self.acc[0] as f32,
+                yacc: self.acc[1] as f32,
+                zacc: (self.acc[2] - 9.81) as f32,
+                xmag: 0.30,
+                ymag: -0.04,
+                zmag: 0.42,
+                abs_pressure: pressure_pa(self.alt) as f32,
+                pressure_alt: self.alt as f32,
+                temperature: 15.0,
+                // Accelerometer, gyro, magnetometer and pressure altitude, as PX4 sends.
+                fields_updated: HighresImuUpdatedFlags::from_bits_truncate(511),
+                ..Default::default()
+            }),
+            id::SCALED_PRESSURE => MavMessage::SCALED_PRESSURE(SCALED_PRESSURE_DATA {
+                time_boot_ms: ms,
+                press_abs: (pressure_pa(self.alt) / 100.0) as f32,
+                temperature: 330,
+                ..Default::default()
+            }),
+            id::ESTIMATOR_STATUS => MavMessage::ESTIMATOR_STATUS(ESTIMATOR_STATUS_DATA {
+                time_usec: self.boot_us(),
+                // PX4's EKF with GPS: attitude, velocity, relative and absolute position,
+                // constant-position mode off (1023); the horizontal parts drop without a fix.
+                flags: EstimatorStatusFlags::from_bits_truncate(if fix { 1023 } else { 0x0f }),
+                vel_ratio: 0.05,
+                pos_horiz_ratio: 0.02,
+                pos_vert_ratio: 0.03,
+                mag_ratio: 0.1,
+                tas_ratio: f32::NAN,
+                pos_horiz_accuracy: 0.3,
+                pos_vert_accuracy: 0.3,
+                ..Default::default()
+            }),
+            id::VIBRATION => MavMessage::VIBRATION(VIBRATION_DATA {
+                time_usec: self.boot_us(),
+                vibration_y: 0.01,
+                vibration_z: 0.1,
+                ..Default::default()
+            }),
+            id::ATTITUDE_TARGET => {
+                let (roll, pitch) = self.tilt();
+                MavMessage::ATTITUDE_TARGET(ATTITUDE_TARGET_DATA {
+                    time_boot_ms: ms,
+                    q: quaternion(roll, pitch, self.yaw),
+                    thrust: if self.armed { 0.5 } else { 0.0 },
+                    ..Default::default()
+                })
+            }
+            id::POSITION_TARGET_LOCAL_NED => {
+                let (x, y, z) = self.local_ned();
+                MavMessage::POSITION_TARGET_LOCAL_NED(POSITION_TARGET_LOCAL_NED_DATA {
+                    time_boot_ms: ms,
+                    coordinate_frame: MavFrame::MAV_FRAME_LOCAL_NED,
+                    x,
+                    y,
+                    z,
+                    yaw: self.yaw as f32,
+                    ..Default::default()
+                })
+            }
+            id::CURRENT_MODE => MavMessage::CURRENT_MODE(CURRENT_MODE_DATA {
+                custom_mode: self.custom_mode(),
+                intended_custom_mode: self.custom_mode(),
+                standard_mode: MavStandardMode::MAV_STANDARD_MODE_NON_STANDARD,
+            }),
+            id::SYSTEM_TIME => MavMessage::SYSTEM_TIME(SYSTEM_TIME_DATA {
+                time_unix_usec: self.epoch_unix_us + self.boot_us(),
+                time_boot_ms: ms,
+            }),
+            // PX4's own requests, which a ground station answers.
+            id::TIMESYNC => MavMessage::TIMESYNC(TIMESYNC_DATA {
+                tc1: 0,
+                ts1: self.boot_us() as i64 * 1000,
+                ..Default::default()
+            }),
+            id::PING => {
+                self.pings = self.pings.wrapping_add(1);
+                MavMessage::PING(PING_DATA {
+                    time_usec: self.boot_us(),
+                    seq: self.pings,
+                    target_system: 0,
+                    target_component: 0,
+                })
+            }
+            id::AUTOPILOT_VERSION => self.autopilot_version(),
             _ => return None,
         })
     }
+
+    /// Microseconds since boot, simulated.
+    fn boot_us(&self) -> u64 {
+        (self.t * 1e6) as u64
+    }
+
+    /// North, east, down from home, metres (PX4's local frame has its origin there).
+    fn local_ned(&self) -> (f32, f32, f32) {
+        let (n, e) = ne_m(self.home.0, self.home.1, self.lat, self.lon);
+        (n as f32, e as f32, (self.home.2 - self.alt) as f32)
+    }
+
+    /// AUTOPILOT_VERSION as PX4 v1.16.0 SITL sends it, read off it: its capabilities
+    /// (MISSION_FLOAT, PARAM_FLOAT, MISSION_INT, COMMAND_INT, PARAM_ENCODE_BYTEWISE, FTP,
+    /// SET_ATTITUDE_TARGET, SET_POSITION_TARGET_LOCAL_NED, MAVLINK2, MISSION_FENCE,
+    /// MISSION_RALLY, PARAM_ENCODE_C_CAST, and more) and version 1.16.0 release; a uid of
+    /// our own per vehicle.
+    fn autopilot_version(&self) -> MavMessage {
+        MavMessage::AUTOPILOT_VERSION(AUTOPILOT_VERSION_DATA {
+            capabilities: MavProtocolCapability::from_bits_truncate(59647),
+            flight_sw_version: 0x0110_00ff,
+            middleware_sw_version: 0x0110_00ff,
+            os_sw_version: 101_854_463,
+            board_version: 1,
+            uid: 0x4752_4944_0000_0000 | u64::from(self.sysid),
+            ..Default::default()
+        })
+    }
+}
+
+/// Static pressure of the standard atmosphere at `alt_m` metres, Pa.
+fn pressure_pa(alt_m: f64) -> f64 {
+    101_325.0 * (1.0 - 2.255_77e-5 * alt_m).powf(5.255_88)
 }
 
 fn addressed(sysid: u8, target_system: u8, target_component: u8) -> bool {

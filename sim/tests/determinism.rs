@@ -52,7 +52,7 @@ fn run(seed: u64, steps: u32) -> (Vec<u8>, SimVehicle) {
     let mut wire_out = Vec::new();
     let mut seq = 0u8;
     for step in 0..steps {
-        let mut out = v.tick(STEP_S);
+        let mut out: Vec<MavMessage> = v.tick(STEP_S).into_iter().map(|(_, m)| m).collect();
         for m in gcs_inputs(step) {
             out.extend(v.handle(&m, v.t));
         }
@@ -103,7 +103,7 @@ fn a_hovering_vehicle_leans_into_the_wind() {
     }
     let mut pitch = 0.0;
     for _ in 0..1500 {
-        for m in v.tick(STEP_S) {
+        for (_, m) in v.tick(STEP_S) {
             if let MavMessage::ATTITUDE(a) = m {
                 pitch = a.pitch;
             }

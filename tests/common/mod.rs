@@ -89,3 +89,26 @@ pub fn skip(why: &str) {
     }
     eprintln!("SKIPPED: {why}");
 }
+
+/// A Python interpreter that can import every one of `modules`: `GRIDPATROL_PYTHON` (what
+/// `.ci/run` sets up, with its pinned packages) or `python3`. `None`, after one line saying
+/// so, where there is none; in CI that fails instead.
+pub fn python_with(modules: &[&str]) -> Option<std::path::PathBuf> {
+    let python: std::path::PathBuf = std::env::var_os("GRIDPATROL_PYTHON")
+        .unwrap_or_else(|| "python3".into())
+        .into();
+    let imports = format!("import {}", modules.join(", "));
+    let ok = std::process::Command::new(&python)
+        .args(["-c", &imports])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Some(python)
+    } else {
+        skip(&format!(
+            "{} cannot `{imports}` (pip install what .ci/run installs, or set GRIDPATROL_PYTHON)",
+            python.display()
+        ));
+        None
+    }
+}
