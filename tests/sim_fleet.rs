@@ -44,7 +44,7 @@ async fn texts_until(v: &Vehicle, want: &str, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_link_loss_returns_and_lands_while_a_connected_twin_keeps_holding() {
-    // Vehicle 1 loses its link from t = 15 s for 30 s (COM_DL_LOSS_T is 10 s); vehicle 2 does not.
+    // Vehicle 1 loses its link from t = 15 s for 30 s (COM_DL_LOSS_T is 20 s); vehicle 2 does not.
     let lossy = Faults {
         outage: Some((15.0, 30.0)),
         ..Default::default()
@@ -57,6 +57,12 @@ async fn data_link_loss_returns_and_lands_while_a_connected_twin_keeps_holding()
     };
     let r = simple(sim).await;
     let vs = r.fleet.wait_vehicles(2, WAIT).await.unwrap();
+    // PX4 ships NAV_DLL_ACT 0 (no action); an operator who wants a return sets 2.
+    for v in &vs {
+        v.param_set("NAV_DLL_ACT", ParamValue::Int(2))
+            .await
+            .unwrap();
+    }
     airborne(&vs[0]).await;
     airborne(&vs[1]).await;
     assert!(

@@ -286,7 +286,7 @@ async fn parameters_read_set_and_list() {
     let v = r.fleet.wait_vehicle(Some(1), WAIT).await.unwrap();
     assert_eq!(
         v.param_get("COM_DL_LOSS_T").await.unwrap(),
-        ParamValue::Int(10)
+        ParamValue::Int(20)
     );
     v.param_set("MPC_XY_CRUISE", ParamValue::Float(8.5))
         .await

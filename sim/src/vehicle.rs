@@ -19,6 +19,9 @@ pub const SUB_LOITER: u8 = 3;
 pub const SUB_MISSION: u8 = 4;
 pub const SUB_RTL: u8 = 5;
 pub const SUB_LAND: u8 = 6;
+/// PX4 main modes that need manual control: MANUAL, ALTCTL, POSCTL, ACRO, STABILIZED,
+/// RATTITUDE.
+const MANUAL_MODES: [u8; 6] = [1, 2, 3, 5, 7, 8];
 
 const EARTH_R: f64 = 6_371_000.0;
 /// PX4 MPC_XY_CRUISE default, m/s.
@@ -110,6 +113,10 @@ pub struct SimVehicle {
     pub gcs: (u8, u8),
     /// Where AUTO.LOITER holds (after DO_REPOSITION or a pause); None: where it is.
     hold_at: Option<(f64, f64, f64)>,
+    /// AUTO.RTL has reached home and is landing there.
+    rtl_descent: bool,
+    /// The altitude AMSL a NAV_TAKEOFF asked for, metres.
+    takeoff_amsl: Option<f64>,
     /// Simulated seconds since start.
     pub t: f64,
     /// One stream set per link (0: the GCS link; 1: the API link, if opened).
@@ -201,9 +208,10 @@ pub enum ParamValueKind {
 
 fn default_params() -> Vec<(String, ParamValueKind)> {
     use ParamValueKind::*;
-    // A few PX4 parameters with their PX4 defaults.
+    // A few PX4 parameters with their values on PX4 v1.16 SITL (read off it: its start-up
+    // sets COM_DL_LOSS_T to 20 s; NAV_DLL_ACT ships 0, no action on data-link loss).
     [
-        ("COM_DL_LOSS_T", Int(10)),
+        ("COM_DL_LOSS_T", Int(20)),
         ("COM_DISARM_LAND", Float(2.0)),
         ("MIS_TAKEOFF_ALT", Float(2.5)),
         ("MIS_DIST_1WP", Float(900.0)),
@@ -215,7 +223,7 @@ fn default_params() -> Vec<(String, ParamValueKind)> {
         ("BAT_LOW_THR", Float(0.15)),
         ("BAT_CRIT_THR", Float(0.07)),
         ("GF_ACTION", Int(2)),
-        ("NAV_DLL_ACT", Int(2)),
+        ("NAV_DLL_ACT", Int(0)),
         ("SYS_AUTOSTART", Int(10040)),
         ("MAV_SYS_ID", Int(1)),
     ]
@@ -268,6 +276,8 @@ impl SimVehicle {
             speed: CRUISE,
             gcs: (255, 190),
             hold_at: None,
+            rtl_descent: false,
+            takeoff_amsl: None,
             t: 0.0,
             streams: vec![Streams::new(LinkMode::Normal, 1.0)],
             inbound: (0, 255, 190),
@@ -431,6 +441,13 @@ impl SimVehicle {
     fn set_auto(&mut self, sub: u8) {
         self.main_mode = MAIN_AUTO;
         self.sub_mode = sub;
+        self.rtl_descent = false;
+    }
+
+    /// Coming down to land: AUTO.LAND, or AUTO.RTL over home (PX4 stays in RTL for it).
+    fn descending(&self) -> bool {
+        self.main_mode == MAIN_AUTO
+            && (self.sub_mode == SUB_LAND || (self.sub_mode == SUB_RTL && self.rtl_descent))
     }
 
     fn ack(&self, command: MavCmd, result: MavResult) -> MavMessage {
@@ -703,9 +720,15 @@ impl SimVehicle {
                         "Mission rejected: no mission",
                     ));
                     MavResult::MAV_RESULT_DENIED
+                } else if MANUAL_MODES.contains(&main) {
+                    // PX4 SITL has no RC (COM_RC_IN_MODE 1): it accepts the command but a
+                    // manual mode's requirements are not met, so it stays where it is
+                    // (seen on PX4 v1.16 SITL for POSCTL).
+                    MavResult::MAV_RESULT_ACCEPTED
                 } else if (1..=10).contains(&main) {
                     self.main_mode = main;
                     self.sub_mode = sub;
+                    self.rtl_descent = false;
                     MavResult::MAV_RESULT_ACCEPTED
                 } else {
                     MavResult::MAV_RESULT_DENIED
@@ -713,6 +736,8 @@ impl SimVehicle {
             }
             MAV_CMD_NAV_TAKEOFF => {
                 self.set_auto(SUB_TAKEOFF);
+                // param7 is the altitude AMSL; PX4 climbs at least MIS_TAKEOFF_ALT above home.
+                self.takeoff_amsl = Some(f64::from(p[6])).filter(|a| a.is_finite());
                 MavResult::MAV_RESULT_ACCEPTED
             }
             MAV_CMD_MISSION_START => {
@@ -965,7 +990,8 @@ impl SimVehicle {
         if self.armed && self.main_mode == MAIN_AUTO {
             match self.sub_mode {
                 SUB_TAKEOFF => {
-                    let alt = self.home.2 + self.param_f("MIS_TAKEOFF_ALT");
+                    let min = self.home.2 + self.param_f("MIS_TAKEOFF_ALT");
+                    let alt = self.takeoff_amsl.map_or(min, |a| a.max(min));
                     if self.alt >= alt - 0.1 {
                         // PX4 holds after a takeoff.
                         self.hold_at = Some((self.lat, self.lon, alt));
@@ -989,14 +1015,14 @@ impl SimVehicle {
                     } else if d > ACCEPT_RADIUS {
                         Some((self.home.0, self.home.1, self.alt))
                     } else {
-                        self.set_auto(SUB_LAND);
+                        self.rtl_descent = true;
                         None
                     };
                 }
                 _ => {}
             }
         }
-        let landing = self.armed && self.main_mode == MAIN_AUTO && self.sub_mode == SUB_LAND;
+        let landing = self.armed && self.in_air && self.descending();
         if landing {
             target = Some((self.lat, self.lon, self.home.2 - 1.0));
         }
@@ -1019,7 +1045,10 @@ impl SimVehicle {
             // PX4 moves home to where it landed.
             self.home = (self.lat, self.lon, self.home.2);
             self.hold_at = None;
-            self.set_auto(SUB_LOITER);
+            // PX4 keeps AUTO.RTL or AUTO.LAND until it disarms (seen on v1.16 SITL).
+            if !self.descending() {
+                self.set_auto(SUB_LOITER);
+            }
         }
         if self.alt > self.home.2 + 0.3 {
             self.in_air = true;
@@ -1034,6 +1063,9 @@ impl SimVehicle {
                     self.armed = false;
                     self.bat_low = false;
                     self.bat_crit = false;
+                    if self.descending() {
+                        self.set_auto(SUB_LOITER);
+                    }
                 }
             }
         }
@@ -1255,7 +1287,7 @@ impl SimVehicle {
                 vtol_state: MavVtolState::MAV_VTOL_STATE_UNDEFINED,
                 landed_state: if !self.in_air {
                     MavLandedState::MAV_LANDED_STATE_ON_GROUND
-                } else if self.sub_mode == SUB_LAND {
+                } else if self.descending() {
                     MavLandedState::MAV_LANDED_STATE_LANDING
                 } else {
                     MavLandedState::MAV_LANDED_STATE_IN_AIR

@@ -492,12 +492,30 @@ impl Vehicle {
         let busy_since = Instant::now();
         let mut busy_retries = 0u32;
         let mut restarts = 0;
+        let mut refused: Option<MavMissionResult> = None;
         let mut last_sent: Option<u16> = None;
         // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
         let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
             let Some(inb) = txn.recv_until(deadline).await else {
                 attempts += 1;
+                // The vehicle said MISSION_ERROR mid-upload and then asked for nothing more:
+                // it dropped the transfer, so start it over.
+                if let Some(result) = refused.take() {
+                    if restarts >= MAX_RESTARTS {
+                        return Err(MissionError::Rejected {
+                            stage,
+                            item: last_sent,
+                            result,
+                        });
+                    }
+                    restarts += 1;
+                    last_sent = None;
+                    attempts = 0;
+                    txn.send(send_count());
+                    deadline = Instant::now() + cfg.mission_timeout;
+                    continue;
+                }
                 if attempts > cfg.mission_retries {
                     return Err(MissionError::Timeout {
                         stage,
@@ -546,6 +564,7 @@ impl Vehicle {
                         attempts = 0;
                     }
                     last_sent = Some(*seq);
+                    refused = None;
                 }
                 MavMessage::MISSION_ACK(a)
                     if txn.for_us(a.target_system) && a.mission_type == kind.mav() =>
@@ -571,6 +590,15 @@ impl Vehicle {
                         tokio::time::sleep(wait).await;
                         txn.send(send_count());
                         attempts = 0;
+                        deadline = Instant::now() + cfg.mission_timeout;
+                    } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
+                        && last_sent.is_some()
+                    {
+                        // PX4 answers a repeat of our MISSION_COUNT that reached it after its
+                        // first request with a plain ERROR ("WPM: REJ. CMD: Busy") and goes
+                        // on receiving; an item it did not expect any more gets the same.
+                        // Carry on while it asks for items; start over if it falls silent.
+                        refused = Some(a.mavtype);
                         deadline = Instant::now() + cfg.mission_timeout;
                     } else {
                         return Err(MissionError::Rejected {

@@ -1,0 +1,80 @@
+"""Compares two conformance transcripts (real PX4 SITL and gridpatrol-sim) step by step,
+with the allowed differences of tests/conformance/allowed.toml, and writes the table.
+
+Usage: conformance_compare.py PX4.json SIM.json ALLOWED.toml TABLE.md [DOC.md]
+Exits 1 when a difference is not allowed. With DOC.md, the table replaces the block
+between `<!-- conformance:begin -->` and `<!-- conformance:end -->` in it.
+Stream rates match within 20 % (or 0.15 Hz, for the slow ones counted over 20 s of the
+vehicle's clock).
+"""
+
+import json
+import sys
+import tomllib
+
+
+def rate_ok(a, b):
+    return abs(a - b) <= max(0.2 * max(a, b), 0.15)
+
+
+def show(v):
+    return "–" if v is None else (json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
+
+
+def main():
+    px4 = {s["step"]: s for s in json.load(open(sys.argv[1]))["steps"]}
+    sim = {s["step"]: s for s in json.load(open(sys.argv[2]))["steps"]}
+    allowed = {(a["step"], a["key"]): a["reason"]
+               for a in tomllib.load(open(sys.argv[3], "rb")).get("allowed", [])}
+    rows, bad = [], 0
+    used = set()
+    for step in list(px4) + [s for s in sim if s not in px4]:
+        a, b = px4.get(step, {}), sim.get(step, {})
+        if "rates" in a or "rates" in b:
+            ra, rb = a.get("rates", {}), b.get("rates", {})
+            for key in sorted(set(ra) | set(rb)):
+                x, y = ra.get(key), rb.get(key)
+                if x is not None and y is not None and rate_ok(x, y):
+                    verdict = "same" if x == y else "within 20 %"
+                elif (step, key) in allowed:
+                    verdict, _ = "allowed: " + allowed[(step, key)], used.add((step, key))
+                else:
+                    verdict, bad = "**different**", bad + 1
+                rows.append((step, key, show(x), show(y), verdict))
+        keys = [k for k in sorted(set(a) | set(b)) if k not in ("step", "rates")]
+        for key in keys:
+            x, y = a.get(key), b.get(key)
+            if x == y:
+                verdict = "same"
+            elif (step, key) in allowed:
+                verdict, _ = "allowed: " + allowed[(step, key)], used.add((step, key))
+            else:
+                verdict, bad = "**different**", bad + 1
+            rows.append((step, key, show(x), show(y), verdict))
+    same = sum(1 for r in rows if r[4] in ("same", "within 20 %"))
+    lines = [
+        f"{len(rows)} facts compared: {same} the same (rates within 20 %), "
+        f"{len(rows) - same - bad} allowed differences, {bad} unexplained.",
+        "",
+        "| step | fact | PX4 v1.16 SITL | gridpatrol-sim | verdict |",
+        "|---|---|---|---|---|",
+    ] + [f"| {s} | {k} | {x} | {y} | {v} |".replace("\n", " ") for s, k, x, y, v in rows]
+    table = "\n".join(lines) + "\n"
+    open(sys.argv[4], "w").write(table)
+    if len(sys.argv) > 5:
+        doc = open(sys.argv[5]).read()
+        begin, end = "<!-- conformance:begin -->", "<!-- conformance:end -->"
+        i, j = doc.index(begin) + len(begin), doc.index(end)
+        open(sys.argv[5], "w").write(doc[:i] + "\n" + table + doc[j:])
+    print(lines[0])
+    for r in rows:
+        if r[4] == "**different**":
+            print("DIFFERENT:", " | ".join(r))
+    unused = set(allowed) - used
+    for u in sorted(unused):
+        print("allowed but not seen (remove it?):", u)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
