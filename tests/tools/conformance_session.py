@@ -274,6 +274,9 @@ def run(port):
                 disarmed = True
                 break
             name = mode_name(x.custom_mode)
+            # A heartbeat sent before the RTL took effect may still show the takeoff.
+            if not modes and name != "AUTO.RTL":
+                continue
             if not modes or modes[-1] != name:
                 modes.append(name)
     s.step("takeoff and RTL", arm=res, takeoff=take, rtl=rtl, modes_while_armed=modes,
