@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::px4::{free_udp_port, launcher, Px4, DOCK};
 use gridpatrol_sim::{Sim, SimConfig};
@@ -19,19 +18,13 @@ const DIR: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Runs the session against whatever sends its GCS link to `port`; the transcript's path.
 fn session(python: &Path, port: u16, out: PathBuf) -> PathBuf {
-    let run = Command::new(python)
-        .arg(format!("{DIR}/tests/tools/conformance_session.py"))
-        .arg(port.to_string())
-        .arg(&out)
-        .env("MAVLINK20", "1")
-        .output()
-        .expect("run python");
-    assert!(
-        run.status.success(),
-        "session on port {port} failed:\n{}\n{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let port_arg = port.to_string();
+    common::run_tool(
+        python,
+        "conformance_session.py",
+        &[port_arg.as_ref(), out.as_os_str()],
+    )
+    .unwrap_or_else(|e| panic!("session on port {port} failed:\n{e}"));
     out
 }
 
@@ -62,23 +55,22 @@ async fn the_simulator_answers_a_scripted_session_as_px4_does() {
     let (on_px4, on_sim) = (on_px4.await.unwrap(), on_sim.await.unwrap());
     drop(px4);
     let table = dir.join("conformance.md");
-    let mut compare = Command::new(&python);
-    compare
-        .arg(format!("{DIR}/tests/tools/conformance_compare.py"))
-        .arg(&on_px4)
-        .arg(&on_sim)
-        .arg(format!("{DIR}/tests/conformance/allowed.toml"))
-        .arg(&table);
+    let allowed = PathBuf::from(DIR).join("tests/conformance/allowed.toml");
+    let doc = PathBuf::from(DIR).join("docs/simulator.md");
+    let mut args = vec![
+        on_px4.as_os_str(),
+        on_sim.as_os_str(),
+        allowed.as_os_str(),
+        table.as_os_str(),
+    ];
     if std::env::var_os("GRIDPATROL_UPDATE_DOCS").is_some() {
-        compare.arg(format!("{DIR}/docs/simulator.md"));
+        args.push(doc.as_os_str());
     }
-    let out = compare.output().expect("run python");
-    let summary = String::from_utf8_lossy(&out.stdout);
-    println!("{summary}");
-    assert!(
-        out.status.success(),
-        "{summary}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        std::fs::read_to_string(&table).unwrap_or_default()
-    );
+    match common::run_tool(&python, "conformance_compare.py", &args) {
+        Ok(summary) => println!("{summary}"),
+        Err(e) => panic!(
+            "{e}\n{}",
+            std::fs::read_to_string(&table).unwrap_or_default()
+        ),
+    }
 }

@@ -6,13 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::px4::{free_udp_port, launcher, Px4, DOCK};
 use gridpatrol_sim::{Sim, SimConfig};
-
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/mavsdk_fly.py");
 
 /// Runs the script against a vehicle whose API link sends to `port`; its stdout.
 fn fly(python: &Path, port: u16, timeout: Duration) -> String {
@@ -20,20 +17,14 @@ fn fly(python: &Path, port: u16, timeout: Duration) -> String {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let out = Command::new(python)
-        .arg(SCRIPT)
-        .arg(format!("udpin://127.0.0.1:{port}"))
-        .arg(grpc.to_string())
-        .arg(timeout.as_secs().to_string())
-        .output()
-        .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "MAVSDK did not fly it:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let address = format!("udpin://127.0.0.1:{port}");
+    let (grpc, timeout) = (grpc.to_string(), timeout.as_secs().to_string());
+    common::run_tool(
+        python,
+        "mavsdk_fly.py",
+        &[address.as_ref(), grpc.as_ref(), timeout.as_ref()],
+    )
+    .unwrap_or_else(|e| panic!("MAVSDK did not fly it:\n{e}"))
 }
 
 fn assert_flown(out: &str) {

@@ -50,6 +50,16 @@ fn text(o: &Output) -> String {
 }
 
 /// The run report `fly` saved in `data`.
+/// Runs `fly` to its end: it succeeds, having flown its one sortie.
+async fn flies_its_one_sortie(args: Vec<String>, px4: &Px4, data: &std::path::Path) {
+    let out = tokio::task::spawn_blocking(move || fly(&args))
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", text(&out), px4.log());
+    let r = report(data);
+    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+}
+
 fn report(data: &std::path::Path) -> serde_json::Value {
     let dir = data.join("runs");
     let file = std::fs::read_dir(&dir)
@@ -121,12 +131,7 @@ async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
     ) else {
         return;
     };
-    let out = tokio::task::spawn_blocking(move || fly(&args))
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}\n{}", text(&out), px4.log());
-    let r = report(data.path());
-    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+    flies_its_one_sortie(args, &px4, data.path()).await;
     let log = px4.log();
     for said in [
         "Takeoff detected",
@@ -161,12 +166,7 @@ async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
     ) else {
         return;
     };
-    let out = tokio::task::spawn_blocking(move || fly(&args))
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{}\n{}", text(&out), px4.log());
-    let r = report(data.path());
-    assert_eq!(r["vehicles"][0]["sorties_flown"], serde_json::json!([0]));
+    flies_its_one_sortie(args, &px4, data.path()).await;
     assert!(px4.log().contains("Disarmed by landing"), "{}", px4.log());
     assert!(!fence_on_board(port, px4.sysid()).await.is_empty());
 }

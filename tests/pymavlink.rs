@@ -5,31 +5,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::px4::{free_udp_port, launcher, Px4, DOCK};
 use gridpatrol_sim::{Sim, SimConfig};
 
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/tools/pymavlink_session.py"
-);
-
 /// The script's transcript against whatever sends its GCS link to `port`.
 fn session(python: &Path, port: u16) -> String {
-    let out = Command::new(python)
-        .arg(SCRIPT)
-        .arg(port.to_string())
-        .env("MAVLINK20", "1")
-        .output()
-        .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    let port = port.to_string();
+    common::run_tool(python, "pymavlink_session.py", &[port.as_ref()])
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

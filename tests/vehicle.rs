@@ -521,19 +521,23 @@ async fn behind_proxy(speed: f64) -> (Fleet, gridpatrol_sim::Sim, Proxy, Vehicle
     (fleet, sim, proxy, v)
 }
 
-/// Waits until the vehicle has sent item `seq` of a download.
-async fn item_sent(rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Inbound>>, seq: u16) {
+/// Waits until the vehicle sends a message `pred` accepts.
+async fn heard(
+    rx: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<Inbound>>,
+    pred: impl Fn(&MavMessage) -> bool,
+) {
     loop {
         match rx.recv().await {
-            Ok(inb) => {
-                if matches!(&inb.msg, MavMessage::MISSION_ITEM_INT(i) if i.seq >= seq) {
-                    return;
-                }
-            }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Ok(inb) if pred(&inb.msg) => return,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(e) => panic!("{e}"),
         }
     }
+}
+
+/// Item 200 or later of a download went out.
+fn item_200(m: &MavMessage) -> bool {
+    matches!(m, MavMessage::MISSION_ITEM_INT(i) if i.seq >= 200)
 }
 
 /// Keeps the link cut until `vehicle_s` seconds of the vehicle's clock have passed (as the
@@ -566,7 +570,7 @@ async fn a_download_the_vehicle_dropped_in_a_silent_outage_starts_over_and_compl
         let v = v.clone();
         async move { v.download(MissionType::Mission).await }
     });
-    item_sent(&mut rx, 200).await;
+    heard(&mut rx, item_200).await;
     // 6.5 s of silence both ways: past PX4's 5 s protocol timeout, so the vehicle has
     // dropped the transfer and its "Operation timeout" was lost with the rest.
     cut_for(&proxy, &v, 6.5, false).await;
@@ -588,13 +592,11 @@ async fn transfers_start_over_when_the_vehicle_says_operation_timeout() {
         let (v, items) = (v.clone(), items.clone());
         async move { v.upload(MissionType::Mission, &items).await }
     });
-    loop {
-        if let Ok(inb) = rx.recv().await {
-            if matches!(&inb.msg, MavMessage::MISSION_REQUEST_INT(r) if r.seq >= 200) {
-                break;
-            }
-        }
-    }
+    heard(
+        &mut rx,
+        |m| matches!(m, MavMessage::MISSION_REQUEST_INT(r) if r.seq >= 200),
+    )
+    .await;
     cut_for(&proxy, &v, 5.5, true).await;
     upload.await.unwrap().expect("the upload completes");
     assert!(proxy.sent_up(MISSION_COUNT) >= 2, "the upload started over");
@@ -611,7 +613,7 @@ async fn transfers_start_over_when_the_vehicle_says_operation_timeout() {
         let v = v.clone();
         async move { v.download(MissionType::Mission).await }
     });
-    item_sent(&mut rx, 200).await;
+    heard(&mut rx, item_200).await;
     let lists = proxy.sent_up(MISSION_REQUEST_LIST);
     cut_for(&proxy, &v, 5.5, true).await;
     let read = download.await.unwrap().expect("the download completes");

@@ -145,7 +145,6 @@ impl MissionServer {
             return (out, false);
         }
         let mut changed = false;
-        out.append(&mut self.tick(now));
         // A transfer's partner is whoever starts it, as PX4 takes msg->sysid/compid.
         if matches!(self.state, State::Idle)
             && matches!(

@@ -179,20 +179,20 @@ impl Streams {
     /// MAV_CMD_SET_MESSAGE_INTERVAL: `interval_us` > 0 sets, 0 restores the default,
     /// -1 stops. Returns false for a message this vehicle cannot stream.
     pub fn set_interval(&mut self, msg_id: u32, interval_us: f32) -> bool {
-        if !self.streams.iter().any(|s| s.id == msg_id) {
-            if !STREAMABLE.contains(&msg_id) {
-                return false;
+        let i = match self.streams.iter().position(|s| s.id == msg_id) {
+            Some(i) => i,
+            None if STREAMABLE.contains(&msg_id) => {
+                self.streams.push(Stream {
+                    id: msg_id,
+                    interval: None,
+                    default: None,
+                    next: 0.0,
+                });
+                self.streams.len() - 1
             }
-            self.streams.push(Stream {
-                id: msg_id,
-                interval: None,
-                default: None,
-                next: 0.0,
-            });
-        }
-        let Some(s) = self.streams.iter_mut().find(|s| s.id == msg_id) else {
-            return false;
+            None => return false,
         };
+        let s = &mut self.streams[i];
         s.interval = if interval_us < 0.0 {
             None
         } else if interval_us == 0.0 {

@@ -439,6 +439,11 @@ impl Vehicle {
         (self.sysid(), 1)
     }
 
+    /// The vehicle's seconds per wall-clock second, at least 1 (1 until measured).
+    fn clock_rate(&self) -> f64 {
+        self.telemetry().clock_rate.unwrap_or(1.0).max(1.0)
+    }
+
     /// The fleet's settings with the mission timeout in the vehicle's own time: PX4 drops
     /// a transfer after 5 s of its clock without hearing from us, which a SITL at speed S
     /// reaches in 5/S s, so our re-requests must come S times sooner (and S times as
@@ -453,7 +458,7 @@ impl Vehicle {
             .await;
         }
         let mut cfg = self.cfg().clone();
-        let rate = self.telemetry().clock_rate.unwrap_or(1.0).max(1.0);
+        let rate = self.clock_rate();
         cfg.mission_timeout = cfg.mission_timeout.div_f64(rate);
         // As many more tries, so a burst of loss gets as long to pass as at 1×.
         cfg.mission_retries = (f64::from(cfg.mission_retries) * rate).ceil() as u32;
@@ -497,118 +502,128 @@ impl Vehicle {
         // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
         let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
-            let Some(inb) = txn.recv_until(deadline).await else {
-                attempts += 1;
-                // The vehicle said MISSION_ERROR mid-upload and then asked for nothing more:
-                // it dropped the transfer, so start it over.
-                if let Some(result) = refused.take() {
-                    if restarts >= MAX_RESTARTS {
-                        return Err(MissionError::Rejected {
-                            stage,
-                            item: last_sent,
-                            result,
-                        });
-                    }
-                    restarts += 1;
-                    last_sent = None;
-                    attempts = 0;
-                    txn.send(send_count());
-                    deadline = Instant::now() + cfg.mission_timeout;
-                    continue;
-                }
-                if attempts > cfg.mission_retries {
-                    return Err(MissionError::Timeout {
-                        stage,
-                        item: last_sent,
-                        attempts,
-                    });
-                }
-                // Nudge the vehicle: our last message may have been the one lost.
-                match last_sent {
-                    None => txn.send(send_count()),
-                    Some(s) => txn.send(wire[s as usize].clone()),
-                }
-                deadline = Instant::now() + cfg.mission_timeout;
-                continue;
-            };
-            match &inb.msg {
-                // The vehicle dropped the upload ("Operation timeout": PX4 heard nothing for
-                // 5 s of its clock): start it over rather than send items it will refuse.
-                MavMessage::STATUSTEXT(t) if restarts < MAX_RESTARTS && operation_timeout(t) => {
-                    restarts += 1;
-                    last_sent = None;
-                    attempts = 0;
-                    txn.send(send_count());
-                    deadline = Instant::now() + cfg.mission_timeout;
-                }
-                MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
-                    seq,
-                    target_system,
-                    mission_type,
-                    ..
-                })
-                | MavMessage::MISSION_REQUEST(mavlink::dialects::common::MISSION_REQUEST_DATA {
-                    seq,
-                    target_system,
-                    mission_type,
-                    ..
-                }) if txn.for_us(*target_system) && *mission_type == kind.mav() => {
-                    let Some(item) = wire.get(*seq as usize) else {
-                        return Err(MissionError::Protocol(format!(
-                            "vehicle requested item {seq} of a {count}-item upload"
-                        )));
-                    };
-                    txn.send(item.clone());
-                    deadline = Instant::now() + cfg.mission_timeout;
-                    if last_sent != Some(*seq) {
-                        attempts = 0;
-                    }
-                    last_sent = Some(*seq);
-                    refused = None;
-                }
-                MavMessage::MISSION_ACK(a)
-                    if txn.for_us(a.target_system) && a.mission_type == kind.mav() =>
-                {
-                    if a.mavtype == MavMissionResult::MAV_MISSION_ACCEPTED {
-                        // An early ACCEPTED is a stale ack from an earlier transfer.
-                        if count == 0 || last_sent == Some(count - 1) {
-                            return Ok(());
+            let start_over = match txn.recv_until(deadline).await {
+                None => {
+                    attempts += 1;
+                    // The vehicle said MISSION_ERROR mid-upload and then asked for nothing
+                    // more: it dropped the transfer, so start it over.
+                    if let Some(result) = refused.take() {
+                        if restarts >= MAX_RESTARTS {
+                            return Err(MissionError::Rejected {
+                                stage,
+                                item: last_sent,
+                                result,
+                            });
                         }
-                    } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
-                        && last_sent.is_none()
-                        && busy_since.elapsed() < cfg.mission_busy_for
-                    {
-                        // PX4 answers MISSION_COUNT with a plain ERROR while another transfer
-                        // holds its mission manager ("WPM: IGN MISSION_COUNT: Busy"): it
-                        // frees itself within its protocol timeout, so try again, backing off.
-                        busy_retries += 1;
-                        let wait = busy_backoff(busy_retries);
-                        tracing::debug!(
-                            "vehicle {}: mission manager busy; MISSION_COUNT again in {wait:?}",
-                            self.sysid()
-                        );
-                        tokio::time::sleep(wait).await;
-                        txn.send(send_count());
-                        attempts = 0;
-                        deadline = Instant::now() + cfg.mission_timeout;
-                    } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
-                        && last_sent.is_some()
-                    {
-                        // PX4 answers a repeat of our MISSION_COUNT that reached it after its
-                        // first request with a plain ERROR ("WPM: REJ. CMD: Busy") and goes
-                        // on receiving; an item it did not expect any more gets the same.
-                        // Carry on while it asks for items; start over if it falls silent.
-                        refused = Some(a.mavtype);
-                        deadline = Instant::now() + cfg.mission_timeout;
+                        true
                     } else {
-                        return Err(MissionError::Rejected {
-                            stage,
-                            item: last_sent,
-                            result: a.mavtype,
-                        });
+                        if attempts > cfg.mission_retries {
+                            return Err(MissionError::Timeout {
+                                stage,
+                                item: last_sent,
+                                attempts,
+                            });
+                        }
+                        // Nudge the vehicle: our last message may have been the one lost.
+                        match last_sent {
+                            None => txn.send(send_count()),
+                            Some(s) => txn.send(wire[s as usize].clone()),
+                        }
+                        deadline = Instant::now() + cfg.mission_timeout;
+                        false
                     }
                 }
-                _ => {}
+                Some(inb) => match &inb.msg {
+                    // The vehicle dropped the upload ("Operation timeout": PX4 heard nothing
+                    // for 5 s of its clock): start it over rather than send items it will
+                    // refuse.
+                    MavMessage::STATUSTEXT(t)
+                        if restarts < MAX_RESTARTS && operation_timeout(t) =>
+                    {
+                        true
+                    }
+                    MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
+                        seq,
+                        target_system,
+                        mission_type,
+                        ..
+                    })
+                    | MavMessage::MISSION_REQUEST(
+                        mavlink::dialects::common::MISSION_REQUEST_DATA {
+                            seq,
+                            target_system,
+                            mission_type,
+                            ..
+                        },
+                    ) if txn.for_us(*target_system) && *mission_type == kind.mav() => {
+                        let Some(item) = wire.get(*seq as usize) else {
+                            return Err(MissionError::Protocol(format!(
+                                "vehicle requested item {seq} of a {count}-item upload"
+                            )));
+                        };
+                        txn.send(item.clone());
+                        deadline = Instant::now() + cfg.mission_timeout;
+                        if last_sent != Some(*seq) {
+                            attempts = 0;
+                        }
+                        last_sent = Some(*seq);
+                        refused = None;
+                        false
+                    }
+                    MavMessage::MISSION_ACK(a)
+                        if txn.for_us(a.target_system) && a.mission_type == kind.mav() =>
+                    {
+                        if a.mavtype == MavMissionResult::MAV_MISSION_ACCEPTED {
+                            // An early ACCEPTED is a stale ack from an earlier transfer.
+                            if count == 0 || last_sent == Some(count - 1) {
+                                return Ok(());
+                            }
+                        } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
+                            && last_sent.is_none()
+                            && busy_since.elapsed() < cfg.mission_busy_for
+                        {
+                            // PX4 answers MISSION_COUNT with a plain ERROR while another
+                            // transfer holds its mission manager ("WPM: IGN MISSION_COUNT:
+                            // Busy"): it frees itself within its protocol timeout, so try
+                            // again, backing off.
+                            busy_retries += 1;
+                            let wait = busy_backoff(busy_retries);
+                            tracing::debug!(
+                                "vehicle {}: mission manager busy; MISSION_COUNT again in {wait:?}",
+                                self.sysid()
+                            );
+                            tokio::time::sleep(wait).await;
+                            txn.send(send_count());
+                            attempts = 0;
+                            deadline = Instant::now() + cfg.mission_timeout;
+                        } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
+                            && last_sent.is_some()
+                        {
+                            // PX4 answers a repeat of our MISSION_COUNT that reached it after
+                            // its first request with a plain ERROR ("WPM: REJ. CMD: Busy") and
+                            // goes on receiving; an item it did not expect any more gets the
+                            // same. Carry on while it asks for items; start over if it falls
+                            // silent.
+                            refused = Some(a.mavtype);
+                            deadline = Instant::now() + cfg.mission_timeout;
+                        } else {
+                            return Err(MissionError::Rejected {
+                                stage,
+                                item: last_sent,
+                                result: a.mavtype,
+                            });
+                        }
+                        false
+                    }
+                    _ => false,
+                },
+            };
+            if start_over {
+                restarts += 1;
+                last_sent = None;
+                attempts = 0;
+                txn.send(send_count());
+                deadline = Instant::now() + cfg.mission_timeout;
             }
         }
     }
@@ -638,7 +653,7 @@ impl Vehicle {
         // The most items any pass got: a restart that gets further is not counted, so
         // heavy loss on a long plan costs time but never fails a transfer that moves.
         let mut furthest = 0;
-        let rate = self.telemetry().clock_rate.unwrap_or(1.0).max(1.0);
+        let rate = self.clock_rate();
         let mut last_reply = Instant::now();
         let mut count: Option<u16> = None;
         let mut items: Vec<MissionItem> = Vec::new();
@@ -648,88 +663,93 @@ impl Vehicle {
             if count == Some(next) {
                 break;
             }
-            let Some(inb) = txn.recv_until(deadline).await else {
-                attempts += 1;
-                if attempts > cfg.mission_retries {
-                    return Err(MissionError::Timeout {
-                        stage,
-                        item: count.map(|_| next),
-                        attempts,
-                    });
-                }
-                // PX4 re-sends the item last asked for, so a silent timeout asks again.
-                // Only once the vehicle may have dropped the transfer (PX4_PROTOCOL_TIMEOUT
-                // of its clock without a reply; PX4 then ignores requests) does the
-                // download start over, which PX4 always answers.
-                let silent = last_reply.elapsed().mul_f64(rate);
-                match count {
-                    Some(_) if silent >= PX4_PROTOCOL_TIMEOUT && restarts < MAX_RESTARTS => {
-                        restarts += 1;
-                        count = None;
-                        items.clear();
-                        last_reply = Instant::now();
-                        txn.send(request_list.clone());
+            let start_over = match txn.recv_until(deadline).await {
+                None => {
+                    attempts += 1;
+                    if attempts > cfg.mission_retries {
+                        return Err(MissionError::Timeout {
+                            stage,
+                            item: count.map(|_| next),
+                            attempts,
+                        });
                     }
-                    None => txn.send(request_list.clone()),
-                    Some(_) => txn.send(request(next)),
-                }
-                deadline = Instant::now() + cfg.mission_timeout;
-                continue;
-            };
-            match &inb.msg {
-                // PX4's word that it dropped the transfer ("Operation timeout"): start over
-                // now rather than ask for items it will ignore.
-                MavMessage::STATUSTEXT(t)
-                    if count.is_some() && restarts < MAX_RESTARTS && operation_timeout(t) =>
-                {
-                    restarts += 1;
-                    count = None;
-                    items.clear();
-                    last_reply = Instant::now();
-                    txn.send(request_list.clone());
-                    deadline = Instant::now() + cfg.mission_timeout;
-                }
-                MavMessage::MISSION_COUNT(c)
-                    if count.is_none()
-                        && txn.for_us(c.target_system)
-                        && c.mission_type == kind.mav() =>
-                {
-                    count = Some(c.count);
-                    attempts = 0;
-                    last_reply = Instant::now();
-                    if c.count > 0 {
-                        txn.send(request(0));
+                    // PX4 re-sends the item last asked for, so a silent timeout asks again.
+                    // Only once the vehicle may have dropped the transfer
+                    // (PX4_PROTOCOL_TIMEOUT of its clock without a reply; PX4 then ignores
+                    // requests) does the download start over, which PX4 always answers.
+                    let silent = last_reply.elapsed().mul_f64(rate);
+                    if count.is_some() && silent >= PX4_PROTOCOL_TIMEOUT && restarts < MAX_RESTARTS
+                    {
+                        true
+                    } else {
+                        match count {
+                            None => txn.send(request_list.clone()),
+                            Some(_) => txn.send(request(next)),
+                        }
                         deadline = Instant::now() + cfg.mission_timeout;
+                        false
                     }
                 }
-                MavMessage::MISSION_ACK(a)
-                    if txn.for_us(a.target_system)
-                        && a.mission_type == kind.mav()
-                        && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
-                {
-                    return Err(MissionError::Rejected {
-                        stage,
-                        item: count.map(|_| next),
-                        result: a.mavtype,
-                    });
-                }
-                m => {
-                    if let Some((seq, mt, item)) = MissionItem::from_wire(m) {
-                        if count.is_some() && seq == next && mt == kind.mav() {
-                            items.push(item);
-                            attempts = 0;
-                            last_reply = Instant::now();
-                            if items.len() > furthest {
-                                furthest = items.len();
-                                restarts = 0;
-                            }
-                            if count != Some(next + 1) {
-                                txn.send(request(next + 1));
-                                deadline = Instant::now() + cfg.mission_timeout;
+                Some(inb) => match &inb.msg {
+                    // PX4's word that it dropped the transfer ("Operation timeout"): start
+                    // over now rather than ask for items it will ignore.
+                    MavMessage::STATUSTEXT(t)
+                        if count.is_some() && restarts < MAX_RESTARTS && operation_timeout(t) =>
+                    {
+                        true
+                    }
+                    MavMessage::MISSION_COUNT(c)
+                        if count.is_none()
+                            && txn.for_us(c.target_system)
+                            && c.mission_type == kind.mav() =>
+                    {
+                        count = Some(c.count);
+                        attempts = 0;
+                        last_reply = Instant::now();
+                        if c.count > 0 {
+                            txn.send(request(0));
+                            deadline = Instant::now() + cfg.mission_timeout;
+                        }
+                        false
+                    }
+                    MavMessage::MISSION_ACK(a)
+                        if txn.for_us(a.target_system)
+                            && a.mission_type == kind.mav()
+                            && a.mavtype != MavMissionResult::MAV_MISSION_ACCEPTED =>
+                    {
+                        return Err(MissionError::Rejected {
+                            stage,
+                            item: count.map(|_| next),
+                            result: a.mavtype,
+                        });
+                    }
+                    m => {
+                        if let Some((seq, mt, item)) = MissionItem::from_wire(m) {
+                            if count.is_some() && seq == next && mt == kind.mav() {
+                                items.push(item);
+                                attempts = 0;
+                                last_reply = Instant::now();
+                                if items.len() > furthest {
+                                    furthest = items.len();
+                                    restarts = 0;
+                                }
+                                if count != Some(next + 1) {
+                                    txn.send(request(next + 1));
+                                    deadline = Instant::now() + cfg.mission_timeout;
+                                }
                             }
                         }
+                        false
                     }
-                }
+                },
+            };
+            if start_over {
+                restarts += 1;
+                count = None;
+                items.clear();
+                last_reply = Instant::now();
+                txn.send(request_list.clone());
+                deadline = Instant::now() + cfg.mission_timeout;
             }
         }
         txn.send(MavMessage::MISSION_ACK(MISSION_ACK_DATA {

@@ -112,3 +112,32 @@ pub fn python_with(modules: &[&str]) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Runs `tests/tools/<script>` with `python` and `args`, with MAVLINK20=1 (pymavlink then
+/// speaks MAVLink 2, as PX4 scripts set it). Its stdout when it succeeds; else its stdout
+/// and stderr.
+pub fn run_tool(
+    python: &std::path::Path,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> Result<String, String> {
+    let out = std::process::Command::new(python)
+        .arg(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/tools")
+                .join(script),
+        )
+        .args(args)
+        .env("MAVLINK20", "1")
+        .output()
+        .map_err(|e| format!("{}: {e}", python.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if out.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}

@@ -322,9 +322,8 @@ pub fn cell_ring(map: &GridMap) -> Vec<(f64, f64)> {
 }
 
 /// A simulated vehicle over the square district with `issues` issues, for driving the
-/// `gridpatrol` binary: the grid file is written to `dir`, and the vehicle is set to PX4's
-/// default of flying on when the ground station goes quiet (NAV_DLL_ACT 0), since a 1 Hz
-/// heartbeat looks slow to a vehicle running faster than real time.
+/// `gridpatrol` binary: the grid file is written to `dir`. The vehicle flies on when the
+/// ground station goes quiet (NAV_DLL_ACT 0, PX4's default and the simulator's).
 pub async fn sim_for_cli(
     dir: &std::path::Path,
     half_m: f64,
@@ -346,21 +345,6 @@ pub async fn sim_for_cli(
     })
     .await
     .unwrap();
-    let conn = format!("udpout:{}", sim.vehicles()[0].local_addr);
-    let hub = Hub::connect(
-        HubConfig::default(),
-        &[LinkConfig::new(conn.parse().unwrap())],
-    )
-    .await
-    .unwrap();
-    let fleet = Fleet::new(hub, FleetConfig::default());
-    let v = fleet
-        .wait_vehicle(Some(1), Duration::from_secs(5))
-        .await
-        .unwrap();
-    v.param_set("NAV_DLL_ACT", gridpatrol::vehicle::ParamValue::Int(0))
-        .await
-        .unwrap();
     (sim, grids, world)
 }
 

@@ -26,8 +26,15 @@ def main():
     sim = {s["step"]: s for s in json.load(open(sys.argv[2]))["steps"]}
     allowed = {(a["step"], a["key"]): a["reason"]
                for a in tomllib.load(open(sys.argv[3], "rb")).get("allowed", [])}
-    rows, bad = [], 0
+    rows = []
     used = set()
+
+    def judge_difference(step, key):
+        if (step, key) in allowed:
+            used.add((step, key))
+            return "allowed: " + allowed[(step, key)]
+        return "**different**"
+
     for step in list(px4) + [s for s in sim if s not in px4]:
         a, b = px4.get(step, {}), sim.get(step, {})
         if "rates" in a or "rates" in b:
@@ -36,22 +43,16 @@ def main():
                 x, y = ra.get(key), rb.get(key)
                 if x is not None and y is not None and rate_ok(x, y):
                     verdict = "same" if x == y else "within 20 %"
-                elif (step, key) in allowed:
-                    verdict, _ = "allowed: " + allowed[(step, key)], used.add((step, key))
                 else:
-                    verdict, bad = "**different**", bad + 1
+                    verdict = judge_difference(step, key)
                 rows.append((step, key, show(x), show(y), verdict))
         keys = [k for k in sorted(set(a) | set(b)) if k not in ("step", "rates")]
         for key in keys:
             x, y = a.get(key), b.get(key)
-            if x == y:
-                verdict = "same"
-            elif (step, key) in allowed:
-                verdict, _ = "allowed: " + allowed[(step, key)], used.add((step, key))
-            else:
-                verdict, bad = "**different**", bad + 1
+            verdict = "same" if x == y else judge_difference(step, key)
             rows.append((step, key, show(x), show(y), verdict))
     same = sum(1 for r in rows if r[4] in ("same", "within 20 %"))
+    bad = sum(1 for r in rows if r[4] == "**different**")
     lines = [
         f"{len(rows)} facts compared: {same} the same (rates within 20 %), "
         f"{len(rows) - same - bad} allowed differences, {bad} unexplained.",
