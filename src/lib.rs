@@ -12,4 +12,5 @@ pub mod link;
 pub mod patrol;
 pub mod plan;
 pub mod replay;
+pub mod schedule;
 pub mod vehicle;

@@ -74,6 +74,11 @@ enum Cmd {
     /// Fly a patrol: plan (or load a .plan), preflight, upload and read back, arm, fly,
     /// and file the issues found as grid events.
     Fly(Box<FlyArgs>),
+    /// Scheduled patrols: check their definitions and show when they fire.
+    Patrols {
+        #[command(subcommand)]
+        op: PatrolsOp,
+    },
     /// Grid events: list, show, work them through the closed loop, export, statistics.
     Events {
         /// Data directory (gridpatrol.db, images/).
@@ -85,7 +90,7 @@ enum Cmd {
 }
 
 mod cli;
-use cli::{demo, events_cmd, fly, DemoArgs, EventsOp, FlyArgs};
+use cli::{demo, events_cmd, fly, patrols_cmd, DemoArgs, EventsOp, FlyArgs, PatrolsOp};
 
 #[derive(clap::Args)]
 pub(crate) struct PlanArgs {
@@ -415,6 +420,7 @@ async fn main() -> Result<()> {
         Cmd::Demo(args) => demo(args).await?,
         Cmd::Fly(args) => fly(*args).await?,
         Cmd::Events { data, op } => events_cmd(&data, op)?,
+        Cmd::Patrols { op } => patrols_cmd(op)?,
     }
     Ok(())
 }

@@ -2,8 +2,9 @@
 //! tests/tools/conformance_session.py) against real PX4 v1.16 SITL and against
 //! gridpatrol-sim, and the two transcripts compared fact by fact
 //! (tests/tools/conformance_compare.py): connect, streams and their rates, requesting and
-//! stopping messages, mission/fence/rally transfers with their error paths, an arm refusal,
-//! mode changes, a mission flown to landing, takeoff and RTL, and data-link loss. A
+//! stopping messages, mission/fence/rally transfers with their error paths, the parameter
+//! list (names, types, values, order) with reads and sets, an arm refusal, mode changes, a
+//! mission flown to landing, takeoff and RTL, and data-link loss (Hold, then the return). A
 //! difference not in tests/conformance/allowed.toml fails it. With GRIDPATROL_UPDATE_DOCS=1
 //! the table in docs/simulator.md is rewritten from this run.
 

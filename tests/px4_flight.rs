@@ -149,7 +149,8 @@ async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
-    // WQ-38's nearest corner is 902 m from the dock: more than PX4's MIS_DIST_1WP.
+    // WQ-38's nearest corner is 902 m from the dock: more than the 900 m older PX4s allowed
+    // as MIS_DIST_1WP (v1.16 answers 10,000 m).
     let Some((px4, port, data, args)) = flight(
         5,
         10.0,

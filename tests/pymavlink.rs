@@ -6,8 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::px4::{free_udp_port, launcher, Px4, DOCK};
-use gridpatrol_sim::{Sim, SimConfig};
+use common::px4::on_sim_then_px4;
 
 /// The script's transcript against whatever sends its GCS link to `port`.
 fn session(python: &Path, port: u16) -> String {
@@ -21,20 +20,7 @@ async fn pymavlink_sees_the_simulator_as_it_sees_px4() {
     let Some(python) = common::python_with(&["pymavlink"]) else {
         return;
     };
-    let port = free_udp_port();
-    let sim = Sim::start(SimConfig {
-        gcs: ([127, 0, 0, 1], port).into(),
-        base_port: None,
-        speed: 2.0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let p = python.clone();
-    let on_sim = tokio::task::spawn_blocking(move || session(&p, port))
-        .await
-        .unwrap();
-    drop(sim);
+    let (on_sim, on_px4) = on_sim_then_px4(move |port| session(&python, port)).await;
     for line in [
         "heartbeat type 2 autopilot 12",
         "mode LOITER",
@@ -46,12 +32,7 @@ async fn pymavlink_sees_the_simulator_as_it_sees_px4() {
         assert!(on_sim.contains(line), "no `{line}` in:\n{on_sim}");
     }
     // The control: the same script against real PX4 says the same, line for line.
-    let Some(l) = launcher() else { return };
-    let port = free_udp_port();
-    let px4 = Px4::start(&l, 0, 2.0, DOCK, port);
-    let on_px4 = tokio::task::spawn_blocking(move || session(&python, port))
-        .await
-        .unwrap();
-    drop(px4);
-    assert_eq!(on_sim, on_px4, "simulator (left) and PX4 (right) differ");
+    if let Some(on_px4) = on_px4 {
+        assert_eq!(on_sim, on_px4, "simulator (left) and PX4 (right) differ");
+    }
 }

@@ -44,7 +44,7 @@ async fn texts_until(v: &Vehicle, want: &str, within: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_link_loss_returns_and_lands_while_a_connected_twin_keeps_holding() {
-    // Vehicle 1 loses its link from t = 15 s for 30 s (COM_DL_LOSS_T is 20 s); vehicle 2 does not.
+    // Vehicle 1 loses its link from t = 15 s for 30 s (COM_DL_LOSS_T set to 20 s); vehicle 2 does not.
     let lossy = Faults {
         outage: Some((15.0, 30.0)),
         ..Default::default()
@@ -57,9 +57,13 @@ async fn data_link_loss_returns_and_lands_while_a_connected_twin_keeps_holding()
     };
     let r = simple(sim).await;
     let vs = r.fleet.wait_vehicles(2, WAIT).await.unwrap();
-    // PX4 ships NAV_DLL_ACT 0 (no action); an operator who wants a return sets 2.
+    // PX4 ships NAV_DLL_ACT 0 (no action); an operator who wants a return sets 2. PX4 SITL
+    // stretches COM_DL_LOSS_T by its speed (100 s at 10x), so set the time too.
     for v in &vs {
         v.param_set("NAV_DLL_ACT", ParamValue::Int(2))
+            .await
+            .unwrap();
+        v.param_set("COM_DL_LOSS_T", ParamValue::Int(20))
             .await
             .unwrap();
     }
@@ -204,7 +208,7 @@ async fn latency_jitter_and_duplicates_do_not_break_transfers() {
         .await
         .unwrap();
     v.set_mode(Px4Mode::AutoLoiter).await.unwrap();
-    assert_eq!(v.param_list().await.unwrap().len(), 15);
+    assert_eq!(v.param_list().await.unwrap().len(), 900);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

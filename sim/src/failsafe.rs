@@ -2,8 +2,9 @@
 //!
 //! PX4 parameters and their defaults: BAT_LOW_THR 0.15 and BAT_CRIT_THR 0.07 with
 //! COM_LOW_BAT_ACT "return at low, land at critical" (as configured here); COM_DL_LOSS_T
-//! 20 s (PX4 SITL's) with NAV_DLL_ACT (0 = no action, as PX4 ships; 2 = return); GF_ACTION
-//! 2 = hold (1 warn, 3 return, 5 land).
+//! (10 s × the speed factor, as PX4 SITL sets it) with NAV_DLL_ACT (0 = no action, as PX4
+//! ships; 2 = return), acted on after COM_FAIL_ACT_T (5 s) in Hold; GF_ACTION 2 = hold (1
+//! warn, 3 return, 5 land).
 
 #![allow(deprecated)]
 

@@ -1,6 +1,8 @@
-//! A MAVLink FTP server on the camera component, serving the photos it took (read-only),
-//! as PX4's MavlinkFTP does: OpenFileRO, ReadFile, BurstReadFile, TerminateSession,
-//! ResetSessions; a repeated request (same sequence number) gets the same reply again.
+//! MAVLink FTP servers, answering as PX4's MavlinkFTP does: OpenFileRO, ReadFile,
+//! BurstReadFile, TerminateSession, ResetSessions; a repeated request (same sequence
+//! number) gets the same reply again. The camera component's serves the photos it took
+//! (read-only); the autopilot's has no files, which is what a ground station probing PX4
+//! for `@PARAM/param.pck` at connect finds too (NAK FileNotFound).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use mavlink::dialects::common::{MavMessage, FILE_TRANSFER_PROTOCOL_DATA};
 
 pub const TERMINATE_SESSION: u8 = 1;
 pub const RESET_SESSIONS: u8 = 2;
+pub const LIST_DIRECTORY: u8 = 3;
 pub const OPEN_FILE_RO: u8 = 4;
 pub const READ_FILE: u8 = 5;
 pub const BURST_READ_FILE: u8 = 15;
@@ -24,8 +27,8 @@ pub const ERR_FILE_NOT_FOUND: u8 = 10;
 pub const DATA_MAX: usize = 239;
 
 pub struct FtpServer {
-    /// Files are served from here; paths are `/images/NNNNNN.jpg`.
-    pub root: PathBuf,
+    /// Files are served from here; paths are `/images/NNNNNN.jpg`. None: no files at all.
+    pub root: Option<PathBuf>,
     sessions: HashMap<u8, Vec<u8>>,
     /// The last request's sequence number and its reply(ies), for repeats.
     last: Option<(u16, Vec<[u8; 251]>)>,
@@ -61,7 +64,16 @@ fn nak(seq: u16, session: u8, req: u8, code: u8) -> [u8; 251] {
 impl FtpServer {
     pub fn new(root: PathBuf) -> Self {
         Self {
-            root,
+            root: Some(root),
+            sessions: HashMap::new(),
+            last: None,
+        }
+    }
+
+    /// The autopilot's server: every file missing, every directory empty.
+    pub fn autopilot() -> Self {
+        Self {
+            root: None,
             sessions: HashMap::new(),
             last: None,
         }
@@ -86,8 +98,12 @@ impl FtpServer {
                 let ok = name.len() == 10
                     && name.ends_with(".jpg")
                     && name[..6].bytes().all(|b| b.is_ascii_digit());
-                match (ok, std::fs::read(self.root.join(name))) {
-                    (true, Ok(bytes)) => {
+                let bytes = match &self.root {
+                    Some(root) if ok => std::fs::read(root.join(name)).ok(),
+                    _ => None,
+                };
+                match bytes {
+                    Some(bytes) => {
                         if self.sessions.len() >= 4 {
                             vec![nak(seq, 0, opcode, ERR_NO_SESSIONS)]
                         } else {
@@ -138,6 +154,7 @@ impl FtpServer {
                     vec![nak(seq, session, opcode, ERR_INVALID_SESSION)]
                 }
             }
+            LIST_DIRECTORY if self.root.is_none() => vec![nak(seq, session, opcode, ERR_EOF)],
             RESET_SESSIONS => {
                 self.sessions.clear();
                 vec![reply(seq, 0, ACK, opcode, 0, &[])]

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod failsafe;
 pub mod ftp;
 pub mod mission;
+pub mod params;
 pub mod photo;
 pub mod px4_camera;
 pub mod px4_sitl;
@@ -211,6 +212,7 @@ impl Sim {
             );
             let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
             let mut v = SimVehicle::new(sysid, home, cfg.mission_limit, seed);
+            v.params.speed_factor(cfg.speed);
             v.mission.retry_s = cfg.mission_retry_s;
             v.gps_fix = !cfg.no_gps;
             v.wind = cfg.wind;
@@ -247,6 +249,7 @@ impl Sim {
                 ftp: photos
                     .as_ref()
                     .map(|p| ftp::FtpServer::new(p.dir().join(sysid.to_string()))),
+                autopilot_ftp: ftp::FtpServer::autopilot(),
                 photos: photos.clone(),
                 captured: Vec::new(),
             };
@@ -299,6 +302,7 @@ struct Runner {
     captured: Vec<MavMessage>,
     /// MAVLink FTP on the camera component, serving this vehicle's photos.
     ftp: Option<ftp::FtpServer>,
+    autopilot_ftp: ftp::FtpServer,
 }
 
 impl Runner {
@@ -401,12 +405,16 @@ impl Runner {
                     continue;
                 }
                 for (h, msg) in wire::decode_datagram(&d.bytes, self.signing.as_ref()) {
-                    if let (MavMessage::FILE_TRANSFER_PROTOCOL(req), Some(server)) =
-                        (&msg, self.ftp.as_mut())
-                    {
-                        if req.target_system == self.v.sysid && req.target_component == 100 {
-                            for m in server.answer(req, (h.system_id as u8, h.component_id)) {
-                                outgoing.push((100, 1 + d.link, m));
+                    if let MavMessage::FILE_TRANSFER_PROTOCOL(req) = &msg {
+                        let server = match req.target_component {
+                            1 => Some(&mut self.autopilot_ftp),
+                            100 => self.ftp.as_mut(),
+                            _ => None,
+                        };
+                        if let (true, Some(server)) = (req.target_system == self.v.sysid, server) {
+                            let from = (h.system_id as u8, h.component_id);
+                            for m in server.answer(req, from) {
+                                outgoing.push((req.target_component, 1 + d.link, m));
                             }
                         }
                         continue;

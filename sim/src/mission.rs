@@ -6,8 +6,8 @@
 
 use mavlink::dialects::common::{
     MavCmd, MavFrame, MavMessage, MavMissionResult, MavMissionType, MavSeverity, MISSION_ACK_DATA,
-    MISSION_COUNT_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_DATA, MISSION_REQUEST_INT_DATA,
-    STATUSTEXT_DATA,
+    MISSION_COUNT_DATA, MISSION_ITEM_DATA, MISSION_ITEM_INT_DATA, MISSION_REQUEST_DATA,
+    MISSION_REQUEST_INT_DATA, STATUSTEXT_DATA,
 };
 
 /// PX4 v1.16's geofence capacity, items (DM_KEY_FENCE_POINTS_MAX).
@@ -280,12 +280,12 @@ impl MissionServer {
                     ));
                 }
             }
-            MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
-                seq, mission_type, ..
-            })
-            | MavMessage::MISSION_REQUEST(MISSION_REQUEST_DATA {
-                seq, mission_type, ..
-            }) => self.serve_request(*seq, *mission_type, plans, now, &mut out),
+            MavMessage::MISSION_REQUEST_INT(r) => {
+                self.serve_request(r.seq, r.mission_type, true, plans, now, &mut out)
+            }
+            MavMessage::MISSION_REQUEST(r) => {
+                self.serve_request(r.seq, r.mission_type, false, plans, now, &mut out)
+            }
             MavMessage::MISSION_ACK(a) => {
                 if matches!(self.state, State::Sending { kind, .. } if kind == a.mission_type) {
                     self.state = State::Idle;
@@ -338,11 +338,14 @@ impl MissionServer {
     }
 
     /// A request during a download, as PX4 answers it: the next item or the last one
-    /// again; anything else aborts the transfer, and without one it is ignored.
+    /// again; anything else aborts the transfer, and without one it is ignored. The item
+    /// goes out in the request's kind (`int`: MISSION_REQUEST_INT), formatted by
+    /// [`as_px4_sends`].
     fn serve_request(
         &mut self,
         want: u16,
         mission_type: MavMissionType,
+        int: bool,
         plans: &Plans,
         now: f64,
         out: &mut Vec<MavMessage>,
@@ -384,16 +387,14 @@ impl MissionServer {
             ));
             return;
         };
-        let mut item = item.clone();
+        let mut item = as_px4_sends(item, mission_type);
         item.target_system = self.target.0;
         item.target_component = self.target.1;
-        if mission_type == MavMissionType::MAV_MISSION_TYPE_FENCE {
-            // PX4 keeps a fence point's position, altitude and count or radius
-            // only, and reports it absolute (mavlink_mission.cpp).
-            item.frame = MavFrame::MAV_FRAME_GLOBAL_INT;
-            (item.param2, item.param3, item.param4) = (0.0, 0.0, 0.0);
-        }
-        out.push(MavMessage::MISSION_ITEM_INT(item));
+        out.push(if int {
+            MavMessage::MISSION_ITEM_INT(item)
+        } else {
+            MavMessage::MISSION_ITEM(legacy(&item))
+        });
     }
 
     fn take_item(
@@ -506,6 +507,75 @@ fn statustext(severity: MavSeverity, text: &str) -> MavMessage {
         id: 0,
         chunk_seq: 0,
     })
+}
+
+/// An item as PX4 sends it back (mavlink_mission.cpp, format_mavlink_mission_item): it keeps
+/// a position item's fields, not the message, so the frame is rebuilt from "altitude
+/// relative or not" (the _INT frames here; [`legacy`] turns them back) and only the params
+/// its command uses survive. A fence point is kept absolute (PX4's geofence stores AMSL).
+fn as_px4_sends(stored: &MISSION_ITEM_INT_DATA, kind: MavMissionType) -> MISSION_ITEM_INT_DATA {
+    use MavCmd::*;
+    let mut item = stored.clone();
+    if item.frame == MavFrame::MAV_FRAME_MISSION {
+        return item;
+    }
+    let relative = matches!(
+        item.frame,
+        MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT | MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+    ) && kind != MavMissionType::MAV_MISSION_TYPE_FENCE;
+    item.frame = if relative {
+        MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT_INT
+    } else {
+        MavFrame::MAV_FRAME_GLOBAL_INT
+    };
+    let p = [item.param1, item.param2, item.param3, item.param4];
+    let keep: [bool; 4] = match item.command {
+        MAV_CMD_NAV_WAYPOINT => [true, true, false, true],
+        MAV_CMD_NAV_LOITER_UNLIM => [false, false, true, true],
+        MAV_CMD_NAV_LOITER_TIME => [true, true, true, true],
+        MAV_CMD_NAV_LAND => [false, true, false, true],
+        MAV_CMD_NAV_TAKEOFF | MAV_CMD_NAV_VTOL_TAKEOFF | MAV_CMD_NAV_VTOL_LAND => {
+            [false, false, false, true]
+        }
+        MAV_CMD_NAV_LOITER_TO_ALT => [true, true, false, true],
+        MAV_CMD_NAV_FENCE_POLYGON_VERTEX_INCLUSION
+        | MAV_CMD_NAV_FENCE_POLYGON_VERTEX_EXCLUSION
+        | MAV_CMD_NAV_FENCE_CIRCLE_INCLUSION
+        | MAV_CMD_NAV_FENCE_CIRCLE_EXCLUSION => [true, false, false, false],
+        _ => [false; 4],
+    };
+    let [a, b, c, d] = std::array::from_fn(|i| if keep[i] { p[i] } else { 0.0 });
+    (item.param1, item.param2, item.param3, item.param4) = (a, b, c, d);
+    item
+}
+
+/// The legacy MISSION_ITEM for an item as PX4 formats it: degrees as floats and the
+/// non-_INT frames.
+fn legacy(i: &MISSION_ITEM_INT_DATA) -> MISSION_ITEM_DATA {
+    let (frame, scale) = match i.frame {
+        MavFrame::MAV_FRAME_GLOBAL_INT => (MavFrame::MAV_FRAME_GLOBAL, 1e-7),
+        MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT_INT => {
+            (MavFrame::MAV_FRAME_GLOBAL_RELATIVE_ALT, 1e-7)
+        }
+        f => (f, 1.0),
+    };
+    MISSION_ITEM_DATA {
+        param1: i.param1,
+        param2: i.param2,
+        param3: i.param3,
+        param4: i.param4,
+        x: (f64::from(i.x) * scale) as f32,
+        y: (f64::from(i.y) * scale) as f32,
+        z: i.z,
+        seq: i.seq,
+        command: i.command,
+        target_system: i.target_system,
+        target_component: i.target_component,
+        frame,
+        current: i.current,
+        autocontinue: i.autocontinue,
+        mission_type: i.mission_type,
+    }
 }
 
 /// What PX4 refuses in a mission item, as a MAV_MISSION_RESULT.

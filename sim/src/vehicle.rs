@@ -8,6 +8,7 @@ use mavlink::types::CharArray;
 
 use crate::failsafe::{Action, Geofence};
 use crate::mission::{MissionServer, Plans};
+use crate::params::Params;
 use crate::rng::Rng;
 use crate::streams::{id, LinkMode, Streams};
 
@@ -107,7 +108,7 @@ pub struct SimVehicle {
     reached: Option<u16>,
     landed_since: Option<f64>,
     in_air: bool,
-    pub params: Vec<(String, ParamValueKind)>,
+    pub params: Params,
     pub pending_text: Vec<(MavSeverity, String)>,
     pub speed: f64,
     pub gcs: (u8, u8),
@@ -136,6 +137,8 @@ pub struct SimVehicle {
     /// When a GCS HEARTBEAT was last heard (sim time).
     gcs_heard: Option<f64>,
     dl_lost: bool,
+    /// A data-link-loss action waiting out COM_FAIL_ACT_T in Hold: (when, what).
+    dl_action_due: Option<(f64, Option<Action>)>,
     bat_low: bool,
     bat_crit: bool,
     fence: Geofence,
@@ -206,32 +209,6 @@ pub enum ParamValueKind {
     Float(f32),
 }
 
-fn default_params() -> Vec<(String, ParamValueKind)> {
-    use ParamValueKind::*;
-    // A few PX4 parameters with their values on PX4 v1.16 SITL (read off it: its start-up
-    // sets COM_DL_LOSS_T to 20 s; NAV_DLL_ACT ships 0, no action on data-link loss).
-    [
-        ("COM_DL_LOSS_T", Int(20)),
-        ("COM_DISARM_LAND", Float(2.0)),
-        ("MIS_TAKEOFF_ALT", Float(2.5)),
-        ("MIS_DIST_1WP", Float(900.0)),
-        ("MPC_XY_CRUISE", Float(5.0)),
-        ("MPC_Z_VEL_MAX_UP", Float(3.0)),
-        ("MPC_LAND_SPEED", Float(0.7)),
-        ("NAV_ACC_RAD", Float(2.0)),
-        ("RTL_RETURN_ALT", Float(60.0)),
-        ("BAT_LOW_THR", Float(0.15)),
-        ("BAT_CRIT_THR", Float(0.07)),
-        ("GF_ACTION", Int(2)),
-        ("NAV_DLL_ACT", Int(0)),
-        ("SYS_AUTOSTART", Int(10040)),
-        ("MAV_SYS_ID", Int(1)),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_string(), v))
-    .collect()
-}
-
 fn text50(s: &str) -> CharArray<50> {
     let mut b = [0u8; 50];
     let n = s.len().min(50);
@@ -239,19 +216,9 @@ fn text50(s: &str) -> CharArray<50> {
     CharArray::new(b)
 }
 
-fn name16(s: &str) -> CharArray<16> {
-    let mut b = [0u8; 16];
-    let n = s.len().min(16);
-    b[..n].copy_from_slice(&s.as_bytes()[..n]);
-    CharArray::new(b)
-}
-
 impl SimVehicle {
     pub fn new(sysid: u8, home: (f64, f64, f64), mission_limit: usize, seed: u64) -> Self {
-        let mut params = default_params();
-        if let Some(p) = params.iter_mut().find(|p| p.0 == "MAV_SYS_ID") {
-            p.1 = ParamValueKind::Int(i32::from(sysid));
-        }
+        let params = Params::px4_sitl(sysid, home);
         Self {
             sysid,
             main_mode: MAIN_AUTO,
@@ -292,6 +259,7 @@ impl SimVehicle {
             faults: VehicleFaults::default(),
             gcs_heard: None,
             dl_lost: false,
+            dl_action_due: None,
             bat_low: false,
             bat_crit: false,
             fence: Geofence::default(),
@@ -401,19 +369,11 @@ impl SimVehicle {
     }
 
     fn param_i(&self, name: &str) -> i32 {
-        match self.params.iter().find(|p| p.0 == name).map(|p| p.1) {
-            Some(ParamValueKind::Int(i)) => i,
-            Some(ParamValueKind::Float(f)) => f as i32,
-            None => 0,
-        }
+        self.params.get(name) as i32
     }
 
     fn param_f(&self, name: &str) -> f64 {
-        match self.params.iter().find(|p| p.0 == name).map(|p| p.1) {
-            Some(ParamValueKind::Int(i)) => f64::from(i),
-            Some(ParamValueKind::Float(f)) => f64::from(f),
-            None => 0.0,
-        }
+        self.params.get(name)
     }
 
     pub fn in_air(&self) -> bool {
@@ -523,28 +483,27 @@ impl SimVehicle {
                 ];
                 self.command(c.command, p, now)
             }
-            MavMessage::PARAM_REQUEST_LIST(_) => (0..self.params.len())
-                .map(|i| self.param_value(i))
-                .collect(),
-            MavMessage::PARAM_REQUEST_READ(r) if r.target_system == self.sysid => {
-                let idx = if r.param_index >= 0 {
-                    Some(r.param_index as usize).filter(|i| *i < self.params.len())
-                } else {
-                    let name = r.param_id.to_str().unwrap_or("");
-                    self.params.iter().position(|p| p.0 == name)
-                };
-                idx.map(|i| vec![self.param_value(i)]).unwrap_or_default()
+            MavMessage::PARAM_REQUEST_LIST(r) if r.target_system == self.sysid => {
+                self.params.request_list(self.inbound.0);
+                vec![]
             }
+            MavMessage::PARAM_REQUEST_READ(r) if r.target_system == self.sysid => self
+                .params
+                .read(r.param_index, r.param_id.to_str().unwrap_or(""))
+                .into_iter()
+                .collect(),
             MavMessage::PARAM_SET(s) if s.target_system == self.sysid => {
                 let name = s.param_id.to_str().unwrap_or("").to_string();
-                let Some(i) = self.params.iter().position(|p| p.0 == name) else {
-                    return vec![];
-                };
-                self.params[i].1 = match self.params[i].1 {
-                    ParamValueKind::Int(_) => ParamValueKind::Int(s.param_value.to_bits() as i32),
-                    ParamValueKind::Float(_) => ParamValueKind::Float(s.param_value),
-                };
-                vec![self.param_value(i)]
+                match self.params.write(self.inbound.0, &name, s.param_value) {
+                    Some((m, changed)) => {
+                        if changed {
+                            // PX4 announces a change on every link.
+                            self.queued.push(m.clone());
+                        }
+                        vec![m]
+                    }
+                    None => vec![],
+                }
             }
             MavMessage::MISSION_SET_CURRENT(s) if s.target_system == self.sysid => {
                 if (s.seq as usize) < self.plans.mission.len() {
@@ -578,24 +537,6 @@ impl SimVehicle {
                 out
             }
         }
-    }
-
-    fn param_value(&self, i: usize) -> MavMessage {
-        let (name, v) = &self.params[i];
-        let (value, t) = match v {
-            ParamValueKind::Int(x) => (
-                f32::from_bits(*x as u32),
-                MavParamType::MAV_PARAM_TYPE_INT32,
-            ),
-            ParamValueKind::Float(x) => (*x, MavParamType::MAV_PARAM_TYPE_REAL32),
-        };
-        MavMessage::PARAM_VALUE(PARAM_VALUE_DATA {
-            param_value: value,
-            param_count: self.params.len() as u16,
-            param_index: i as u16,
-            param_id: name16(name),
-            param_type: t,
-        })
     }
 
     /// SYS_STATUS health as PX4 reports it: GPS and battery bits drop with a lost fix or a
@@ -874,6 +815,7 @@ impl SimVehicle {
         out.append(&mut self.queued);
         let mut out: Vec<(Option<usize>, MavMessage)> =
             out.into_iter().map(|m| (None, m)).collect();
+        out.extend(self.params.due().into_iter().map(|(l, m)| (Some(l), m)));
         for link in 0..self.streams.len() {
             for msg_id in self.streams[link].due(now) {
                 if let Some(m) = self.build(msg_id) {
@@ -935,14 +877,36 @@ impl SimVehicle {
                 );
                 if self.armed && self.in_air {
                     let act = self.param_i("NAV_DLL_ACT");
-                    self.apply(Action::from_param(act.max(0) + i32::from(act == 2)));
+                    let action = Action::from_param(act.max(0) + i32::from(act == 2));
+                    // PX4's failsafe framework holds for COM_FAIL_ACT_T first, so the pilot
+                    // can take over (seen on PX4 v1.16 SITL: Hold, then the return).
+                    let delay = self.param_f("COM_FAIL_ACT_T");
+                    if matches!(action, Some(Action::Return | Action::Land)) && delay > 0.0 {
+                        self.say(
+                            MavSeverity::MAV_SEVERITY_WARNING,
+                            &format!("Failsafe activated: entering Hold for {delay:.0} seconds"),
+                        );
+                        self.apply(Some(Action::Hold));
+                        self.dl_action_due = Some((now + delay, action));
+                    } else {
+                        self.apply(action);
+                    }
                 }
             } else if !lost && self.dl_lost {
                 self.dl_lost = false;
+                self.dl_action_due = None;
                 self.say(
                     MavSeverity::MAV_SEVERITY_INFO,
                     "Connection to ground station regained",
                 );
+            }
+        }
+        if let Some((due, action)) = self.dl_action_due {
+            if now >= due {
+                self.dl_action_due = None;
+                if self.armed && self.in_air {
+                    self.apply(action);
+                }
             }
         }
         // Geofence (GF_ACTION).

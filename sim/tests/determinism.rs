@@ -66,7 +66,7 @@ fn run(seed: u64, steps: u32) -> (Vec<u8>, SimVehicle) {
 
 #[test]
 fn the_same_seed_gives_the_same_telemetry_and_another_seed_does_not() {
-    // 300 simulated seconds: take off, fly 130 m, return at 60 m (RTL_RETURN_ALT), land, disarm.
+    // 300 simulated seconds: take off, fly 130 m, return at 30 m (RTL_RETURN_ALT), land, disarm.
     let (a, va) = run(42, 15000);
     let (b, _) = run(42, 15000);
     let (c, _) = run(43, 15000);

@@ -2,6 +2,8 @@
 
 mod events;
 mod patrol;
+mod patrols;
 
 pub use events::{events_cmd, EventsOp};
 pub use patrol::{demo, fly, DemoArgs, FlyArgs};
+pub use patrols::{patrols_cmd, PatrolsOp};

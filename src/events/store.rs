@@ -100,6 +100,45 @@ const MIGRATIONS: &[&str] = &[
         jobs TEXT NOT NULL,
         created_us INTEGER NOT NULL
     );",
+    // 6: the scheduler's (src/schedule): patrol definitions made through the API, runs
+    // (one per firing: the UNIQUE key is what keeps a restart from creating one twice),
+    // their state changes, how far each schedule has been read, and vehicle leases.
+    "CREATE TABLE patrols (
+        name TEXT PRIMARY KEY,
+        definition TEXT NOT NULL,
+        updated_us INTEGER NOT NULL
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        patrol TEXT NOT NULL,
+        planned_us INTEGER NOT NULL,
+        trigger TEXT NOT NULL,
+        state TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        sysid INTEGER,
+        created_us INTEGER NOT NULL,
+        updated_us INTEGER NOT NULL,
+        UNIQUE (patrol, planned_us)
+    );
+    CREATE INDEX runs_state ON runs (state, planned_us);
+    CREATE TABLE run_changes (
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        at_us INTEGER NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX run_changes_run ON run_changes (run_id);
+    CREATE TABLE schedule_cursor (
+        patrol TEXT PRIMARY KEY,
+        until_us INTEGER NOT NULL
+    );
+    CREATE TABLE leases (
+        sysid INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        holder TEXT NOT NULL,
+        expires_us INTEGER NOT NULL
+    );",
 ];
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
@@ -495,6 +534,23 @@ impl EventStore {
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// Runs `f` in one transaction on the store's connection, for the other modules that
+    /// keep their tables here (the scheduler's runs and leases): committed when `f` returns
+    /// Ok, rolled back otherwise.
+    pub fn transaction<T, E>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

@@ -243,9 +243,10 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
 /// navigator, milliseconds on an idle vehicle).
 const MISSION_CHECK_WAIT: Duration = Duration::from_secs(10);
 
-/// PX4's default MIS_DIST_1WP, metres: the first item with a position may be at most this
-/// far from home (navigator's FeasibilityChecker::checkDistanceToFirstWaypoint).
-pub const PX4_MIS_DIST_1WP_M: f64 = 900.0;
+/// PX4 v1.16's default MIS_DIST_1WP, metres (as its SITL answers it): the first item with a
+/// position may be at most this far from home (navigator's
+/// FeasibilityChecker::checkDistanceToFirstWaypoint).
+pub const PX4_MIS_DIST_1WP_M: f64 = 10_000.0;
 
 /// Why a sortie cannot fly from where the vehicle stands, checked before anything is
 /// uploaded, with the distances PX4 would only refuse without: the first item with a

@@ -162,6 +162,7 @@ impl Vehicle {
         let mut count: Option<usize> = None;
         let mut got: BTreeMap<u16, (String, ParamValue)> = BTreeMap::new();
         let mut rounds = 0;
+        let mut fewest_missing: Option<usize> = None;
         // The stream is over once no PARAM_VALUE has come for one timeout (other
         // telemetry keeps flowing meanwhile and does not count).
         let mut deadline = Instant::now() + cfg.param_timeout;
@@ -197,6 +198,12 @@ impl Vehicle {
                     };
                     let missing: Vec<u16> =
                         (0..n as u16).filter(|i| !got.contains_key(i)).collect();
+                    // Only rounds that brought nothing count: on a lossy link each round
+                    // fills most gaps, and a 900-parameter list may need many.
+                    if fewest_missing.is_some_and(|m| missing.len() < m) {
+                        rounds = 0;
+                    }
+                    fewest_missing = Some(missing.len());
                     rounds += 1;
                     if rounds > cfg.param_retries {
                         return Err(ParamError::Incomplete {

@@ -81,3 +81,34 @@ pub fn free_udp_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A ground tool's session (`session(port)` gives its transcript for whatever sends its
+/// GCS link to `port`) against the simulator at 2×, then, as the control, against real PX4
+/// SITL instance 0 at 2×; the second is None where PX4 is absent.
+pub async fn on_sim_then_px4<F>(session: F) -> (String, Option<String>)
+where
+    F: Fn(u16) -> String + Clone + Send + 'static,
+{
+    let port = free_udp_port();
+    let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+        gcs: ([127, 0, 0, 1], port).into(),
+        base_port: None,
+        speed: 2.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let s = session.clone();
+    let on_sim = tokio::task::spawn_blocking(move || s(port)).await.unwrap();
+    drop(sim);
+    let Some(l) = launcher() else {
+        return (on_sim, None);
+    };
+    let port = free_udp_port();
+    let px4 = Px4::start(&l, 0, 2.0, DOCK, port);
+    let on_px4 = tokio::task::spawn_blocking(move || session(port))
+        .await
+        .unwrap();
+    drop(px4);
+    (on_sim, Some(on_px4))
+}

@@ -21,6 +21,30 @@ def show(v):
     return "–" if v is None else (json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)
 
 
+def compare_params(step, pa, pb, judge_difference):
+    """Rows for two parameter lists ({name: [type, value]} in the vehicle's order): one for
+    the names in order, one for the types, and one per parameter whose value differs."""
+    rows = []
+    na, nb = list(pa), list(pb)
+    missing, extra = [n for n in na if n not in pb], [n for n in nb if n not in pa]
+    if na == nb:
+        rows.append((step, "names in order", f"{len(na)} names", f"{len(nb)} names", "same"))
+    else:
+        rows.append((step, "names in order", f"{len(na)} names, {len(missing)} not in the sim: "
+                     f"{missing[:5]}", f"{len(nb)} names, {len(extra)} not on PX4: {extra[:5]}",
+                     judge_difference(step, "names in order")))
+    types = [n for n in na if n in pb and pa[n][0] != pb[n][0]]
+    rows.append((step, "types", f"{len(na)} typed", f"{len(types)} differ: {types[:5]}",
+                 "same" if not types else judge_difference(step, "types")))
+    differ = [n for n in na if n in pb and pa[n][1] != pb[n][1]]
+    rows.append((step, "values", f"{len(na)} values", f"{len(na) - len(differ)} equal, "
+                 f"{len(differ)} in the rows below", "same"))
+    for n in differ:
+        rows.append((step, f"value {n}", show(pa[n][1]), show(pb[n][1]),
+                     judge_difference(step, f"value {n}")))
+    return rows
+
+
 def main():
     px4 = {s["step"]: s for s in json.load(open(sys.argv[1]))["steps"]}
     sim = {s["step"]: s for s in json.load(open(sys.argv[2]))["steps"]}
@@ -46,7 +70,10 @@ def main():
                 else:
                     verdict = judge_difference(step, key)
                 rows.append((step, key, show(x), show(y), verdict))
-        keys = [k for k in sorted(set(a) | set(b)) if k not in ("step", "rates")]
+        if "params" in a or "params" in b:
+            rows.extend(compare_params(step, a.get("params", {}), b.get("params", {}),
+                                       judge_difference))
+        keys = [k for k in sorted(set(a) | set(b)) if k not in ("step", "rates", "params")]
         for key in keys:
             x, y = a.get(key), b.get(key)
             verdict = "same" if x == y else judge_difference(step, key)

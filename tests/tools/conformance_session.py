@@ -10,6 +10,7 @@ Rates are in Hz of the vehicle's own clock (its time_boot_ms), so speed factors 
 
 import json
 import math
+import struct
 import sys
 import time
 
@@ -157,6 +158,57 @@ class Session:
         return f"ACK {a.type}" if a else "no ack"
 
 
+def param_value(x):
+    """A PARAM_VALUE's value: integers are sent byte-wise in the float (PX4's encoding)."""
+    if x.param_type == mavlink.MAV_PARAM_TYPE_REAL32:
+        return round(x.param_value, 6)
+    return struct.unpack("<i", struct.pack("<f", x.param_value))[0]
+
+
+def parameters(s):
+    """The whole list as QGroundControl and MAVProxy read it at connect, reads and sets."""
+    is_param = lambda x: x.get_type() == "PARAM_VALUE"
+    s.m.mav.param_request_list_send(s.sysid, 1)
+    got, first, count = {}, None, None
+    while count is None or len(got) < count:
+        x = s.wait(is_param, 3)
+        if x is None:
+            break
+        if first is None:
+            first = {"name": x.param_id, "index": x.param_index, "type": x.param_type}
+        if x.param_id != "_HASH_CHECK":
+            count = x.param_count
+            got[x.param_id] = (x.param_index, x.param_type, param_value(x))
+    order = sorted(got, key=lambda n: got[n][0])
+    s.step("parameter list", first=first, count=count, received=len(got),
+           params={n: [got[n][1], got[n][2]] for n in order})
+
+    def read(name, index=-1):
+        s.m.mav.param_request_read_send(s.sysid, 1, name.encode(), index)
+        x = s.wait(is_param, 2)
+        return x and {"name": x.param_id, "index": x.param_index, "value": param_value(x)}
+
+    def write(name, value, ptype):
+        """The PARAM_VALUEs that come back within 2 s of the vehicle's clock."""
+        if ptype == mavlink.MAV_PARAM_TYPE_INT32:
+            value = struct.unpack("<f", struct.pack("<i", value))[0]
+        s.m.mav.param_set_send(s.sysid, 1, name.encode(), value, ptype)
+        got = [x for x in s.collect(2.0) if is_param(x)]
+        return got and {"name": got[0].param_id, "value": param_value(got[0]), "copies": len(got)}
+
+    s.step("read a parameter by name", reply=read("MPC_XY_CRUISE"))
+    s.step("read a parameter by index", reply=read("", 3))
+    s.step("read a parameter PX4 does not list", reply=read("MIS_DIST_1WP"))
+    s.step("read an unknown parameter", reply=read("NO_SUCH_PARAM"))
+    s.step("set a float parameter", reply=write("MPC_XY_CRUISE", 7.5, mavlink.MAV_PARAM_TYPE_REAL32))
+    s.step("set it to the same value", reply=write("MPC_XY_CRUISE", 7.5, mavlink.MAV_PARAM_TYPE_REAL32))
+    write("MPC_XY_CRUISE", 5.0, mavlink.MAV_PARAM_TYPE_REAL32)
+    s.step("set an unknown parameter", reply=write("NO_SUCH_PARAM", 1.0, mavlink.MAV_PARAM_TYPE_REAL32))
+    # For the data-link loss at the end: return after 8 s of the vehicle's clock.
+    s.step("set integer parameters", dll_act=write("NAV_DLL_ACT", 2, mavlink.MAV_PARAM_TYPE_INT32),
+           dl_loss_t=write("COM_DL_LOSS_T", 8, mavlink.MAV_PARAM_TYPE_INT32))
+
+
 def run(port):
     s = Session(port)
     m = s.m
@@ -192,6 +244,7 @@ def run(port):
     s.step("request protocol version",
            ack=s.command(mavlink.MAV_CMD_REQUEST_PROTOCOL_VERSION, 1))
     s.step("unknown command", ack=s.command(31010, 1))
+    parameters(s)
     # Missions, fences and rally points.
     home = s.wait(lambda x: x.get_type() == "GLOBAL_POSITION_INT", 3)
     lat0, lon0 = home.lat / 1e7, home.lon / 1e7
@@ -295,9 +348,12 @@ def run(port):
     while s.vehicle_s() < end_s:
         x = s.recv()
         if x is not None and x.get_type() == "HEARTBEAT" and mode_name(x.custom_mode) == "AUTO.RTL":
-            rtl_at = round(s.vehicle_s() - t0)
+            rtl_at = s.vehicle_s() - t0
             break
-    s.step("data link lost", rtl_after_s=rtl_at, text=[t for t in s.texts if "link" in t.lower()][:1])
+    # COM_DL_LOSS_T is 8 s (set above), then PX4 holds for COM_FAIL_ACT_T (5 s) before it
+    # returns: 13 s, and PX4 v1.16 SITL was seen to take up to 2.3 s more (loss detection).
+    s.step("data link lost", rtl_after_loss_and_hold=rtl_at is not None and 12.0 <= rtl_at <= 17.0,
+           text=[t for t in s.texts if "link" in t.lower()][:1])
     s.heartbeats = True
     s.command(mavlink.MAV_CMD_NAV_LAND)
     return {"steps": s.steps}

@@ -1,0 +1,314 @@
+//! The run book: runs, their state changes, how far each schedule has been read and the
+//! vehicle leases, kept in the event store's database so that a restart (or a crash) of
+//! `serve` finds them all. Every write is one transaction.
+
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension, Row, Transaction};
+
+use super::run::{Run, RunChange, RunState, Trigger};
+use crate::events::store::EventStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("no run {0}")]
+    NoRun(i64),
+    #[error("run {id} is {from}: it cannot become {to} (it can become {allowed})")]
+    Illegal {
+        id: i64,
+        from: RunState,
+        to: RunState,
+        allowed: String,
+    },
+    #[error("vehicle {sysid} is leased to run {run} by {holder} until {expires_us} µs")]
+    Leased {
+        sysid: u8,
+        run: i64,
+        holder: String,
+        expires_us: i64,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, RunError>;
+
+const RUN_COLUMNS: &str =
+    "id, patrol, planned_us, trigger, state, reason, sysid, created_us, updated_us";
+
+fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
+    let bad = |i, s: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, s.into())
+    };
+    let trigger: String = r.get(3)?;
+    let state: String = r.get(4)?;
+    Ok(Run {
+        id: r.get(0)?,
+        patrol: r.get(1)?,
+        planned_us: r.get(2)?,
+        trigger: trigger.parse().map_err(|e| bad(3, e))?,
+        state: state.parse().map_err(|e| bad(4, e))?,
+        reason: r.get(5)?,
+        sysid: r.get(6)?,
+        created_us: r.get(7)?,
+        updated_us: r.get(8)?,
+    })
+}
+
+fn get_run(tx: &Transaction, id: i64) -> Result<Run> {
+    tx.query_row(
+        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+        [id],
+        run_from_row,
+    )
+    .optional()?
+    .ok_or(RunError::NoRun(id))
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub patrol: Option<String>,
+    pub state: Option<RunState>,
+    pub sysid: Option<u8>,
+    /// Planned at or after, µs.
+    pub from_us: Option<i64>,
+    /// Planned before, µs.
+    pub to_us: Option<i64>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Clone)]
+pub struct RunBook {
+    store: Arc<EventStore>,
+}
+
+impl RunBook {
+    pub fn new(store: Arc<EventStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<EventStore> {
+        &self.store
+    }
+
+    /// Creates the run of `patrol` planned at `planned_us` in `state` (waiting, or skipped
+    /// with its reason); None when that firing already has its run.
+    pub fn create(
+        &self,
+        patrol: &str,
+        planned_us: i64,
+        trigger: Trigger,
+        state: RunState,
+        reason: &str,
+        now_us: i64,
+    ) -> Result<Option<Run>> {
+        self.store.transaction(|tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO runs (patrol, planned_us, trigger, state, reason, created_us, updated_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![patrol, planned_us, trigger.as_str(), state.as_str(), reason, now_us],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, NULL, ?3, ?4)",
+                params![id, now_us, state.as_str(), reason],
+            )?;
+            get_run(tx, id).map(Some)
+        })
+    }
+
+    /// Moves run `id` to `to` with its reason (and its vehicle, when given); refuses a
+    /// change its state does not allow.
+    pub fn transition(
+        &self,
+        id: i64,
+        to: RunState,
+        reason: &str,
+        sysid: Option<u8>,
+        now_us: i64,
+    ) -> Result<Run> {
+        self.store.transaction(|tx| {
+            let run = get_run(tx, id)?;
+            if !run.state.can_go(to) {
+                return Err(RunError::Illegal {
+                    id,
+                    from: run.state,
+                    to,
+                    allowed: run
+                        .state
+                        .next()
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            tx.execute(
+                "UPDATE runs SET state = ?2, reason = ?3, sysid = coalesce(?4, sysid), updated_us = ?5 WHERE id = ?1",
+                params![id, to.as_str(), reason, sysid, now_us],
+            )?;
+            tx.execute(
+                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, now_us, run.state.as_str(), to.as_str(), reason],
+            )?;
+            if to.is_final() {
+                tx.execute("DELETE FROM leases WHERE run_id = ?1", [id])?;
+            }
+            get_run(tx, id)
+        })
+    }
+
+    pub fn get(&self, id: i64) -> Result<Run> {
+        self.store.transaction(|tx| get_run(tx, id))
+    }
+
+    /// Runs matching `f`, oldest planned first.
+    pub fn list(&self, f: &RunFilter) -> Result<Vec<Run>> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs
+                 WHERE (?1 IS NULL OR patrol = ?1) AND (?2 IS NULL OR state = ?2)
+                   AND (?3 IS NULL OR sysid = ?3) AND (?4 IS NULL OR planned_us >= ?4)
+                   AND (?5 IS NULL OR planned_us < ?5)
+                 ORDER BY planned_us, id LIMIT ?6"
+            ))?;
+            let rows = st.query_map(
+                params![
+                    f.patrol,
+                    f.state.map(|s| s.as_str()),
+                    f.sysid,
+                    f.from_us,
+                    f.to_us,
+                    f.limit.map_or(-1, |l| l as i64)
+                ],
+                run_from_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Run `id`'s state changes, oldest first.
+    pub fn changes(&self, id: i64) -> Result<Vec<RunChange>> {
+        self.store.transaction(|tx| {
+            get_run(tx, id)?;
+            let mut st = tx.prepare(
+                "SELECT at_us, from_state, to_state, reason FROM run_changes WHERE run_id = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map([id], |r| {
+                let from: Option<String> = r.get(1)?;
+                let to: String = r.get(2)?;
+                Ok((r.get(0)?, from, to, r.get(3)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (at_us, from, to, reason): (i64, Option<String>, String, String) = row?;
+                let parse = |s: &str| {
+                    s.parse::<RunState>().map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            e.into(),
+                        )
+                    })
+                };
+                out.push(RunChange {
+                    at_us,
+                    from: from.as_deref().map(parse).transpose()?,
+                    to: parse(&to)?,
+                    reason,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// How far `patrol`'s schedule has been read, µs; None before its first reading.
+    pub fn cursor(&self, patrol: &str) -> Result<Option<i64>> {
+        self.store.transaction(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT until_us FROM schedule_cursor WHERE patrol = ?1",
+                    [patrol],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+
+    pub fn set_cursor(&self, patrol: &str, until_us: i64) -> Result<()> {
+        self.store.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO schedule_cursor (patrol, until_us) VALUES (?1, ?2)
+                 ON CONFLICT (patrol) DO UPDATE SET until_us = excluded.until_us",
+                params![patrol, until_us],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Leases vehicle `sysid` to run `run` for `holder` until `expires_us`: granted when
+    /// the vehicle is free, its lease has expired, or this run holds it already (then it is
+    /// renewed). One vehicle, one run, across restarts and controllers.
+    pub fn lease(
+        &self,
+        sysid: u8,
+        run: i64,
+        holder: &str,
+        now_us: i64,
+        expires_us: i64,
+    ) -> Result<()> {
+        self.store.transaction(|tx| {
+            let held: Option<(i64, String, i64)> = tx
+                .query_row(
+                    "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
+                    [sysid],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            if let Some((other, h, exp)) = held {
+                if other != run && exp > now_us {
+                    return Err(RunError::Leased {
+                        sysid,
+                        run: other,
+                        holder: h,
+                        expires_us: exp,
+                    });
+                }
+            }
+            tx.execute(
+                "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
+                params![sysid, run, holder, expires_us],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Gives up run `run`'s lease of `sysid`, if it holds one.
+    pub fn release(&self, sysid: u8, run: i64) -> Result<()> {
+        self.store.transaction(|tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE sysid = ?1 AND run_id = ?2",
+                params![sysid, run],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The run holding vehicle `sysid`'s unexpired lease.
+    pub fn lease_holder(&self, sysid: u8, now_us: i64) -> Result<Option<i64>> {
+        self.store.transaction(|tx| {
+            Ok(tx
+                .query_row(
+                    "SELECT run_id FROM leases WHERE sysid = ?1 AND expires_us > ?2",
+                    params![sysid, now_us],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+}

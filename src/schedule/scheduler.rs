@@ -1,0 +1,246 @@
+//! The scheduler's clockwork: on each tick it reads every patrol's schedule from where it
+//! last stopped to now and books a run for each firing. A firing found late (the service
+//! was down when it passed) is skipped or run late, as the patrol says; nothing is booked
+//! twice, because a firing's run is keyed by its instant and the reading position is
+//! stored. It takes the time from a [`Clock`], so tests drive a simulated day in
+//! milliseconds.
+
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::book::{Result, RunBook, RunFilter};
+use super::definition::PatrolDef;
+use super::run::{Run, RunState, Trigger};
+use super::timing::{Compiled, Missed};
+
+/// Where the scheduler gets the time.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The machine's clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to.
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(t: DateTime<Utc>) -> Self {
+        Self(Mutex::new(t))
+    }
+
+    pub fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+
+    pub fn advance(&self, d: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t += d;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub fn us(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub fn from_us(t: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t).unwrap_or_default()
+}
+
+/// A firing noticed at most this late was on time (the service ticks every few seconds);
+/// one older was missed while the service was down.
+pub const ON_TIME: Duration = Duration::minutes(2);
+
+pub struct Scheduler {
+    book: RunBook,
+    patrols: Vec<(PatrolDef, Compiled)>,
+    on_time: Duration,
+}
+
+impl Scheduler {
+    /// A scheduler for these (already validated) definitions.
+    pub fn new(
+        book: RunBook,
+        defs: Vec<PatrolDef>,
+    ) -> std::result::Result<Self, super::DefinitionError> {
+        let mut patrols = Vec::new();
+        for d in defs {
+            let c = d
+                .schedule
+                .compile()
+                .map_err(|(field, problem)| super::DefinitionError {
+                    patrol: d.name.clone(),
+                    field: format!("schedule.{field}"),
+                    problem,
+                })?;
+            patrols.push((d, c));
+        }
+        Ok(Self {
+            book,
+            patrols,
+            on_time: ON_TIME,
+        })
+    }
+
+    /// How late a firing may be noticed and still count as on time (default [`ON_TIME`]);
+    /// at least the tick interval.
+    pub fn with_on_time(mut self, d: Duration) -> Self {
+        self.on_time = d;
+        self
+    }
+
+    pub fn book(&self) -> &RunBook {
+        &self.book
+    }
+
+    pub fn patrols(&self) -> impl Iterator<Item = &PatrolDef> {
+        self.patrols.iter().map(|(d, _)| d)
+    }
+
+    /// Reads every enabled schedule up to `now` and books the runs it fires; the runs
+    /// booked by this tick.
+    pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<Run>> {
+        let mut booked = Vec::new();
+        for (def, timing) in self.patrols.iter().filter(|(d, _)| d.enabled) {
+            // The first reading starts now: a new patrol does not fire for its past.
+            let from = self.book.cursor(&def.name)?.map_or(now, from_us);
+            if from >= now {
+                self.book.set_cursor(&def.name, us(now))?;
+                continue;
+            }
+            let fires = timing.between(from, now);
+            // The latest missed firing is the one a `late` patrol still runs.
+            let latest_missed = fires
+                .iter()
+                .rev()
+                .find(|f| now - **f > self.on_time)
+                .copied();
+            // The reading position moves only past firings (a commit per tick would cost
+            // an fsync each); re-reading a quiet stretch books nothing.
+            let moved = !fires.is_empty();
+            for f in fires {
+                let (state, trigger, reason) = if now - f <= self.on_time {
+                    (
+                        RunState::Waiting,
+                        Trigger::Schedule,
+                        "scheduled".to_string(),
+                    )
+                } else if timing.missed == Missed::Late
+                    && Some(f) == latest_missed
+                    && now - f <= timing.late_within
+                {
+                    (
+                        RunState::Waiting,
+                        Trigger::Late,
+                        format!(
+                            "late: fired at {} while the service was down",
+                            f.with_timezone(&timing.tz).format("%F %R")
+                        ),
+                    )
+                } else {
+                    (
+                        RunState::Skipped,
+                        Trigger::Schedule,
+                        format!(
+                            "skipped: fired at {} while the service was down (missed = {})",
+                            f.with_timezone(&timing.tz).format("%F %R"),
+                            match timing.missed {
+                                Missed::Skip => "skip",
+                                Missed::Late =>
+                                    "late, but older than late_within_min or not the latest",
+                            }
+                        ),
+                    )
+                };
+                if let Some(run) =
+                    self.book
+                        .create(&def.name, us(f), trigger, state, &reason, us(now))?
+                {
+                    booked.push(run);
+                }
+            }
+            if timing.continuous {
+                booked.extend(self.continue_continuous(def, timing, from, now)?);
+            }
+            if moved {
+                self.book.set_cursor(&def.name, us(now))?;
+            }
+        }
+        Ok(booked)
+    }
+
+    /// A continuous patrol with nothing under way is booked again from the end of its last
+    /// run (or from where the reading started).
+    fn continue_continuous(
+        &self,
+        def: &PatrolDef,
+        timing: &Compiled,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Run>> {
+        let runs = self.book.list(&RunFilter {
+            patrol: Some(def.name.clone()),
+            ..Default::default()
+        })?;
+        if runs.iter().any(|r| !r.state.is_final()) {
+            return Ok(Vec::new());
+        }
+        let ended = runs
+            .iter()
+            .map(|r| r.updated_us)
+            .max()
+            .map_or(from, from_us);
+        match timing.next_continuous(ended) {
+            Some(t) if t <= now => Ok(self
+                .book
+                .create(
+                    &def.name,
+                    us(t),
+                    Trigger::Schedule,
+                    RunState::Waiting,
+                    "scheduled: continuous",
+                    us(now),
+                )?
+                .into_iter()
+                .collect()),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Books a run of `patrol` now, by hand ("immediate"); None for an unknown patrol.
+    pub fn start_now(&self, patrol: &str, now: DateTime<Utc>) -> Result<Option<Run>> {
+        if !self.patrols.iter().any(|(d, _)| d.name == patrol) {
+            return Ok(None);
+        }
+        self.book.create(
+            patrol,
+            us(now),
+            Trigger::Manual,
+            RunState::Waiting,
+            "started by hand",
+            us(now),
+        )
+    }
+
+    /// The next firing of each enabled patrol after `now`.
+    pub fn upcoming(&self, now: DateTime<Utc>) -> Vec<(String, Option<DateTime<Utc>>)> {
+        self.patrols
+            .iter()
+            .filter(|(d, _)| d.enabled)
+            .map(|(d, t)| (d.name.clone(), t.next_after(now)))
+            .collect()
+    }
+}
