@@ -74,6 +74,9 @@ enum Cmd {
     /// Fly a patrol: plan (or load a .plan), preflight, upload and read back, arm, fly,
     /// and file the issues found as grid events.
     Fly(Box<FlyArgs>),
+    /// Run the service: scheduled patrols flown unattended, the capture → event pipeline,
+    /// and the HTTP API (`--demo`: on the simulator and the sample district).
+    Serve(Box<ServeArgs>),
     /// Scheduled patrols: check their definitions and show when they fire.
     Patrols {
         #[command(subcommand)]
@@ -90,7 +93,9 @@ enum Cmd {
 }
 
 mod cli;
-use cli::{demo, events_cmd, fly, patrols_cmd, DemoArgs, EventsOp, FlyArgs, PatrolsOp};
+use cli::{
+    demo, events_cmd, fly, patrols_cmd, serve, DemoArgs, EventsOp, FlyArgs, PatrolsOp, ServeArgs,
+};
 
 #[derive(clap::Args)]
 pub(crate) struct PlanArgs {
@@ -421,6 +426,7 @@ async fn main() -> Result<()> {
         Cmd::Fly(args) => fly(*args).await?,
         Cmd::Events { data, op } => events_cmd(&data, op)?,
         Cmd::Patrols { op } => patrols_cmd(op)?,
+        Cmd::Serve(args) => serve(*args).await?,
     }
     Ok(())
 }
@@ -448,13 +454,7 @@ fn parse_home(s: &str) -> Result<(f64, f64, Option<f64>), String> {
 fn plan_inputs(
     args: &PlanArgs,
 ) -> Result<(gridpatrol::grid::GridMap, gridpatrol::plan::PlanOptions)> {
-    use gridpatrol::plan::{Camera, PlanOptions};
-    let pattern = match args.pattern.as_str() {
-        "coverage" => gridpatrol::plan::Pattern::Coverage,
-        "perimeter" => gridpatrol::plan::Pattern::Perimeter { inset_m: None },
-        "points" => gridpatrol::plan::Pattern::Points,
-        other => bail!("unknown pattern {other:?}: coverage, perimeter or points"),
-    };
+    use gridpatrol::plan::PlanOptions;
     let mut map = gridpatrol::grid::GridMap::load(&args.grids, args.datum)
         .with_context(|| format!("{} is not a valid grid file", args.grids.display()))?;
     if let Some((lat, lon, alt)) = args.home {
@@ -462,30 +462,22 @@ fn plan_inputs(
         let alt_m = alt.or(map.home.map(|h| h.alt_m)).unwrap_or(0.0);
         map.home = Some(gridpatrol::grid::Home { lat, lon, alt_m });
     }
-    let camera = Camera::find(&args.camera)?;
-    let overlap = &args.overlap;
-    let (front, side) = overlap
-        .split_once('/')
-        .and_then(|(f, s)| Some((f.trim().parse::<f64>().ok()?, s.trim().parse::<f64>().ok()?)))
-        .with_context(|| format!("--overlap {overlap:?} is not FRONT/SIDE, e.g. 75/65"))?;
-    let altitude_m = match (args.alt, args.gsd) {
-        (Some(a), _) => a,
-        (None, Some(g)) => camera.altitude_for_gsd(g),
-        (None, None) => 60.0,
-    };
+    let opts = PlanOptions::from_words(
+        &args.pattern,
+        &args.camera,
+        &args.overlap,
+        args.alt,
+        args.gsd,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let opts = PlanOptions {
-        camera,
-        altitude_m,
-        front_overlap_pct: front,
-        side_overlap_pct: side,
         speed_mps: args.speed,
         battery_min: args.battery_min,
         angle_deg: args.angle,
         turnaround_m: args.turnaround,
         ceiling_m: args.ceiling,
-        pattern,
         fence_capacity: args.fence_capacity,
-        ..PlanOptions::default()
+        ..opts
     };
     Ok((map, opts))
 }

@@ -3,7 +3,9 @@
 mod events;
 mod patrol;
 mod patrols;
+mod serve;
 
 pub use events::{events_cmd, EventsOp};
 pub use patrol::{demo, fly, DemoArgs, FlyArgs};
 pub use patrols::{patrols_cmd, PatrolsOp};
+pub use serve::{serve, ServeArgs};

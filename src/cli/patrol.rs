@@ -116,7 +116,7 @@ struct RunOptions {
     webhook: Option<String>,
 }
 
-fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
+pub(crate) fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
     Ok(match spec {
         "colour" | "color" => Arc::new(ColourDetector::default()),
         "companion" => Arc::new(gridpatrol::detect::companion::CompanionDetector::new(
@@ -437,20 +437,49 @@ async fn patrol(
 }
 
 /// The sample district, compiled in so the demo runs from anywhere.
-const SAMPLE_DISTRICT: &str = include_str!("../../missions/wenqu.geojson");
+pub(crate) const SAMPLE_DISTRICT: &str = include_str!("../../missions/wenqu.geojson");
 
-pub async fn demo(args: DemoArgs) -> Result<()> {
-    let started = std::time::Instant::now();
-    let data = DataDir(args.data.clone());
-    std::fs::create_dir_all(&data.0)?;
-    let map = GridMap::from_geojson(SAMPLE_DISTRICT, gridpatrol::grid::Datum::Wgs84)?;
-    let home = map.home.context("the sample district has no home")?;
-    // The world: issues placed at random in the patrolled cells (only the simulator sees it).
+/// The simulated fleet of a demo: `vehicles` drones in their docks at the district's home,
+/// photographing `world`, sending to `gcs`.
+pub(crate) async fn start_demo_sim(
+    vehicles: usize,
+    gcs: std::net::SocketAddr,
+    speed: f64,
+    map: &GridMap,
+    world: gridpatrol_sim::world::World,
+    data: &DataDir,
+) -> Result<gridpatrol_sim::Sim> {
+    let home = map.home.context("the district has no home")?;
+    Ok(gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+        vehicles,
+        gcs,
+        base_port: None,
+        speed,
+        home: (home.lat, home.lon, home.alt_m),
+        world: Some(Arc::new(world)),
+        image_dir: Some(data.0.join("sim-images")),
+        // A dock that charges as DJI Dock 2 does (20 to 90 % in 32 min).
+        dock_charge_pct_per_min: 2.2,
+        ..Default::default()
+    })
+    .await?)
+}
+
+/// The simulator's world for a demo: `issues` placed at random in `cells` (only the
+/// simulator sees it), saved beside its images (`sim-images/world.json`) for scoring.
+pub(crate) fn sample_world(
+    map: &GridMap,
+    cells: &[String],
+    issues: usize,
+    seed: u64,
+    data: &DataDir,
+) -> Result<gridpatrol_sim::world::World> {
+    let home = map.home.context("the district has no home")?;
     let mut rings = Vec::new();
-    for id in &args.cells {
+    for id in cells {
         let cell = map
             .cell(id)
-            .with_context(|| format!("no cell {id} in the sample district"))?;
+            .with_context(|| format!("no cell {id} in the district"))?;
         rings.push(
             cell.polygon
                 .exterior()
@@ -459,10 +488,19 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
                 .collect(),
         );
     }
-    let world = gridpatrol_sim::world::World::generate(&rings, args.issues, args.seed, home.alt_m)?;
-    // Saved beside the simulator's images for scoring the run; gridpatrol never reads it.
+    let world = gridpatrol_sim::world::World::generate(&rings, issues, seed, home.alt_m)?;
     std::fs::create_dir_all(data.0.join("sim-images"))?;
     world.save(&data.0.join("sim-images").join("world.json"))?;
+    Ok(world)
+}
+
+pub async fn demo(args: DemoArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let data = DataDir(args.data.clone());
+    std::fs::create_dir_all(&data.0)?;
+    let map = GridMap::from_geojson(SAMPLE_DISTRICT, gridpatrol::grid::Datum::Wgs84)?;
+    let home = map.home.context("the sample district has no home")?;
+    let world = sample_world(&map, &args.cells, args.issues, args.seed, &data)?;
     let camera = Camera::find("sim")?;
     let opts = PlanOptions {
         camera: camera.clone(),
@@ -500,19 +538,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
     let mut _px4 = Vec::new();
     match &args.px4 {
         None => {
-            let sim = gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
-                vehicles: args.vehicles,
-                gcs,
-                base_port: None,
-                speed: args.speed,
-                home: (home.lat, home.lon, home.alt_m),
-                world: Some(Arc::new(world)),
-                image_dir: Some(data.0.join("sim-images")),
-                // A dock that charges as DJI Dock 2 does (20 to 90 % in 32 min).
-                dock_charge_pct_per_min: 2.2,
-                ..Default::default()
-            })
-            .await?;
+            let sim = start_demo_sim(args.vehicles, gcs, args.speed, &map, world, &data).await?;
             println!(
                 "simulator: {} vehicle(s) at {}x real time, {} issues hidden in the cells",
                 sim.vehicles().len(),

@@ -1158,6 +1158,17 @@ impl EventStore {
     }
 
     /// The sorties of a run a vehicle has finished.
+    /// The sorties of `run` finished by any vehicle.
+    pub fn sorties_finished_any(&self, run: &str) -> Result<Vec<usize>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT DISTINCT sortie FROM run_sorties WHERE run = ?1")?;
+        let v = st
+            .query_map(params![run], |r| r.get::<_, i64>(0))?
+            .map(|r| r.map(|v| v as usize))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
     pub fn sorties_finished(&self, run: &str, sysid: u8) -> Result<Vec<usize>> {
         let conn = self.conn();
         let mut st =

@@ -66,7 +66,7 @@ pub struct Home {
     pub alt_m: f64,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Indexed {
     cell: usize,
     envelope: AABB<[f64; 2]>,
@@ -80,7 +80,7 @@ impl RTreeObject for Indexed {
 }
 
 /// A validated district.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GridMap {
     pub cells: Vec<GridCell>,
     pub no_fly: Vec<NoFlyZone>,

@@ -71,6 +71,49 @@ impl Default for PlanOptions {
     }
 }
 
+impl PlanOptions {
+    /// Options from the words a user writes (`gridpatrol plan`'s flags, a patrol
+    /// definition): the pattern (`coverage`, `perimeter` or `points`), a camera preset or
+    /// camera JSON file, the overlap as "FRONT/SIDE" percent, and the altitude above home in
+    /// metres or the ground sample distance in cm/px (default 60 m). The rest as default.
+    pub fn from_words(
+        pattern: &str,
+        camera: &str,
+        overlap: &str,
+        alt_m: Option<f64>,
+        gsd_cm: Option<f64>,
+    ) -> Result<Self, String> {
+        let pattern = match pattern {
+            "coverage" => Pattern::Coverage,
+            "perimeter" => Pattern::Perimeter { inset_m: None },
+            "points" => Pattern::Points,
+            other => {
+                return Err(format!(
+                    "unknown pattern {other:?}: coverage, perimeter or points"
+                ))
+            }
+        };
+        let camera = Camera::find(camera).map_err(|e| e.to_string())?;
+        let (front, side) = overlap
+            .split_once('/')
+            .and_then(|(f, s)| Some((f.trim().parse::<f64>().ok()?, s.trim().parse::<f64>().ok()?)))
+            .ok_or_else(|| format!("overlap {overlap:?} is not FRONT/SIDE, e.g. 75/65"))?;
+        let altitude_m = match (alt_m, gsd_cm) {
+            (Some(a), _) => a,
+            (None, Some(g)) => camera.altitude_for_gsd(g),
+            (None, None) => 60.0,
+        };
+        Ok(Self {
+            camera,
+            altitude_m,
+            front_overlap_pct: front,
+            side_overlap_pct: side,
+            pattern,
+            ..Self::default()
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PlanError {
     #[error(transparent)]

@@ -166,6 +166,28 @@ impl PatrolDef {
         Ok(def)
     }
 
+    /// The planner's options for this patrol.
+    pub fn plan_options(&self) -> Result<crate::plan::PlanOptions, DefinitionError> {
+        let o = crate::plan::PlanOptions::from_words(
+            &self.pattern,
+            &self.camera,
+            &self.overlap,
+            self.alt_m,
+            self.gsd_cm,
+        )
+        .map_err(|problem| DefinitionError {
+            patrol: self.name.clone(),
+            field: "camera, overlap or pattern".into(),
+            problem,
+        })?;
+        Ok(crate::plan::PlanOptions {
+            speed_mps: self.speed_m_s,
+            battery_min: self.battery_min,
+            ceiling_m: self.ceiling_m,
+            ..o
+        })
+    }
+
     /// Reads one definition file.
     pub fn load(path: &Path) -> Result<Self, DefinitionError> {
         let origin = path.display().to_string();

@@ -11,8 +11,10 @@
 
 pub mod book;
 pub mod definition;
+pub mod ready;
 pub mod run;
 pub mod scheduler;
+pub mod service;
 pub mod timing;
 
 pub use book::{RunBook, RunError, RunFilter};

@@ -1,0 +1,237 @@
+//! The HTTP API of `gridpatrol serve` (axum), versioned under `/api/v1`, JSON in and out.
+//! Routes only shape requests and answers over the library: the scheduler's service, the
+//! run book, the fleet and the event store. Every error has one shape:
+//! `{"code": "...", "message": "...", "details": ...}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::schedule::service::Service;
+use crate::schedule::{RunError, RunFilter, RunState};
+
+/// An error as the API answers it.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    fn not_found(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", what)
+    }
+
+    fn bad_request(what: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", what)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"code": self.code, "message": self.message, "details": self.details})),
+        )
+            .into_response()
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::NoRun(id) => ApiError::not_found(format!("no run {id}")),
+            RunError::Illegal { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "illegal_transition", e.to_string())
+            }
+            RunError::Leased { .. } => ApiError::new(StatusCode::CONFLICT, "leased", e.to_string()),
+            RunError::Sql(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::events::store::StoreError> for ApiError {
+    fn from(e: crate::events::store::StoreError) -> Self {
+        use crate::events::store::StoreError;
+        match e {
+            StoreError::NoEvent(id) => ApiError::not_found(format!("no event {id}")),
+            StoreError::IllegalTransition { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "illegal_transition", e.to_string())
+            }
+            StoreError::Invalid(m) => ApiError::bad_request(m),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()),
+        }
+    }
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+/// An optional query value parsed, or a 400 naming it.
+fn parse_opt<T: std::str::FromStr<Err = String>>(v: Option<&str>) -> Result<Option<T>, ApiError> {
+    v.map(str::parse).transpose().map_err(ApiError::bad_request)
+}
+
+/// The routes, over `service`.
+pub fn router(service: Arc<Service>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/patrols", get(patrols))
+        .route("/api/v1/patrols/{name}", get(patrol))
+        .route("/api/v1/patrols/{name}/runs", post(start_run))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/cancel", post(cancel_run))
+        .route("/api/v1/vehicles", get(vehicles))
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/events/{id}", get(event))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(service)
+}
+
+async fn readyz(State(s): State<Arc<Service>>) -> Json<Value> {
+    Json(json!({"ready": true, "vehicles": s.fleet().sysids()}))
+}
+
+async fn patrols(State(s): State<Arc<Service>>) -> ApiResult {
+    let now = s.now();
+    let upcoming = s.scheduler().upcoming(now);
+    let list: Vec<Value> = s
+        .scheduler()
+        .patrols()
+        .map(|d| {
+            let next = upcoming
+                .iter()
+                .find(|(n, _)| *n == d.name)
+                .and_then(|(_, t)| *t);
+            json!({"definition": d, "next": next})
+        })
+        .collect();
+    Ok(Json(json!({ "patrols": list })))
+}
+
+async fn patrol(State(s): State<Arc<Service>>, Path(name): Path<String>) -> ApiResult {
+    let d = s
+        .scheduler()
+        .patrols()
+        .find(|d| d.name == name)
+        .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
+    let next = s
+        .scheduler()
+        .upcoming(s.now())
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, t)| t);
+    Ok(Json(json!({"definition": d, "next": next})))
+}
+
+async fn start_run(
+    State(s): State<Arc<Service>>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let run = s
+        .start_now(&name)?
+        .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
+    Ok((StatusCode::CREATED, Json(json!(run))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunQuery {
+    patrol: Option<String>,
+    state: Option<String>,
+    sysid: Option<u8>,
+    limit: Option<usize>,
+}
+
+async fn runs(State(s): State<Arc<Service>>, Query(q): Query<RunQuery>) -> ApiResult {
+    let state: Option<RunState> = parse_opt(q.state.as_deref())?;
+    let runs = s.book().list(&RunFilter {
+        patrol: q.patrol,
+        state,
+        sysid: q.sysid,
+        limit: Some(q.limit.unwrap_or(200).min(1000)),
+        ..Default::default()
+    })?;
+    Ok(Json(json!({ "runs": runs })))
+}
+
+fn run_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a run id")))
+}
+
+async fn run(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
+    let id = run_id(&id)?;
+    let run = s.book().get(id)?;
+    let changes = s.book().changes(id)?;
+    Ok(Json(json!({"run": run, "changes": changes})))
+}
+
+async fn cancel_run(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
+    let run = s.cancel(run_id(&id)?, "the API")?;
+    Ok(Json(json!(run)))
+}
+
+async fn vehicles(State(s): State<Arc<Service>>) -> ApiResult {
+    let list: Vec<Value> = s
+        .fleet()
+        .sysids()
+        .into_iter()
+        .filter_map(|id| s.fleet().vehicle(id))
+        .map(|v| json!(v.telemetry()))
+        .collect();
+    Ok(Json(json!({ "vehicles": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    state: Option<String>,
+    category: Option<String>,
+    cell: Option<String>,
+}
+
+async fn events(State(s): State<Arc<Service>>, Query(q): Query<EventQuery>) -> ApiResult {
+    let state = parse_opt(q.state.as_deref())?;
+    let category = parse_opt(q.category.as_deref())?;
+    let store = s.book().store().clone();
+    let list = tokio::task::spawn_blocking(move || store.list(state, category, q.cell.as_deref()))
+        .await
+        .map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })??;
+    Ok(Json(json!({ "events": list })))
+}
+
+async fn event(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not an event id")))?;
+    let store = s.book().store().clone();
+    let (ev, audit) = tokio::task::spawn_blocking(move || {
+        Ok::<_, crate::events::store::StoreError>((store.get(id)?, store.audit(id)?))
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    Ok(Json(json!({"event": ev, "audit": audit})))
+}

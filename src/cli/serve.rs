@@ -1,0 +1,166 @@
+//! `gridpatrol serve`: the long-running service. It owns the links to the fleet, the
+//! scheduler and its run book, the capture → event pipeline and the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use gridpatrol::grid::{Datum, GridMap};
+use gridpatrol::link::{Hub, HubConfig, LinkConfig};
+use gridpatrol::patrol::{pipeline::DataDir, Pipeline};
+use gridpatrol::plan::Camera;
+use gridpatrol::schedule::service::{Service, ServiceConfig};
+use gridpatrol::schedule::{PatrolDef, RunBook, Scheduler, SystemClock};
+use gridpatrol::vehicle::{Fleet, FleetConfig};
+
+use super::patrol::{detector, sample_world, start_demo_sim, SAMPLE_DISTRICT};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Link addresses of the fleet (repeat), as for `fly`; not with --demo.
+    #[arg(long = "connect", short = 'c')]
+    connect: Vec<String>,
+    /// Fly the simulator: the sample district, `--vehicles` simulated drones in their docks
+    /// and issues hidden in the patrols' cells.
+    #[arg(long)]
+    demo: bool,
+    /// Simulated drones with --demo.
+    #[arg(long, default_value_t = 2)]
+    vehicles: usize,
+    /// Simulated seconds per real second with --demo.
+    #[arg(long, default_value_t = 20.0)]
+    speed: f64,
+    /// Patrol definitions (*.toml).
+    #[arg(long, default_value = "missions/patrols")]
+    patrols: PathBuf,
+    /// The district (GeoJSON); --demo uses the sample district built in.
+    #[arg(long, default_value = "missions/wenqu.geojson")]
+    grids: PathBuf,
+    #[arg(long, default_value = "wgs84")]
+    datum: Datum,
+    /// Data directory: gridpatrol.db, images/.
+    #[arg(long, default_value = "data")]
+    data: PathBuf,
+    /// Where the HTTP API listens (port 0: any free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Detector, as for `fly`.
+    #[arg(long, default_value = "colour")]
+    detector: String,
+    /// Camera model for geotagging photos of vehicles whose camera does not describe
+    /// itself.
+    #[arg(long, default_value = "1inch-20mp")]
+    camera: String,
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let data = DataDir(args.data.clone());
+    std::fs::create_dir_all(&data.0)?;
+    let map = if args.demo {
+        GridMap::from_geojson(SAMPLE_DISTRICT, Datum::Wgs84)?
+    } else {
+        GridMap::load(&args.grids, args.datum)
+            .with_context(|| format!("{} is not a valid grid file", args.grids.display()))?
+    };
+    let defs = PatrolDef::load_dir(&args.patrols)?;
+    let cells: Vec<String> = map.cells.iter().map(|c| c.id.clone()).collect();
+    for d in &defs {
+        d.validate(Some(&cells))?;
+    }
+    let hub = if args.demo {
+        if !args.connect.is_empty() {
+            bail!("--demo flies the simulator: leave out --connect");
+        }
+        Hub::connect(
+            HubConfig::default(),
+            &[LinkConfig::new("udpin:127.0.0.1:0".parse()?)],
+        )
+        .await?
+    } else {
+        if args.connect.is_empty() {
+            bail!("give the fleet's links with --connect (or --demo for the simulator)");
+        }
+        let mut links = Vec::new();
+        for a in &args.connect {
+            links.push(LinkConfig::new(a.parse()?));
+        }
+        Hub::connect(HubConfig::default(), &links).await?
+    };
+    let mut _sim = None;
+    let camera = if args.demo {
+        let mut patrolled: Vec<String> = defs.iter().flat_map(|d| d.cells.clone()).collect();
+        patrolled.sort();
+        patrolled.dedup();
+        let world = sample_world(&map, &patrolled, 8 * patrolled.len().max(1), 7, &data)?;
+        let gcs = hub.links()[0].local_addr.context("no local address")?;
+        _sim = Some(start_demo_sim(args.vehicles, gcs, args.speed, &map, world, &data).await?);
+        println!(
+            "simulator: {} vehicle(s) at {}x real time",
+            args.vehicles, args.speed
+        );
+        Camera::find("sim")?
+    } else {
+        Camera::find(&args.camera)?
+    };
+    let fleet = Fleet::new(hub.clone(), FleetConfig::default());
+    let mut pipeline = Pipeline::open(&data, &camera, Arc::new(map), detector(&args.detector)?)?;
+    pipeline.fleet = Some(fleet.clone());
+    let pipeline = Arc::new(pipeline);
+    let book = RunBook::new(pipeline.store.clone());
+    let scheduler = Scheduler::new(book, defs)?;
+    for (name, next) in scheduler.upcoming(chrono::Utc::now()) {
+        println!(
+            "patrol {name}: next {}",
+            next.map_or("never".into(), |t| t.to_rfc3339())
+        );
+    }
+    let service = Service::new(
+        scheduler,
+        Arc::new(SystemClock),
+        fleet,
+        pipeline,
+        ServiceConfig::default(),
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(service.clone().run(stop_rx));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    println!("api: http://{}", listener.local_addr()?);
+    let app = gridpatrol::api::router(service);
+    let shutdown = async move {
+        terminated().await;
+        eprintln!("stopping: no new runs; sorties in the air finish first");
+        let _ = stop_tx.send(true);
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    let _ = tokio::time::timeout(Duration::from_secs(3600), worker).await;
+    Ok(())
+}
+
+/// SIGTERM (systemd's stop) or Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,151 @@
+//! Ready conditions: what must hold before a run launches on a vehicle. Each failure is a
+//! sentence that becomes the run's reason, e.g. "skipped: wind 11.2 m/s > 10".
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+use super::definition::ReadyConditions;
+use crate::vehicle::{LinkState, Telemetry};
+
+/// The sun's elevation above the horizon at (`lat`, `lon`) in degrees, at `t`: the NOAA
+/// solar position approximation (declination and equation of time from the fractional
+/// year), good to a fraction of a degree, ignoring refraction.
+pub fn sun_elevation_deg(lat: f64, lon: f64, t: DateTime<Utc>) -> f64 {
+    let day = f64::from(t.ordinal0());
+    let hour = f64::from(t.hour()) + f64::from(t.minute()) / 60.0 + f64::from(t.second()) / 3600.0;
+    let g = 2.0 * std::f64::consts::PI / 365.0 * (day + (hour - 12.0) / 24.0);
+    let eqtime = 229.18
+        * (0.000075 + 0.001868 * g.cos()
+            - 0.032077 * g.sin()
+            - 0.014615 * (2.0 * g).cos()
+            - 0.040849 * (2.0 * g).sin());
+    let decl = 0.006918 - 0.399912 * g.cos() + 0.070257 * g.sin() - 0.006758 * (2.0 * g).cos()
+        + 0.000907 * (2.0 * g).sin()
+        - 0.002697 * (3.0 * g).cos()
+        + 0.00148 * (3.0 * g).sin();
+    let true_solar_min = hour * 60.0 + eqtime + 4.0 * lon;
+    let hour_angle = (true_solar_min / 4.0 - 180.0).to_radians();
+    let phi = lat.to_radians();
+    let cos_zenith = phi.sin() * decl.sin() + phi.cos() * decl.cos() * hour_angle.cos();
+    90.0 - cos_zenith.clamp(-1.0, 1.0).acos().to_degrees()
+}
+
+/// What the vehicle-independent conditions say at `t` over `(lat, lon)`, with the wind
+/// when one is known (m/s).
+pub fn site_failures(
+    r: &ReadyConditions,
+    lat: f64,
+    lon: f64,
+    t: DateTime<Utc>,
+    wind_m_s: Option<f64>,
+) -> Vec<String> {
+    let mut f = Vec::new();
+    if let Some(min) = r.min_sun_elevation_deg {
+        let e = sun_elevation_deg(lat, lon, t);
+        if e < min {
+            f.push(format!("sun {e:.1}° < {min}° above the horizon"));
+        }
+    }
+    if let Some(max) = r.max_wind_m_s {
+        match wind_m_s {
+            Some(w) if w > max => f.push(format!("wind {w:.1} m/s > {max}")),
+            Some(_) => {}
+            None => f.push("wind unknown (no weather source answered)".into()),
+        }
+    }
+    f
+}
+
+/// What one vehicle fails of `r`, given the battery share (percent) its first sortie
+/// needs.
+pub fn vehicle_failures(r: &ReadyConditions, t: &Telemetry, need_pct: f64) -> Vec<String> {
+    let mut f = Vec::new();
+    if t.link != LinkState::Connected {
+        f.push(format!("vehicle {}: link lost", t.sysid));
+    }
+    if t.armed || !t.on_ground() {
+        f.push(format!(
+            "vehicle {}: not on the ground and disarmed",
+            t.sysid
+        ));
+    }
+    if r.require_gps_fix && t.gps.is_none_or(|g| g.fix_type < 3) {
+        f.push(format!("vehicle {}: no 3D GPS fix", t.sysid));
+    }
+    if r.no_failsafe && t.system_status >= 5 {
+        // MAV_STATE_CRITICAL (5) or worse: PX4 reports an active failsafe so.
+        f.push(format!(
+            "vehicle {}: failsafe active (system status {})",
+            t.sysid, t.system_status
+        ));
+    }
+    match t.battery.remaining {
+        Some(b) => {
+            let left = f64::from(b) - need_pct;
+            if left < r.min_battery_pct {
+                f.push(format!(
+                    "vehicle {}: battery {b} % − {need_pct:.0} % for the sortie = {left:.0} % < {} %",
+                    t.sysid, r.min_battery_pct
+                ));
+            }
+        }
+        None => f.push(format!("vehicle {}: battery unknown", t.sysid)),
+    }
+    f
+}
+
+/// The wind a weather source reports: GET `url` → JSON `{"wind_m_s": …}`.
+pub fn wind_from(url: &str) -> Result<f64, String> {
+    let body = ureq::get(url)
+        .call()
+        .map_err(|e| format!("{url}: {e}"))?
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| format!("{url}: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
+    v.get("wind_m_s")
+        .and_then(|w| w.as_f64())
+        .ok_or_else(|| format!("{url}: no number wind_m_s in {body:.100}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_sun_over_lanzhou() {
+        let (lat, lon) = (36.56, 103.68);
+        let at = |h, m| {
+            chrono_tz::Asia::Shanghai
+                .with_ymd_and_hms(2026, 6, 21, h, m, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Solar noon there is about 13:05 Beijing time; at the June solstice the sun
+        // stands 90 − 36.56 + 23.44 ≈ 76.9° high.
+        let noon = sun_elevation_deg(lat, lon, at(13, 5));
+        assert!((noon - 76.9).abs() < 0.7, "{noon}");
+        assert!(sun_elevation_deg(lat, lon, at(2, 0)) < -20.0);
+        // Sunrise about 06:00 Beijing time in June there.
+        let dawn = sun_elevation_deg(lat, lon, at(6, 0));
+        assert!(dawn.abs() < 3.0, "{dawn}");
+    }
+
+    #[test]
+    fn site_failures_give_reasons() {
+        let r = ReadyConditions {
+            max_wind_m_s: Some(10.0),
+            min_sun_elevation_deg: Some(0.0),
+            ..Default::default()
+        };
+        let night = chrono_tz::Asia::Shanghai
+            .with_ymd_and_hms(2026, 12, 4, 23, 0, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        let f = site_failures(&r, 36.56, 103.68, night, Some(11.2));
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].starts_with("sun -"), "{f:?}");
+        assert_eq!(f[1], "wind 11.2 m/s > 10");
+    }
+}

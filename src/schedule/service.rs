@@ -1,0 +1,520 @@
+//! The service behind `gridpatrol serve`: every tick it books what the schedules fire,
+//! then hands each waiting (or paused) run to the best ready vehicle: leased, planned from
+//! that vehicle's home, and flown by `patrol::fly_vehicle`, the code `gridpatrol fly`
+//! runs. A run cut short pauses and resumes from its first unflown sortie on whichever
+//! vehicle is ready next.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{watch, Notify};
+
+use super::book::{Result, RunBook, RunError, RunFilter};
+use super::definition::PatrolDef;
+use super::ready::{site_failures, vehicle_failures, wind_from};
+use super::run::{Run, RunState};
+use super::scheduler::{us, Clock, Scheduler};
+use crate::grid::GridMap;
+use crate::patrol::{
+    anchor_to_homes, fly_vehicle, jobs_from_plan, Pipeline, RunContext, SortieJob,
+};
+use crate::vehicle::{Fleet, Telemetry, Vehicle};
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// This controller's name in leases and logs.
+    pub holder: String,
+    /// How often schedules are read and runs dispatched.
+    pub tick: Duration,
+    /// How long a lease lasts unless renewed (renewed every tick while flying).
+    pub lease_ttl: Duration,
+    pub preflight_wait: Duration,
+    pub battery_wait: Duration,
+    pub sortie_timeout: Duration,
+    /// How often a run may be cut short and resume before it ends partially done.
+    pub max_resumes: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            holder: format!("serve-{}", std::process::id()),
+            tick: Duration::from_secs(1),
+            lease_ttl: Duration::from_secs(60),
+            preflight_wait: Duration::from_secs(15),
+            battery_wait: Duration::from_secs(3600),
+            sortie_timeout: Duration::from_secs(3 * 3600),
+            max_resumes: 3,
+        }
+    }
+}
+
+/// A run being flown by this controller.
+struct Flying {
+    sysid: u8,
+    abort: watch::Sender<bool>,
+}
+
+pub struct Service {
+    scheduler: Scheduler,
+    clock: Arc<dyn Clock>,
+    fleet: Fleet,
+    map: Arc<GridMap>,
+    pipeline: Arc<Pipeline>,
+    wake: Arc<Notify>,
+    cfg: ServiceConfig,
+    flying: Mutex<HashMap<i64, Flying>>,
+}
+
+/// The key under which a run's captures and sorties are stored.
+pub fn capture_run_key(run: &Run) -> String {
+    format!("{}-{}", run.patrol, run.id)
+}
+
+impl Service {
+    pub fn new(
+        scheduler: Scheduler,
+        clock: Arc<dyn Clock>,
+        fleet: Fleet,
+        pipeline: Arc<Pipeline>,
+        cfg: ServiceConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            map: pipeline.map.clone(),
+            scheduler,
+            clock,
+            fleet,
+            pipeline,
+            wake: Arc::new(Notify::new()),
+            cfg,
+            flying: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn book(&self) -> &RunBook {
+        self.scheduler.book()
+    }
+
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn flying(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Flying>> {
+        self.flying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ticks until `stop` turns true, with the capture pipeline running beside; then
+    /// stops booking and lets the sorties in the air finish.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let (pipe_stop, pipe_rx) = watch::channel(false);
+        let pipe = tokio::spawn(self.pipeline.clone().run(
+            self.wake.clone(),
+            Duration::from_millis(500),
+            pipe_rx,
+        ));
+        self.reattach();
+        let mut tick = tokio::time::interval(self.cfg.tick);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = self.step() {
+                        tracing::error!("scheduler: {e}");
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        tracing::info!("stopping: no more runs start; waiting for the sorties in the air");
+        while !self.flying().is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let _ = pipe_stop.send(true);
+        let _ = pipe.await;
+    }
+
+    /// Runs this controller left preparing or executing when it stopped (or crashed) go
+    /// back to the queue: a vehicle still flying one of their sorties is re-attached by
+    /// `fly_vehicle` when the run is dispatched to it again.
+    fn reattach(&self) {
+        let now = us(self.now());
+        for state in [RunState::Preparing, RunState::Executing] {
+            let runs = self
+                .book()
+                .list(&RunFilter {
+                    state: Some(state),
+                    ..Default::default()
+                })
+                .unwrap_or_default();
+            for r in runs {
+                let to = if state == RunState::Preparing {
+                    RunState::Waiting
+                } else {
+                    RunState::Paused
+                };
+                let _ = self.book().transition(
+                    r.id,
+                    to,
+                    "the service restarted: re-attaching",
+                    None,
+                    now,
+                );
+            }
+        }
+    }
+
+    /// One tick: book what fired, renew leases, dispatch what waits.
+    pub fn step(self: &Arc<Self>) -> Result<()> {
+        let now = self.now();
+        self.scheduler.tick(now)?;
+        let t = us(now);
+        let ttl = self.cfg.lease_ttl.as_micros() as i64;
+        let held: Vec<(i64, u8)> = self.flying().iter().map(|(r, f)| (*r, f.sysid)).collect();
+        for (run, sysid) in held {
+            if let Err(e) = self.book().lease(sysid, run, &self.cfg.holder, t, t + ttl) {
+                tracing::error!("renewing the lease of vehicle {sysid} for run {run}: {e}");
+            }
+        }
+        self.dispatch(now)
+    }
+
+    fn def(&self, patrol: &str) -> Option<&PatrolDef> {
+        self.scheduler.patrols().find(|d| d.name == patrol)
+    }
+
+    /// Waiting and paused runs due now, oldest first, each to the best ready vehicle;
+    /// a run no vehicle can take stays queued.
+    fn dispatch(self: &Arc<Self>, now: DateTime<Utc>) -> Result<()> {
+        let t = us(now);
+        let mut queue: Vec<Run> = Vec::new();
+        for state in [RunState::Paused, RunState::Waiting] {
+            queue.extend(self.book().list(&RunFilter {
+                state: Some(state),
+                to_us: Some(t + 1),
+                ..Default::default()
+            })?);
+        }
+        queue.sort_by_key(|r| (r.planned_us, r.id));
+        for run in queue {
+            if self.flying().contains_key(&run.id) {
+                continue;
+            }
+            let Some(def) = self.def(&run.patrol).cloned() else {
+                self.book().transition(
+                    run.id,
+                    RunState::Terminated,
+                    &format!("patrol {:?} no longer exists", run.patrol),
+                    None,
+                    t,
+                )?;
+                continue;
+            };
+            // A ready condition that fails skips a new run and ends a paused one.
+            let refuse = |why: &[String]| {
+                let (to, word) = if run.state == RunState::Paused {
+                    (RunState::PartiallyDone, "ended")
+                } else {
+                    (RunState::Skipped, "skipped")
+                };
+                self.book()
+                    .transition(run.id, to, &format!("{word}: {}", why.join("; ")), None, t)
+            };
+            let (lat, lon) = self.map.home.map_or((0.0, 0.0), |h| (h.lat, h.lon));
+            let wind = def.ready.weather_url.as_deref().map(wind_from);
+            let site = site_failures(
+                &def.ready,
+                lat,
+                lon,
+                now,
+                wind.as_ref().and_then(|w| w.as_ref().ok()).copied(),
+            );
+            if !site.is_empty() {
+                refuse(&site)?;
+                continue;
+            }
+            match self.choose_vehicle(&def, t) {
+                Ok(v) => self.launch(run, def, v, t)?,
+                Err(why) if why.is_empty() => {} // every allowed vehicle is busy: queued
+                Err(why) => {
+                    refuse(&why)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The ready vehicle with the most battery, or why none is ready (empty: they are
+    /// all busy with other runs, so wait).
+    fn choose_vehicle(&self, def: &PatrolDef, t: i64) -> std::result::Result<Vehicle, Vec<String>> {
+        let busy: Vec<u8> = self.flying().values().map(|f| f.sysid).collect();
+        let mut why = Vec::new();
+        let mut best: Option<(Vehicle, i8)> = None;
+        let mut any_free = false;
+        for sysid in self.fleet.sysids() {
+            if !def.vehicles.is_empty() && !def.vehicles.contains(&sysid) {
+                continue;
+            }
+            let leased = self.book().lease_holder(sysid, t).ok().flatten().is_some();
+            if busy.contains(&sysid) || leased {
+                continue;
+            }
+            any_free = true;
+            let Some(v) = self.fleet.vehicle(sysid) else {
+                continue;
+            };
+            let tel: Telemetry = v.telemetry();
+            // The sortie's own need is added once it is planned (fly waits for the charge).
+            let f = vehicle_failures(&def.ready, &tel, 0.0);
+            if f.is_empty() {
+                let b = tel.battery.remaining.unwrap_or(0);
+                if best.as_ref().is_none_or(|(_, bb)| b > *bb) {
+                    best = Some((v, b));
+                }
+            } else {
+                why.extend(f);
+            }
+        }
+        match best {
+            Some((v, _)) => Ok(v),
+            None if !any_free => Err(Vec::new()),
+            None if why.is_empty() => Err(vec!["no vehicle of the fleet may fly it".into()]),
+            None => Err(why),
+        }
+    }
+
+    fn launch(self: &Arc<Self>, run: Run, def: PatrolDef, v: Vehicle, t: i64) -> Result<()> {
+        let sysid = v.sysid();
+        let ttl = self.cfg.lease_ttl.as_micros() as i64;
+        match self
+            .book()
+            .lease(sysid, run.id, &self.cfg.holder, t, t + ttl)
+        {
+            Ok(()) => {}
+            Err(RunError::Leased { .. }) => return Ok(()), // another controller took it
+            Err(e) => return Err(e),
+        }
+        let resuming = run.state == RunState::Paused;
+        self.book().transition(
+            run.id,
+            RunState::Preparing,
+            &format!(
+                "{} on vehicle {sysid}",
+                if resuming { "resuming" } else { "preparing" }
+            ),
+            Some(sysid),
+            t,
+        )?;
+        let (abort_tx, abort_rx) = watch::channel(false);
+        self.flying().insert(
+            run.id,
+            Flying {
+                sysid,
+                abort: abort_tx,
+            },
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            let outcome = me.fly(&run, &def, v, abort_rx).await;
+            let now = us(me.now());
+            let (to, reason) = outcome;
+            if let Err(e) = me.book().transition(run.id, to, &reason, None, now) {
+                tracing::error!("run {}: {e}", run.id);
+            }
+            let _ = me.book().release(sysid, run.id);
+            me.flying().remove(&run.id);
+        });
+        Ok(())
+    }
+
+    /// Plans the run from the vehicle's home (or takes its stored sorties when resuming)
+    /// and flies what is left of it; the state it ends in, with the reason.
+    async fn fly(
+        &self,
+        run: &Run,
+        def: &PatrolDef,
+        v: Vehicle,
+        abort: watch::Receiver<bool>,
+    ) -> (RunState, String) {
+        let key = capture_run_key(run);
+        let store = self.pipeline.store.clone();
+        let jobs = match self.jobs_for(run, def, &v, &key) {
+            Ok(j) => j,
+            Err(e) => return (RunState::FailedToStart, e),
+        };
+        let done = store.sorties_finished_any(&key).unwrap_or_default();
+        let left: Vec<SortieJob> = jobs
+            .iter()
+            .filter(|j| !done.contains(&j.index))
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            return (
+                RunState::Success,
+                format!("all {} sortie(s) flown", jobs.len()),
+            );
+        }
+        // Executing from the moment the vehicle arms.
+        let watcher = {
+            let (book, v, id) = (self.book().clone(), v.clone(), run.id);
+            let clock = self.clock.clone();
+            tokio::spawn(async move {
+                if v.wait_for(Duration::from_secs(24 * 3600), |t| t.armed)
+                    .await
+                {
+                    let _ = book.transition(
+                        id,
+                        RunState::Executing,
+                        &format!("vehicle {} armed", v.sysid()),
+                        None,
+                        us(clock.now()),
+                    );
+                }
+            })
+        };
+        let ctx = Arc::new(RunContext {
+            run_id: key.clone(),
+            store: store.clone(),
+            wake: self.wake.clone(),
+            abort: abort.clone(),
+            // Battery N % after the sortie's need: a vehicle short of it waits in its dock
+            // for a swap or charge, up to battery_wait.
+            min_battery_pct: (def.ready.min_battery_pct + sortie_need_pct(def, &left[0]))
+                .min(100.0)
+                .round() as i8,
+            preflight_wait: self.cfg.preflight_wait,
+            battery_wait: self.cfg.battery_wait,
+            sortie_timeout: self.cfg.sortie_timeout,
+            progress: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::hidden(),
+            ),
+            observer: None,
+        });
+        let rep = fly_vehicle(v, left.clone(), ctx).await;
+        watcher.abort();
+        let flown = store.sorties_finished_any(&key).unwrap_or_default().len();
+        let state_now = self.book().get(run.id).map(|r| r.state).ok();
+        if *abort.borrow() {
+            return (
+                RunState::Terminated,
+                format!("cancelled; {flown} of {} sortie(s) flown", jobs.len()),
+            );
+        }
+        match rep.error {
+            None if flown >= jobs.len() => (
+                RunState::Success,
+                format!("all {} sortie(s) flown, {} photos", jobs.len(), rep.photos),
+            ),
+            None => (
+                RunState::Paused,
+                format!(
+                    "{flown} of {} sortie(s) flown; resumes with the next",
+                    jobs.len()
+                ),
+            ),
+            Some(e) if state_now == Some(RunState::Preparing) => (RunState::FailedToStart, e),
+            Some(e) => {
+                let resumes = self
+                    .book()
+                    .changes(run.id)
+                    .map(|c| c.iter().filter(|c| c.to == RunState::Paused).count())
+                    .unwrap_or(0);
+                if resumes >= self.cfg.max_resumes {
+                    (
+                        RunState::PartiallyDone,
+                        format!(
+                            "{flown} of {} sortie(s) flown; cut short {} times, last: {e}",
+                            jobs.len(),
+                            resumes + 1
+                        ),
+                    )
+                } else {
+                    (
+                        RunState::Paused,
+                        format!(
+                            "cut short: {e}; {flown} of {} sortie(s) flown, resumes from the next",
+                            jobs.len()
+                        ),
+                    )
+                }
+            }
+        }
+    }
+
+    /// The run's sorties: those stored when it was first planned, or a new plan from the
+    /// vehicle's home (kept for resumes and restarts).
+    fn jobs_for(
+        &self,
+        run: &Run,
+        def: &PatrolDef,
+        v: &Vehicle,
+        key: &str,
+    ) -> std::result::Result<Vec<SortieJob>, String> {
+        let store = &self.pipeline.store;
+        if let Some(json) = store
+            .recent_run_plans(200)
+            .ok()
+            .and_then(|p| p.into_iter().find(|(r, _)| r == key).map(|(_, j)| j))
+        {
+            if let Ok(jobs) = serde_json::from_str::<Vec<SortieJob>>(&json) {
+                return Ok(jobs);
+            }
+        }
+        let home = v
+            .telemetry()
+            .home
+            .ok_or_else(|| format!("vehicle {} reports no home position", v.sysid()))?;
+        let mut map = (*self.map).clone();
+        map.home = Some(crate::grid::Home {
+            lat: home.lat,
+            lon: home.lon,
+            alt_m: f64::from(home.alt_msl),
+        });
+        let opts = def.plan_options().map_err(|e| e.to_string())?;
+        let plan = crate::plan::plan_coverage(&map, &def.cells, &opts)
+            .map_err(|e| format!("planning: {e}"))?;
+        let mut jobs = jobs_from_plan(&plan);
+        anchor_to_homes(&mut jobs, &[(v.sysid(), home.lat, home.lon)], 100.0)?;
+        if let Ok(json) = serde_json::to_string(&jobs) {
+            let _ = store.save_run_plan(key, &json, crate::events::now_us());
+        }
+        tracing::info!(run = run.id, sorties = jobs.len(), "planned");
+        Ok(jobs)
+    }
+
+    /// Books a run of `patrol` now.
+    pub fn start_now(&self, patrol: &str) -> Result<Option<Run>> {
+        self.scheduler.start_now(patrol, self.now())
+    }
+
+    /// Cancels run `id`: a queued run is terminated at once; one in the air is told to
+    /// pause, return and land, and ends terminated when it is down.
+    pub fn cancel(&self, id: i64, who: &str) -> Result<Run> {
+        let run = self.book().get(id)?;
+        if let Some(f) = self.flying().get(&id) {
+            let _ = f.abort.send(true);
+            return Ok(run);
+        }
+        self.book().transition(
+            id,
+            RunState::Terminated,
+            &format!("cancelled by {who}"),
+            None,
+            us(self.now()),
+        )
+    }
+}
+
+/// The battery share (percent) a sortie needs: its planned flight time over the patrol's
+/// battery time.
+fn sortie_need_pct(def: &PatrolDef, job: &SortieJob) -> f64 {
+    (job.flight_time_s / (def.battery_min * 60.0) * 100.0).clamp(0.0, 100.0)
+}

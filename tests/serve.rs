@@ -1,0 +1,205 @@
+//! `gridpatrol serve --demo` as a user runs it: a real process, real HTTP, real SQLite and
+//! the simulator. A run started through the API is flown to success by the same code as
+//! `fly`, its state changes recorded with reasons; a run whose ready conditions fail is
+//! skipped with the reason; bad requests get the one error shape; SIGTERM stops it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Serve {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve --demo` with `patrols` (name, TOML) as its only definitions.
+fn serve(patrols: &[(&str, &str)]) -> Serve {
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("patrols");
+    std::fs::create_dir_all(&pdir).unwrap();
+    for (name, toml) in patrols {
+        std::fs::write(pdir.join(format!("{name}.toml")), toml).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args([
+            "serve",
+            "--demo",
+            "--speed",
+            "40",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--patrols")
+        .arg(&pdir)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let base = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("api: ") {
+            break a.to_string();
+        }
+    };
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Serve {
+        child,
+        base,
+        _dir: dir,
+    }
+}
+
+fn call(method: &str, url: &str) -> (u16, Value) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let mut resp = match method {
+        "POST" => agent.post(url).send_empty(),
+        _ => agent.get(url).call(),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+/// Polls run `id` until it is in a final state (or `limit` of wall time passes, a bound
+/// far above what the flight needs at 40×).
+fn wait_final(s: &Serve, id: i64, limit: Duration) -> Value {
+    let end = Instant::now() + limit;
+    loop {
+        let (_, v) = call("GET", &format!("{}/api/v1/runs/{id}", s.base));
+        let state = v["run"]["state"].as_str().unwrap_or("").to_string();
+        let open = ["waiting", "preparing", "executing", "paused"].contains(&state.as_str());
+        if !open || Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+const SHORT: &str = r#"
+name = "short"
+cells = ["WQ-25"]
+pattern = "perimeter"
+alt_m = 40.0
+speed_m_s = 10.0
+[ready]
+min_battery_pct = 30
+"#;
+
+const NIGHT_ONLY: &str = r#"
+name = "needs-the-sun-below"
+cells = ["WQ-25"]
+[ready]
+min_sun_elevation_deg = 89.9
+"#;
+
+#[test]
+fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded() {
+    let s = serve(&[("short", SHORT), ("night", NIGHT_ONLY)]);
+    let (code, v) = call("GET", &format!("{}/healthz", s.base));
+    assert_eq!((code, v), (200, Value::String("ok".into())));
+    let (code, v) = call("GET", &format!("{}/api/v1/patrols", s.base));
+    assert_eq!(code, 200);
+    assert_eq!(v["patrols"].as_array().map(|a| a.len()), Some(2), "{v}");
+    let (code, run) = call("POST", &format!("{}/api/v1/patrols/short/runs", s.base));
+    assert_eq!(code, 201, "{run}");
+    assert_eq!(run["state"], "waiting");
+    let id = run["id"].as_i64().unwrap();
+    let done = wait_final(&s, id, Duration::from_secs(300));
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    let states: Vec<&str> = done["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["waiting", "preparing", "executing", "success"],
+        "{done}"
+    );
+    assert!(done["run"]["sysid"].as_u64().is_some());
+    // The sun is never 89.9° up over Lanzhou: skipped, with the reason.
+    let (_, run) = call(
+        "POST",
+        &format!("{}/api/v1/patrols/needs-the-sun-below/runs", s.base),
+    );
+    let skipped = wait_final(&s, run["id"].as_i64().unwrap(), Duration::from_secs(30));
+    assert_eq!(skipped["run"]["state"], "skipped", "{skipped}");
+    let reason = skipped["run"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("skipped: sun ") && reason.contains("< 89.9°"),
+        "{reason}"
+    );
+    let (code, v) = call("GET", &format!("{}/api/v1/runs?state=skipped", s.base));
+    assert_eq!(code, 200);
+    assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(1), "{v}");
+    // The photos became events in the same store.
+    let (code, v) = call("GET", &format!("{}/api/v1/events", s.base));
+    assert_eq!(code, 200);
+    assert!(v["events"].as_array().is_some(), "{v}");
+}
+
+#[test]
+fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
+    let mut s = serve(&[("short", SHORT)]);
+    for (method, path, status, code) in [
+        ("GET", "/api/v1/runs?state=flying", 400, "bad_request"),
+        ("GET", "/api/v1/runs?colour=red", 400, ""),
+        ("GET", "/api/v1/runs/abc", 400, "bad_request"),
+        ("GET", "/api/v1/runs/999", 404, "not_found"),
+        ("POST", "/api/v1/patrols/nope/runs", 404, "not_found"),
+        ("POST", "/api/v1/runs/999/cancel", 404, "not_found"),
+        ("GET", "/api/v1/events?state=lost", 400, "bad_request"),
+        ("GET", "/api/v1/nothing-here", 404, "not_found"),
+    ] {
+        let (got, v) = call(method, &format!("{}{path}", s.base));
+        assert_eq!(got, status, "{method} {path}: {v}");
+        if !code.is_empty() {
+            assert_eq!(v["code"], code, "{method} {path}: {v}");
+            assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+        }
+    }
+    // Nothing was written by any of them.
+    let (_, v) = call("GET", &format!("{}/api/v1/runs", s.base));
+    assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(0), "{v}");
+    #[cfg(unix)]
+    {
+        // SAFETY: sending a signal to our own child process.
+        unsafe {
+            libc::kill(s.child.id() as i32, libc::SIGTERM);
+        }
+        let end = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(st) = s.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(Instant::now() < end, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(status.success(), "{status:?}");
+    }
+}
