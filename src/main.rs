@@ -77,6 +77,14 @@ enum Cmd {
     /// Run the service: scheduled patrols flown unattended, the capture → event pipeline,
     /// and the HTTP API (`--demo`: on the simulator and the sample district).
     Serve(Box<ServeArgs>),
+    /// API tokens for `serve`: create (with a role), list, revoke.
+    Token {
+        /// Data directory (gridpatrol.db).
+        #[arg(long, default_value = "data", global = true)]
+        data: PathBuf,
+        #[command(subcommand)]
+        op: TokenOp,
+    },
     /// Scheduled patrols: check their definitions and show when they fire.
     Patrols {
         #[command(subcommand)]
@@ -94,7 +102,8 @@ enum Cmd {
 
 mod cli;
 use cli::{
-    demo, events_cmd, fly, patrols_cmd, serve, DemoArgs, EventsOp, FlyArgs, PatrolsOp, ServeArgs,
+    demo, events_cmd, fly, patrols_cmd, serve, token_cmd, DemoArgs, EventsOp, FlyArgs, PatrolsOp,
+    ServeArgs, TokenOp,
 };
 
 #[derive(clap::Args)]
@@ -427,6 +436,7 @@ async fn main() -> Result<()> {
         Cmd::Events { data, op } => events_cmd(&data, op)?,
         Cmd::Patrols { op } => patrols_cmd(op)?,
         Cmd::Serve(args) => serve(*args).await?,
+        Cmd::Token { data, op } => token_cmd(&data, op)?,
     }
     Ok(())
 }

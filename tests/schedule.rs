@@ -198,12 +198,16 @@ fn run_states_change_only_as_allowed_and_leases_keep_one_run_per_vehicle() {
     let dir = tempfile::tempdir().unwrap();
     let s = Scheduler::new(book(&dir.path().join("gridpatrol.db")), vec![def(WEEKDAYS)]).unwrap();
     let now = shanghai(2026, 12, 4, 10, 0);
-    let a = s.start_now("weekdays", now).unwrap().unwrap();
+    let a = s.start_now("weekdays", "赵艳", now).unwrap().unwrap();
+    assert_eq!(a.reason, "started by 赵艳");
     let b = s
-        .start_now("weekdays", now + Duration::seconds(1))
+        .start_now("weekdays", "赵艳", now + Duration::seconds(1))
         .unwrap()
         .unwrap();
-    assert!(s.start_now("no-such-patrol", now).unwrap().is_none());
+    assert!(s
+        .start_now("no-such-patrol", "赵艳", now)
+        .unwrap()
+        .is_none());
     let book = s.book();
     let t = us(now);
     book.lease(1, a.id, "serve-1", t, t + 60_000_000).unwrap();

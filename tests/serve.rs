@@ -12,7 +12,28 @@ use serde_json::Value;
 struct Serve {
     child: Child,
     base: String,
+    /// A token per role: viewer, grid_worker (WQ-25), grid_worker_elsewhere (WQ-01),
+    /// operator, admin.
+    tokens: std::collections::HashMap<&'static str, String>,
     _dir: tempfile::TempDir,
+}
+
+/// `gridpatrol token create` on `data`: the secret it prints.
+fn token(data: &std::path::Path, role: &str, holder: &str, cells: &str) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridpatrol"));
+    cmd.args(["token", "create", "--role", role, "--holder", holder])
+        .arg("--data")
+        .arg(data);
+    if !cells.is_empty() {
+        cmd.args(["--cells", cells]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 impl Drop for Serve {
@@ -30,6 +51,17 @@ fn serve(patrols: &[(&str, &str)]) -> Serve {
     for (name, toml) in patrols {
         std::fs::write(pdir.join(format!("{name}.toml")), toml).unwrap();
     }
+    let data = dir.path().join("data");
+    let tokens = [
+        ("viewer", "viewer", "值班员", ""),
+        ("grid_worker", "grid_worker", "赵艳", "WQ-25"),
+        ("grid_worker_elsewhere", "grid_worker", "胡芳", "WQ-01"),
+        ("operator", "operator", "飞手", ""),
+        ("admin", "admin", "管理员", ""),
+    ]
+    .into_iter()
+    .map(|(k, role, holder, cells)| (k, token(&data, role, holder, cells)))
+    .collect();
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
         .args([
             "serve",
@@ -60,20 +92,41 @@ fn serve(patrols: &[(&str, &str)]) -> Serve {
     Serve {
         child,
         base,
+        tokens,
         _dir: dir,
     }
 }
 
 fn call(method: &str, url: &str) -> (u16, Value) {
+    call_as(
+        method,
+        url,
+        Some(TOKEN.with(|t| t.borrow().clone())).filter(|t| !t.is_empty()),
+    )
+}
+
+thread_local! {
+    /// The token `call` sends (the operator's, set by each test).
+    static TOKEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn use_token(t: &str) {
+    TOKEN.with(|c| *c.borrow_mut() = t.to_string());
+}
+
+fn call_as(method: &str, url: &str, token: Option<String>) -> (u16, Value) {
     let agent = ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(10)))
             .build(),
     );
-    let mut resp = match method {
-        "POST" => agent.post(url).send_empty(),
-        _ => agent.get(url).call(),
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut resp = match (method, &auth) {
+        ("POST", Some(a)) => agent.post(url).header("Authorization", a).send_empty(),
+        ("POST", None) => agent.post(url).send_empty(),
+        (_, Some(a)) => agent.get(url).header("Authorization", a).call(),
+        (_, None) => agent.get(url).call(),
     }
     .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
     let status = resp.status().as_u16();
@@ -119,6 +172,7 @@ min_sun_elevation_deg = 89.9
 #[test]
 fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded() {
     let s = serve(&[("short", SHORT), ("night", NIGHT_ONLY)]);
+    use_token(&s.tokens["operator"]);
     let (code, v) = call("GET", &format!("{}/healthz", s.base));
     assert_eq!((code, v), (200, Value::String("ok".into())));
     let (code, v) = call("GET", &format!("{}/api/v1/patrols", s.base));
@@ -157,15 +211,143 @@ fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded()
     let (code, v) = call("GET", &format!("{}/api/v1/runs?state=skipped", s.base));
     assert_eq!(code, 200);
     assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(1), "{v}");
-    // The photos became events in the same store.
-    let (code, v) = call("GET", &format!("{}/api/v1/events", s.base));
-    assert_eq!(code, 200);
-    assert!(v["events"].as_array().is_some(), "{v}");
+    assert_eq!(
+        done["changes"][0]["reason"], "started by 飞手",
+        "the token's holder is on the record"
+    );
+    // The photos became events in the same store; a grid worker sees their cells' only.
+    let events = |who: &str| -> Vec<Value> {
+        let (code, v) = call_as(
+            "GET",
+            &format!("{}/api/v1/events", s.base),
+            Some(s.tokens[who].clone()),
+        );
+        assert_eq!(code, 200, "{v}");
+        v["events"].as_array().cloned().unwrap_or_default()
+    };
+    let all = events("viewer");
+    let in_25: Vec<&Value> = all.iter().filter(|e| e["cell_id"] == "WQ-25").collect();
+    assert_eq!(events("grid_worker").len(), in_25.len(), "{all:?}");
+    assert!(events("grid_worker_elsewhere")
+        .iter()
+        .all(|e| e["cell_id"] == "WQ-01"));
+    if let Some(e) = in_25.first() {
+        let id = e["id"].as_i64().unwrap();
+        let (code, _) = call_as(
+            "GET",
+            &format!("{}/api/v1/events/{id}", s.base),
+            Some(s.tokens["grid_worker_elsewhere"].clone()),
+        );
+        assert_eq!(code, 403, "another cell's event is not theirs to see");
+    }
+}
+
+#[test]
+fn the_role_matrix_every_endpoint_by_every_role() {
+    let s = serve(&[("night", NIGHT_ONLY)]);
+    let endpoints: [(&str, &str, &str); 9] = [
+        ("GET", "/api/v1/patrols", "viewer"),
+        ("GET", "/api/v1/patrols/needs-the-sun-below", "viewer"),
+        (
+            "POST",
+            "/api/v1/patrols/needs-the-sun-below/runs",
+            "operator",
+        ),
+        ("GET", "/api/v1/runs", "viewer"),
+        ("GET", "/api/v1/runs/1", "viewer"),
+        ("POST", "/api/v1/runs/1/cancel", "operator"),
+        ("GET", "/api/v1/vehicles", "viewer"),
+        ("GET", "/api/v1/events", "viewer"),
+        ("GET", "/api/v1/events/1", "viewer"),
+    ];
+    // A run to read and cancel.
+    let (code, _) = call_as(
+        "POST",
+        &format!("{}/api/v1/patrols/needs-the-sun-below/runs", s.base),
+        Some(s.tokens["admin"].clone()),
+    );
+    assert_eq!(code, 201);
+    let rank = |r: &str| match r {
+        "viewer" | "grid_worker" | "grid_worker_elsewhere" => 0,
+        "operator" => 1,
+        _ => 2,
+    };
+    for (method, path, needs) in endpoints {
+        let url = format!("{}{path}", s.base);
+        let (code, v) = call_as(method, &url, None);
+        assert_eq!(code, 401, "{method} {path} without a token: {v}");
+        assert_eq!(v["code"], "unauthorized");
+        for role in ["viewer", "grid_worker", "operator", "admin"] {
+            let (code, v) = call_as(method, &url, Some(s.tokens[role].clone()));
+            if rank(role) >= rank(needs) {
+                assert!(
+                    ![401, 403].contains(&code),
+                    "{role} may {method} {path}: {code} {v}"
+                );
+            } else {
+                assert_eq!(code, 403, "{role} may not {method} {path}: {v}");
+                assert_eq!(v["code"], "forbidden");
+            }
+        }
+    }
+    // Health needs no token.
+    assert_eq!(call_as("GET", &format!("{}/healthz", s.base), None).0, 200);
+    assert_eq!(call_as("GET", &format!("{}/readyz", s.base), None).0, 200);
+    // Tokens are listed without their secrets; a revoked one opens nothing.
+    let data = s._dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let listed = cli(&["token", "list"]);
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+    assert!(
+        !listed.contains("gp_"),
+        "secrets are never listed: {listed}"
+    );
+    let url = format!("{}/api/v1/runs", s.base);
+    assert_eq!(
+        call_as("GET", &url, Some(s.tokens["viewer"].clone())).0,
+        200
+    );
+    let viewer_id = listed
+        .lines()
+        .find(|l| l.contains("viewer"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    cli(&["token", "revoke", &viewer_id]);
+    assert_eq!(
+        call_as("GET", &url, Some(s.tokens["viewer"].clone())).0,
+        401
+    );
+    // Bad tokens are refused, then rate-limited (the revoked one above was the first).
+    for _ in 0..9 {
+        let (code, _) = call_as("GET", &url, Some("gp_0000".into()));
+        assert_eq!(code, 401);
+    }
+    let (code, v) = call_as("GET", &url, Some(s.tokens["admin"].clone()));
+    assert_eq!(
+        code, 429,
+        "even a good token waits once the address is throttled: {v}"
+    );
+    assert_eq!(v["code"], "too_many_bad_tokens");
 }
 
 #[test]
 fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
     let mut s = serve(&[("short", SHORT)]);
+    use_token(&s.tokens["operator"]);
     for (method, path, status, code) in [
         ("GET", "/api/v1/runs?state=flying", 400, "bad_request"),
         ("GET", "/api/v1/runs?colour=red", 400, ""),

@@ -1,12 +1,17 @@
 //! The HTTP API of `gridpatrol serve` (axum), versioned under `/api/v1`, JSON in and out.
 //! Routes only shape requests and answers over the library: the scheduler's service, the
 //! run book, the fleet and the event store. Every error has one shape:
-//! `{"code": "...", "message": "...", "details": ...}`.
+//! `{"code": "...", "message": "...", "details": ...}`. Everything under `/api/v1` needs a
+//! bearer token ([`auth`]); only `/healthz` and `/readyz` answer without one.
 
+pub mod auth;
+
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Extension, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -15,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::schedule::service::Service;
 use crate::schedule::{RunError, RunFilter, RunState};
+use auth::{Principal, Role, Throttle};
 
 /// An error as the API answers it.
 #[derive(Debug)]
@@ -90,11 +96,91 @@ fn parse_opt<T: std::str::FromStr<Err = String>>(v: Option<&str>) -> Result<Opti
     v.map(str::parse).transpose().map_err(ApiError::bad_request)
 }
 
-/// The routes, over `service`.
+/// Refused unless the caller's role allows `needed`.
+fn need(p: &Principal, needed: Role) -> Result<(), ApiError> {
+    if p.role.allows(needed) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{} is a {}; this needs {}",
+                p.holder,
+                p.role.as_str(),
+                needed.as_str()
+            ),
+        ))
+    }
+}
+
+#[derive(Clone)]
+struct AuthState {
+    service: Arc<Service>,
+    throttle: Arc<Throttle>,
+}
+
+/// Checks the bearer token and hands the caller on as a [`Principal`]; a client that
+/// keeps sending bad tokens is refused for a while (429).
+async fn authenticate(
+    State(a): State<AuthState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = peer.ip();
+    if a.throttle.blocked(ip) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_bad_tokens",
+            "too many bad tokens from this address; wait a minute",
+        )
+        .into_response();
+    }
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let Some(token) = token else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "an API token is needed: Authorization: Bearer gp_… (gridpatrol token create)",
+        )
+        .into_response();
+    };
+    let store = a.service.book().store().clone();
+    match tokio::task::spawn_blocking(move || auth::verify(&store, &token)).await {
+        Ok(Ok(Some(p))) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        Ok(Ok(None)) => {
+            a.throttle.failed(ip);
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the token is unknown or revoked",
+            )
+            .into_response()
+        }
+        Ok(Err(e)) => ApiError::from(e).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
+    }
+}
+
+/// The routes, over `service`. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (the throttle keys on the
+/// client's address).
 pub fn router(service: Arc<Service>) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+    let auth_state = AuthState {
+        service: service.clone(),
+        throttle: Arc::new(Throttle::new(10, std::time::Duration::from_secs(60))),
+    };
+    let api = Router::new()
         .route("/api/v1/patrols", get(patrols))
         .route("/api/v1/patrols/{name}", get(patrol))
         .route("/api/v1/patrols/{name}/runs", post(start_run))
@@ -105,11 +191,20 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
         .fallback(|| async { ApiError::not_found("no such route") })
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth_state,
+            authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .merge(api)
+        .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(service)
 }
 
-async fn readyz(State(s): State<Arc<Service>>) -> Json<Value> {
-    Json(json!({"ready": true, "vehicles": s.fleet().sysids()}))
+async fn readyz() -> Json<Value> {
+    Json(json!({"ready": true}))
 }
 
 async fn patrols(State(s): State<Arc<Service>>) -> ApiResult {
@@ -146,10 +241,12 @@ async fn patrol(State(s): State<Arc<Service>>, Path(name): Path<String>) -> ApiR
 
 async fn start_run(
     State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    need(&p, Role::Operator)?;
     let run = s
-        .start_now(&name)?
+        .start_now(&name, &p.holder)?
         .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
     Ok((StatusCode::CREATED, Json(json!(run))))
 }
@@ -187,8 +284,13 @@ async fn run(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult
     Ok(Json(json!({"run": run, "changes": changes})))
 }
 
-async fn cancel_run(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
-    let run = s.cancel(run_id(&id)?, "the API")?;
+async fn cancel_run(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    need(&p, Role::Operator)?;
+    let run = s.cancel(run_id(&id)?, &p.holder)?;
     Ok(Json(json!(run)))
 }
 
@@ -211,19 +313,32 @@ struct EventQuery {
     cell: Option<String>,
 }
 
-async fn events(State(s): State<Arc<Service>>, Query(q): Query<EventQuery>) -> ApiResult {
+async fn events(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<EventQuery>,
+) -> ApiResult {
     let state = parse_opt(q.state.as_deref())?;
     let category = parse_opt(q.category.as_deref())?;
     let store = s.book().store().clone();
-    let list = tokio::task::spawn_blocking(move || store.list(state, category, q.cell.as_deref()))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    let mut list =
+        tokio::task::spawn_blocking(move || store.list(state, category, q.cell.as_deref()))
+            .await
+            .map_err(|e| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            })??;
+    // A grid worker sees the events of their own cells only.
+    if p.role == Role::GridWorker {
+        list.retain(|e| e.cell_id.as_ref().is_some_and(|c| p.cells.contains(c)));
+    }
     Ok(Json(json!({ "events": list })))
 }
 
-async fn event(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
+async fn event(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> ApiResult {
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_request(format!("{id:?} is not an event id")))?;
@@ -233,5 +348,12 @@ async fn event(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResu
     })
     .await
     .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+    if p.role == Role::GridWorker && !ev.cell_id.as_ref().is_some_and(|c| p.cells.contains(c)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("event {id} is not in {}'s cells", p.holder),
+        ));
+    }
     Ok(Json(json!({"event": ev, "audit": audit})))
 }

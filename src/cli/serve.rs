@@ -135,9 +135,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         eprintln!("stopping: no new runs; sorties in the air finish first");
         let _ = stop_tx.send(true);
     };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     let _ = tokio::time::timeout(Duration::from_secs(3600), worker).await;
     Ok(())
 }

@@ -139,6 +139,16 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_us INTEGER NOT NULL
     );",
+    // 7: API tokens (src/api/auth.rs), kept as SHA-256 hashes only.
+    "CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL UNIQUE,
+        holder TEXT NOT NULL,
+        role TEXT NOT NULL,
+        cells TEXT NOT NULL,
+        created_us INTEGER NOT NULL,
+        revoked_us INTEGER
+    );",
 ];
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only

@@ -220,8 +220,9 @@ impl Scheduler {
         }
     }
 
-    /// Books a run of `patrol` now, by hand ("immediate"); None for an unknown patrol.
-    pub fn start_now(&self, patrol: &str, now: DateTime<Utc>) -> Result<Option<Run>> {
+    /// Books a run of `patrol` now, by hand ("immediate") for `who`; None for an unknown
+    /// patrol.
+    pub fn start_now(&self, patrol: &str, who: &str, now: DateTime<Utc>) -> Result<Option<Run>> {
         if !self.patrols.iter().any(|(d, _)| d.name == patrol) {
             return Ok(None);
         }
@@ -230,7 +231,7 @@ impl Scheduler {
             us(now),
             Trigger::Manual,
             RunState::Waiting,
-            "started by hand",
+            &format!("started by {who}"),
             us(now),
         )
     }

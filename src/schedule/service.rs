@@ -490,9 +490,9 @@ impl Service {
         Ok(jobs)
     }
 
-    /// Books a run of `patrol` now.
-    pub fn start_now(&self, patrol: &str) -> Result<Option<Run>> {
-        self.scheduler.start_now(patrol, self.now())
+    /// Books a run of `patrol` now, for `who`.
+    pub fn start_now(&self, patrol: &str, who: &str) -> Result<Option<Run>> {
+        self.scheduler.start_now(patrol, who, self.now())
     }
 
     /// Cancels run `id`: a queued run is terminated at once; one in the air is told to
