@@ -3,54 +3,27 @@
 //! `fly`, its state changes recorded with reasons; a run whose ready conditions fail is
 //! skipped with the reason; bad requests get the one error shape; SIGTERM stops it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use common::serve::{call_as, gridpatrol, patrols, spawn, states, token, wait_final};
 use serde_json::Value;
 
 struct Serve {
-    child: Child,
+    s: common::serve::Serve,
     base: String,
     /// A token per role: viewer, grid_worker (WQ-25), grid_worker_elsewhere (WQ-01),
     /// operator, admin.
-    tokens: std::collections::HashMap<&'static str, String>,
+    tokens: HashMap<&'static str, String>,
     _dir: tempfile::TempDir,
 }
 
-/// `gridpatrol token create` on `data`: the secret it prints.
-fn token(data: &std::path::Path, role: &str, holder: &str, cells: &str) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridpatrol"));
-    cmd.args(["token", "create", "--role", role, "--holder", holder])
-        .arg("--data")
-        .arg(data);
-    if !cells.is_empty() {
-        cmd.args(["--cells", cells]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `serve --demo` with `patrols` (name, TOML) as its only definitions.
-fn serve(patrols: &[(&str, &str)]) -> Serve {
+/// Starts `serve --demo` with `defs` (name, TOML) as its only patrols, and a token per role.
+fn serve(defs: &[(&str, &str)]) -> Serve {
     let dir = tempfile::tempdir().unwrap();
-    let pdir = dir.path().join("patrols");
-    std::fs::create_dir_all(&pdir).unwrap();
-    for (name, toml) in patrols {
-        std::fs::write(pdir.join(format!("{name}.toml")), toml).unwrap();
-    }
+    let pdir = patrols(dir.path(), defs);
     let data = dir.path().join("data");
     let tokens = [
         ("viewer", "viewer", "值班员", ""),
@@ -62,94 +35,22 @@ fn serve(patrols: &[(&str, &str)]) -> Serve {
     .into_iter()
     .map(|(k, role, holder, cells)| (k, token(&data, role, holder, cells)))
     .collect();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
-        .args([
-            "serve",
-            "--demo",
-            "--speed",
-            "40",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--patrols")
-        .arg(&pdir)
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let base = loop {
-        let line = lines.next().expect("serve printed its address").unwrap();
-        if let Some(a) = line.strip_prefix("api: ") {
-            break a.to_string();
-        }
-    };
-    // Keep draining its output so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let s = spawn(&data, &pdir, &["--demo", "--speed", "40"]);
     Serve {
-        child,
-        base,
+        base: s.base.clone(),
+        s,
         tokens,
         _dir: dir,
     }
 }
 
-fn call(method: &str, url: &str) -> (u16, Value) {
+/// A call with the operator's token.
+fn call(s: &Serve, method: &str, path: &str) -> (u16, Value) {
     call_as(
         method,
-        url,
-        Some(TOKEN.with(|t| t.borrow().clone())).filter(|t| !t.is_empty()),
+        &format!("{}{path}", s.base),
+        Some(&s.tokens["operator"]),
     )
-}
-
-thread_local! {
-    /// The token `call` sends (the operator's, set by each test).
-    static TOKEN: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
-fn use_token(t: &str) {
-    TOKEN.with(|c| *c.borrow_mut() = t.to_string());
-}
-
-fn call_as(method: &str, url: &str, token: Option<String>) -> (u16, Value) {
-    let agent = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build(),
-    );
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let mut resp = match (method, &auth) {
-        ("POST", Some(a)) => agent.post(url).header("Authorization", a).send_empty(),
-        ("POST", None) => agent.post(url).send_empty(),
-        (_, Some(a)) => agent.get(url).header("Authorization", a).call(),
-        (_, None) => agent.get(url).call(),
-    }
-    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = resp.status().as_u16();
-    let body = resp.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
-
-/// Polls run `id` until it is in a final state (or `limit` of wall time passes, a bound
-/// far above what the flight needs at 40×).
-fn wait_final(s: &Serve, id: i64, limit: Duration) -> Value {
-    let end = Instant::now() + limit;
-    loop {
-        let (_, v) = call("GET", &format!("{}/api/v1/runs/{id}", s.base));
-        let state = v["run"]["state"].as_str().unwrap_or("").to_string();
-        let open = ["waiting", "preparing", "executing", "paused"].contains(&state.as_str());
-        if !open || Instant::now() > end {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 const SHORT: &str = r#"
@@ -172,43 +73,38 @@ min_sun_elevation_deg = 89.9
 #[test]
 fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded() {
     let s = serve(&[("short", SHORT), ("night", NIGHT_ONLY)]);
-    use_token(&s.tokens["operator"]);
-    let (code, v) = call("GET", &format!("{}/healthz", s.base));
+    let (code, v) = call(&s, "GET", "/healthz");
     assert_eq!((code, v), (200, Value::String("ok".into())));
-    let (code, v) = call("GET", &format!("{}/api/v1/patrols", s.base));
+    let (code, v) = call(&s, "GET", "/api/v1/patrols");
     assert_eq!(code, 200);
     assert_eq!(v["patrols"].as_array().map(|a| a.len()), Some(2), "{v}");
-    let (code, run) = call("POST", &format!("{}/api/v1/patrols/short/runs", s.base));
+    let (code, run) = call(&s, "POST", "/api/v1/patrols/short/runs");
     assert_eq!(code, 201, "{run}");
     assert_eq!(run["state"], "waiting");
     let id = run["id"].as_i64().unwrap();
-    let done = wait_final(&s, id, Duration::from_secs(300));
+    let done = wait_final(&s.base, &s.tokens["operator"], id, Duration::from_secs(300));
     assert_eq!(done["run"]["state"], "success", "{done}");
-    let states: Vec<&str> = done["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["to"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        states,
+        states(&done),
         ["waiting", "preparing", "executing", "success"],
         "{done}"
     );
     assert!(done["run"]["sysid"].as_u64().is_some());
     // The sun is never 89.9° up over Lanzhou: skipped, with the reason.
-    let (_, run) = call(
-        "POST",
-        &format!("{}/api/v1/patrols/needs-the-sun-below/runs", s.base),
+    let (_, run) = call(&s, "POST", "/api/v1/patrols/needs-the-sun-below/runs");
+    let skipped = wait_final(
+        &s.base,
+        &s.tokens["operator"],
+        run["id"].as_i64().unwrap(),
+        Duration::from_secs(30),
     );
-    let skipped = wait_final(&s, run["id"].as_i64().unwrap(), Duration::from_secs(30));
     assert_eq!(skipped["run"]["state"], "skipped", "{skipped}");
     let reason = skipped["run"]["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("skipped: sun ") && reason.contains("< 89.9°"),
         "{reason}"
     );
-    let (code, v) = call("GET", &format!("{}/api/v1/runs?state=skipped", s.base));
+    let (code, v) = call(&s, "GET", "/api/v1/runs?state=skipped");
     assert_eq!(code, 200);
     assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(1), "{v}");
     assert_eq!(
@@ -220,7 +116,7 @@ fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded()
         let (code, v) = call_as(
             "GET",
             &format!("{}/api/v1/events", s.base),
-            Some(s.tokens[who].clone()),
+            Some(&s.tokens[who]),
         );
         assert_eq!(code, 200, "{v}");
         v["events"].as_array().cloned().unwrap_or_default()
@@ -236,7 +132,7 @@ fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded()
         let (code, _) = call_as(
             "GET",
             &format!("{}/api/v1/events/{id}", s.base),
-            Some(s.tokens["grid_worker_elsewhere"].clone()),
+            Some(&s.tokens["grid_worker_elsewhere"]),
         );
         assert_eq!(code, 403, "another cell's event is not theirs to see");
     }
@@ -264,7 +160,7 @@ fn the_role_matrix_every_endpoint_by_every_role() {
     let (code, _) = call_as(
         "POST",
         &format!("{}/api/v1/patrols/needs-the-sun-below/runs", s.base),
-        Some(s.tokens["admin"].clone()),
+        Some(&s.tokens["admin"]),
     );
     assert_eq!(code, 201);
     let rank = |r: &str| match r {
@@ -278,7 +174,7 @@ fn the_role_matrix_every_endpoint_by_every_role() {
         assert_eq!(code, 401, "{method} {path} without a token: {v}");
         assert_eq!(v["code"], "unauthorized");
         for role in ["viewer", "grid_worker", "operator", "admin"] {
-            let (code, v) = call_as(method, &url, Some(s.tokens[role].clone()));
+            let (code, v) = call_as(method, &url, Some(&s.tokens[role]));
             if rank(role) >= rank(needs) {
                 assert!(
                     ![401, 403].contains(&code),
@@ -294,21 +190,8 @@ fn the_role_matrix_every_endpoint_by_every_role() {
     assert_eq!(call_as("GET", &format!("{}/healthz", s.base), None).0, 200);
     assert_eq!(call_as("GET", &format!("{}/readyz", s.base), None).0, 200);
     // Tokens are listed without their secrets; a revoked one opens nothing.
-    let data = s._dir.path().join("data");
-    let cli = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
-            .args(args)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
+    let data = s.s.data.clone();
+    let cli = |args: &[&str]| gridpatrol(&data, args);
     let listed = cli(&["token", "list"]);
     assert_eq!(listed.lines().count(), 5, "{listed}");
     assert!(
@@ -316,10 +199,7 @@ fn the_role_matrix_every_endpoint_by_every_role() {
         "secrets are never listed: {listed}"
     );
     let url = format!("{}/api/v1/runs", s.base);
-    assert_eq!(
-        call_as("GET", &url, Some(s.tokens["viewer"].clone())).0,
-        200
-    );
+    assert_eq!(call_as("GET", &url, Some(&s.tokens["viewer"])).0, 200);
     let viewer_id = listed
         .lines()
         .find(|l| l.contains("viewer"))
@@ -327,16 +207,13 @@ fn the_role_matrix_every_endpoint_by_every_role() {
         .unwrap()
         .to_string();
     cli(&["token", "revoke", &viewer_id]);
-    assert_eq!(
-        call_as("GET", &url, Some(s.tokens["viewer"].clone())).0,
-        401
-    );
+    assert_eq!(call_as("GET", &url, Some(&s.tokens["viewer"])).0, 401);
     // Bad tokens are refused, then rate-limited (the revoked one above was the first).
     for _ in 0..9 {
-        let (code, _) = call_as("GET", &url, Some("gp_0000".into()));
+        let (code, _) = call_as("GET", &url, Some("gp_0000"));
         assert_eq!(code, 401);
     }
-    let (code, v) = call_as("GET", &url, Some(s.tokens["admin"].clone()));
+    let (code, v) = call_as("GET", &url, Some(&s.tokens["admin"]));
     assert_eq!(
         code, 429,
         "even a good token waits once the address is throttled: {v}"
@@ -347,7 +224,6 @@ fn the_role_matrix_every_endpoint_by_every_role() {
 #[test]
 fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
     let mut s = serve(&[("short", SHORT)]);
-    use_token(&s.tokens["operator"]);
     for (method, path, status, code) in [
         ("GET", "/api/v1/runs?state=flying", 400, "bad_request"),
         ("GET", "/api/v1/runs?colour=red", 400, ""),
@@ -358,7 +234,7 @@ fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
         ("GET", "/api/v1/events?state=lost", 400, "bad_request"),
         ("GET", "/api/v1/nothing-here", 404, "not_found"),
     ] {
-        let (got, v) = call(method, &format!("{}{path}", s.base));
+        let (got, v) = call(&s, method, path);
         assert_eq!(got, status, "{method} {path}: {v}");
         if !code.is_empty() {
             assert_eq!(v["code"], code, "{method} {path}: {v}");
@@ -366,17 +242,17 @@ fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
         }
     }
     // Nothing was written by any of them.
-    let (_, v) = call("GET", &format!("{}/api/v1/runs", s.base));
+    let (_, v) = call(&s, "GET", "/api/v1/runs");
     assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(0), "{v}");
     #[cfg(unix)]
     {
         // SAFETY: sending a signal to our own child process.
         unsafe {
-            libc::kill(s.child.id() as i32, libc::SIGTERM);
+            libc::kill(s.s.child.id() as i32, libc::SIGTERM);
         }
         let end = Instant::now() + Duration::from_secs(30);
         let status = loop {
-            if let Some(st) = s.child.try_wait().unwrap() {
+            if let Some(st) = s.s.child.try_wait().unwrap() {
                 break st;
             }
             assert!(Instant::now() < end, "serve did not stop on SIGTERM");

@@ -235,6 +235,8 @@ impl Sim {
             v.faults = vehicle::VehicleFaults {
                 gps_loss: faults.gps_loss,
                 battery_failure_at: faults.battery_failure_at,
+                battery_low_after_airborne_s: faults.battery_low_after_airborne_s,
+                airborne_s: 0.0,
             };
             let key = pick(&cfg.signing, i);
             let runner = Runner {
@@ -514,6 +516,21 @@ impl Runner {
                 ],
                 None => vec![(100, ack(MavResult::MAV_RESULT_UNSUPPORTED))],
             });
+        }
+        if c.param1 as u32 == 262 {
+            let n = self
+                .captured
+                .iter()
+                .filter_map(|m| match m {
+                    MavMessage::CAMERA_IMAGE_CAPTURED(x) => Some(x.image_index + 1),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            return Some(vec![
+                (100, ack(MavResult::MAV_RESULT_ACCEPTED)),
+                (100, crate::px4_camera::capture_status(n)),
+            ]);
         }
         if c.param1 as u32 != 263 {
             return None;

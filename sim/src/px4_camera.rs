@@ -254,6 +254,11 @@ impl Px4Camera {
                     out.push(Out::Send(camera_information(&self.photos.camera)));
                     Some(MavResult::MAV_RESULT_ACCEPTED)
                 }
+                262 => {
+                    let n = self.sent.keys().max().map_or(0, |m| m + 1);
+                    out.push(Out::Send(capture_status(n)));
+                    Some(MavResult::MAV_RESULT_ACCEPTED)
+                }
                 _ => Some(MavResult::MAV_RESULT_UNSUPPORTED),
             },
             // Commands for other components (the gimbal, the autopilot) are not ours.
@@ -344,6 +349,16 @@ impl Px4Camera {
 enum Out {
     Send(MavMessage),
     Photo(CaptureRequest),
+}
+
+/// CAMERA_CAPTURE_STATUS with the number of images taken so far (MAVLink camera protocol;
+/// MAVSDK reads image_count to find images it never heard of).
+pub fn capture_status(image_count: i32) -> MavMessage {
+    MavMessage::CAMERA_CAPTURE_STATUS(mavlink::dialects::common::CAMERA_CAPTURE_STATUS_DATA {
+        available_capacity: 1.0e5,
+        image_count,
+        ..Default::default()
+    })
 }
 
 /// CAMERA_INFORMATION for the camera's intrinsics (MAVLink camera protocol).

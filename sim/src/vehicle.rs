@@ -65,6 +65,11 @@ pub struct VehicleFaults {
     pub gps_loss: Option<(f64, f64)>,
     /// The battery fails at this time: it reads critical from then on.
     pub battery_failure_at: Option<f64>,
+    /// The battery drops just below BAT_LOW_THR (once), as a sagging cell does, when the
+    /// vehicle has been in the air this long in all.
+    pub battery_low_after_airborne_s: Option<f64>,
+    /// Seconds in the air so far.
+    pub airborne_s: f64,
 }
 
 /// GPS error model: a slowly wandering bias (first-order Gauss–Markov) plus white noise.
@@ -810,7 +815,7 @@ impl SimVehicle {
         let mut out = self.step(dt, now);
         let moved = dist_m(lat0, lon0, self.lat, self.lon);
         self.run_trigger(moved);
-        self.failsafes(now);
+        self.failsafes(now, dt);
         out.append(&mut self.mission.tick(now));
         out.append(&mut self.queued);
         let mut out: Vec<(Option<usize>, MavMessage)> =
@@ -839,12 +844,26 @@ impl SimVehicle {
         self.gps_bias.1 = a * self.gps_bias.1 + q * self.rng.gauss();
     }
 
-    fn failsafes(&mut self, now: f64) {
+    fn failsafes(&mut self, now: f64, dt: f64) {
         // Battery (BAT_LOW_THR / BAT_CRIT_THR), or a failed battery reading critical.
         if self.faults.battery_failure_at.is_some_and(|t| now >= t) {
             self.battery = self
                 .battery
                 .min(self.param_f("BAT_CRIT_THR") - 0.01)
+                .max(0.0);
+        }
+        if self.in_air {
+            self.faults.airborne_s += dt;
+        }
+        if self
+            .faults
+            .battery_low_after_airborne_s
+            .is_some_and(|t| self.faults.airborne_s >= t)
+        {
+            self.faults.battery_low_after_airborne_s = None;
+            self.battery = self
+                .battery
+                .min(self.param_f("BAT_LOW_THR") - 0.01)
                 .max(0.0);
         }
         if self.armed && self.in_air {

@@ -33,6 +33,9 @@ pub struct Faults {
     pub gps_loss: Option<(f64, f64)>,
     /// The battery fails (reads critical) from this simulated time on.
     pub battery_failure_at: Option<f64>,
+    /// The battery drops just below BAT_LOW_THR (a return) once the vehicle has been in the
+    /// air this many simulated seconds.
+    pub battery_low_after_airborne_s: Option<f64>,
 }
 
 impl Faults {

@@ -103,6 +103,10 @@ fn hex(bytes: &[u8]) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct IndexTracker {
     seen: BTreeSet<i32>,
+    /// The camera's image count when the run began: lower indices are not ours.
+    floor: Option<i32>,
+    /// The highest index the camera says it has taken.
+    ceiling: Option<i32>,
 }
 
 impl IndexTracker {
@@ -111,12 +115,31 @@ impl IndexTracker {
         self.seen.insert(index)
     }
 
-    /// Indices below the highest seen that never arrived.
+    /// The camera had taken `count` images when this run began (CAMERA_CAPTURE_STATUS):
+    /// the run's own start at index `count`.
+    pub fn set_floor(&mut self, count: i32) {
+        self.floor = Some(count);
+    }
+
+    /// The camera says it has taken `count` images (CAMERA_CAPTURE_STATUS): any index up
+    /// to `count - 1` not seen is missing, the last ones too.
+    pub fn expect_count(&mut self, count: i32) {
+        self.ceiling = Some(count - 1);
+    }
+
+    /// Indices of this run that never arrived: from the floor (or the lowest seen) to the
+    /// highest seen or said taken.
     pub fn missing(&self) -> Vec<i32> {
-        let Some(&last) = self.seen.last() else {
+        let Some(lo) = self.floor.or(self.seen.first().copied()) else {
             return Vec::new();
         };
-        (0..last).filter(|i| !self.seen.contains(i)).collect()
+        let hi = self
+            .seen
+            .last()
+            .copied()
+            .max(self.ceiling)
+            .unwrap_or(lo - 1);
+        (lo..=hi).filter(|i| !self.seen.contains(i)).collect()
     }
 
     pub fn count(&self) -> usize {
@@ -138,6 +161,17 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert_eq!(s.get(&a).unwrap(), b"one image");
         assert_ne!(s.put(b"another").unwrap(), a);
+    }
+
+    #[test]
+    fn a_floor_and_a_count_bound_the_missing() {
+        let mut t = IndexTracker::default();
+        t.set_floor(10);
+        assert!(t.missing().is_empty(), "nothing seen, nothing said taken");
+        t.see(12);
+        assert_eq!(t.missing(), vec![10, 11]);
+        t.expect_count(15);
+        assert_eq!(t.missing(), vec![10, 11, 13, 14]);
     }
 
     #[test]

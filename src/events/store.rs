@@ -149,6 +149,15 @@ const MIGRATIONS: &[&str] = &[
         created_us INTEGER NOT NULL,
         revoked_us INTEGER
     );",
+    // 8: where each sortie cut short stopped (its last mission item reached, in the
+    // sortie as planned), so that it resumes there.
+    "CREATE TABLE run_breakpoints (
+        run TEXT NOT NULL,
+        sortie INTEGER NOT NULL,
+        reached INTEGER,
+        at_us INTEGER NOT NULL,
+        PRIMARY KEY (run, sortie)
+    );",
 ];
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
@@ -1168,6 +1177,39 @@ impl EventStore {
     }
 
     /// The sorties of a run a vehicle has finished.
+    /// Records where sortie `sortie` of `run` was cut short (the last item of its planned
+    /// mission reached; None: none), replacing an earlier breakpoint only with a later one.
+    pub fn set_breakpoint(
+        &self,
+        run: &str,
+        sortie: usize,
+        reached: Option<u16>,
+        now: i64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO run_breakpoints (run, sortie, reached, at_us) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run, sortie) DO UPDATE SET reached = max(coalesce(reached, -1), coalesce(excluded.reached, -1)), at_us = excluded.at_us",
+            params![run, sortie as i64, reached.map(i64::from), now],
+        )?;
+        Ok(())
+    }
+
+    /// The breakpoints of `run`'s sorties: (sortie, last item reached).
+    pub fn breakpoints(&self, run: &str) -> Result<Vec<(usize, Option<u16>)>> {
+        let conn = self.conn();
+        let mut st = conn.prepare("SELECT sortie, reached FROM run_breakpoints WHERE run = ?1")?;
+        let v = st
+            .query_map(params![run], |r| {
+                let reached: Option<i64> = r.get(1)?;
+                Ok((
+                    r.get::<_, i64>(0)? as usize,
+                    reached.filter(|x| *x >= 0).map(|x| x as u16),
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
     /// The sorties of `run` finished by any vehicle.
     pub fn sorties_finished_any(&self, run: &str) -> Result<Vec<usize>> {
         let conn = self.conn();

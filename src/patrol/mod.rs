@@ -108,6 +108,62 @@ pub struct VehicleReport {
     pub aborted: bool,
     pub link_losses: usize,
     pub error: Option<String>,
+    /// A sortie cut short: (its index, the last mission item reached, if any).
+    pub breakpoint: Option<(usize, Option<u16>)>,
+}
+
+/// The rest of a sortie cut short after item `reached` (the last waypoint it reached), for
+/// breakpoint resume (断点续飞): everything up to the takeoff, the speed in force there, the
+/// breakpoint waypoint (flown to with the camera off), the camera as it was there, then
+/// the items after it; so photos start again where they stopped. With the resumed
+/// mission, the index in `job.mission` each of its items comes from (None: re-issued
+/// state). Nothing reached, or nothing past the takeoff: the whole sortie again.
+pub fn resume_job(job: &SortieJob, reached: Option<u16>) -> (SortieJob, Vec<Option<usize>>) {
+    let m = &job.mission;
+    let whole = || (job.clone(), (0..m.len()).map(Some).collect());
+    let Some(t) = m.iter().position(|i| i.command == 22) else {
+        return whole();
+    };
+    // The last item with a position at or before the one reached: PX4 reports commands
+    // (camera, speed) as reached too, but the vehicle stood at the waypoint before them.
+    let Some(k) = reached
+        .map(usize::from)
+        .filter(|k| *k < m.len())
+        .and_then(|r| {
+            (t + 1..=r)
+                .rev()
+                .find(|&i| m[i].command < 100 && (m[i].x != 0 || m[i].y != 0))
+        })
+    else {
+        return whole();
+    };
+    let mut items: Vec<MissionItem> = m[..=t].to_vec();
+    let mut origin: Vec<Option<usize>> = (0..=t).map(Some).collect();
+    // MAV_CMD_DO_CHANGE_SPEED in force at the breakpoint.
+    if let Some(s) = m[t..k].iter().rev().find(|i| i.command == 178) {
+        items.push(s.clone());
+        origin.push(None);
+    }
+    items.push(m[k].clone());
+    origin.push(Some(k));
+    // The camera (DO_SET_CAM_TRIGG_DIST, IMAGE_START/STOP_CAPTURE) as it was there.
+    if let Some(c) = m[..k]
+        .iter()
+        .rev()
+        .find(|i| matches!(i.command, 206 | 2000 | 2001))
+    {
+        items.push(c.clone());
+        origin.push(None);
+    }
+    items.extend(m[k + 1..].iter().cloned());
+    origin.extend((k + 1..m.len()).map(Some));
+    (
+        SortieJob {
+            mission: items,
+            ..job.clone()
+        },
+        origin,
+    )
 }
 
 /// Waits for the vehicle to pass preflight, at most `wait`.
@@ -157,12 +213,26 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     {
         tracker.see(i);
     }
+    // A fresh run's photos start at the camera's count now: earlier ones are another
+    // run's, and must not be asked for again as "missing".
+    if tracker.count() == 0 && !v.telemetry().armed {
+        if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
+            tracker.set_floor(n);
+        }
+    }
     let done = ctx
         .store
         .sorties_finished(&ctx.run_id, sysid)
         .unwrap_or_default();
     // Re-attach: a vehicle already flying one of our missions is not disturbed.
     let mut attached: Option<usize> = None;
+    tracing::info!(
+        sysid,
+        armed = v.telemetry().armed,
+        landed = ?v.telemetry().landed,
+        run = %ctx.run_id,
+        "taking the vehicle"
+    );
     if v.telemetry().armed {
         match v.download(MissionType::Mission).await {
             Ok(items) => {
@@ -177,6 +247,7 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
                     return rep;
                 }
                 rep.reattached = true;
+                tracing::info!(sysid, sortie = ?attached, "re-attached to the sortie in flight");
             }
             Err(e) => {
                 rep.error = Some(format!(
@@ -195,6 +266,7 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             continue;
         }
         let bar = bar_for(&ctx, sysid, job.mission.len() as u64);
+        let attached_at = attached.unwrap_or(usize::MAX);
         let result = if attached == Some(k) {
             bar.println(format!(
                 "vehicle {sysid}: re-attached to sortie {} in flight (mission read back: identical)",
@@ -204,6 +276,7 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             Ok(())
         } else {
             wait_for_battery(&v, &ctx, &bar).await;
+            tracing::info!(sysid, sortie = job.index, "starting the sortie");
             start_sortie(&v, job, &ctx).await
         };
         if let Err(e) = result {
@@ -211,7 +284,16 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             rep.error = Some(e);
             break;
         }
-        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep).await;
+        // A sortie re-attached to in flight has reached items before we listened: what
+        // the vehicle last reported (it repeats MISSION_ITEM_REACHED) and where it is.
+        let before = if rep.reattached && k == attached_at {
+            let t = v.telemetry();
+            t.last_reached
+                .max(t.mission_current.and_then(|c| c.checked_sub(1)))
+        } else {
+            None
+        };
+        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep, before).await;
         ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
         match outcome {
             Ok(()) => {
@@ -426,6 +508,7 @@ async fn follow_sortie(
     bar: &indicatif::ProgressBar,
     tracker: &mut IndexTracker,
     rep: &mut VehicleReport,
+    reached_before: Option<u16>,
 ) -> Result<(), String> {
     let sysid = v.sysid();
     let mut events = v.events();
@@ -436,7 +519,7 @@ async fn follow_sortie(
     let mut aborting = false;
     let mut lost = false;
     let total = job.mission.len().max(1) as f64;
-    let mut reached: Option<u16> = None;
+    let mut reached: Option<u16> = reached_before;
     let mut warning: Option<String> = None;
     // The last item with a position: reaching it means the patrol part was flown.
     let last_nav = job
@@ -471,7 +554,9 @@ async fn follow_sortie(
                         lost = false;
                     }
                     VehicleEvent::LandedState(2) => airborne = true,
-                    VehicleEvent::Armed(false) => return ended(aborting, reached, last_nav, &warning),
+                    VehicleEvent::Armed(false) => {
+                        return ended_at(job, rep, aborting, reached, last_nav, &warning)
+                    }
                     VehicleEvent::StatusText { severity, text } if severity <= 4 => {
                         bar.println(format!("vehicle {sysid}: {text}"));
                         warning = Some(text);
@@ -506,7 +591,7 @@ async fn follow_sortie(
                     if lost { " LINK LOST" } else { "" },
                 ));
                 if !t.armed && airborne && t.on_ground() {
-                    return ended(aborting, reached, last_nav, &warning);
+                    return ended_at(job, rep, aborting, reached, last_nav, &warning);
                 }
                 if t.mode == Px4Mode::AutoRtl && !aborting && airborne {
                     bar.set_message(format!("returning to launch, photos {}", tracker.count()));
@@ -517,6 +602,22 @@ async fn follow_sortie(
             }
         }
     }
+}
+
+/// As [`ended`], keeping where a sortie cut short stopped as its breakpoint.
+fn ended_at(
+    job: &SortieJob,
+    rep: &mut VehicleReport,
+    aborting: bool,
+    reached: Option<u16>,
+    last_nav: Option<u16>,
+    warning: &Option<String>,
+) -> Result<(), String> {
+    let end = ended(aborting, reached, last_nav, warning);
+    if end.is_err() && !aborting {
+        rep.breakpoint = Some((job.index, reached));
+    }
+    end
 }
 
 /// How a sortie that ended in a landing went: flown, aborted, or cut short (a failsafe).
@@ -550,23 +651,38 @@ async fn ask_for_missing(
     tracker: &mut IndexTracker,
     rep: &mut VehicleReport,
 ) {
-    for _round in 0..3 {
+    // The camera's count finds the last photos too, which no later one reveals.
+    if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
+        tracker.expect_count(n);
+    }
+    // Rounds while they bring photos in; three in a row that bring none end it.
+    let mut fruitless = 0;
+    while fruitless < 3 {
         let missing = tracker.missing();
         if missing.is_empty() {
             return;
         }
         let mut events = v.events();
+        let before = missing.len();
         for i in missing {
             rep.rerequested += 1;
             // MAV_COMP_ID_CAMERA: the camera, not the autopilot, keeps its photos.
             let _ = v.request_message(100, 263, i as f32).await;
         }
         // The answers arrive as ordinary CAMERA_IMAGE_CAPTURED messages.
-        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
         while let Ok(Some(e)) = tokio::time::timeout_at(until, events.next()).await {
             if let VehicleEvent::ImageCaptured(c) = e {
                 record(ctx, v.sysid(), &c, tracker);
+                if tracker.missing().is_empty() {
+                    return;
+                }
             }
+        }
+        if tracker.missing().len() >= before {
+            fruitless += 1;
+        } else {
+            fruitless = 0;
         }
     }
 }

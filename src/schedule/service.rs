@@ -18,7 +18,7 @@ use super::run::{Run, RunState};
 use super::scheduler::{us, Clock, Scheduler};
 use crate::grid::GridMap;
 use crate::patrol::{
-    anchor_to_homes, fly_vehicle, jobs_from_plan, Pipeline, RunContext, SortieJob,
+    anchor_to_homes, fly_vehicle, jobs_from_plan, resume_job, Pipeline, RunContext, SortieJob,
 };
 use crate::vehicle::{Fleet, Telemetry, Vehicle};
 
@@ -218,6 +218,18 @@ impl Service {
                 )?;
                 continue;
             };
+            // A run left in the air when the service stopped: its vehicle carries on, and
+            // fly_vehicle re-attaches to the sortie it is flying.
+            if run.state == RunState::Paused {
+                let flying_it = run
+                    .sysid
+                    .and_then(|id| self.fleet.vehicle(id))
+                    .filter(|v| v.telemetry().armed);
+                if let Some(v) = flying_it {
+                    self.launch(run, def, v, t)?;
+                    continue;
+                }
+            }
             // A ready condition that fails skips a new run and ends a paused one.
             let refuse = |why: &[String]| {
                 let (to, word) = if run.state == RunState::Paused {
@@ -241,7 +253,7 @@ impl Service {
                 refuse(&site)?;
                 continue;
             }
-            match self.choose_vehicle(&def, t) {
+            match self.choose_vehicle(&run, &def, t) {
                 Ok(v) => self.launch(run, def, v, t)?,
                 Err(why) if why.is_empty() => {} // every allowed vehicle is busy: queued
                 Err(why) => {
@@ -252,18 +264,30 @@ impl Service {
         Ok(())
     }
 
-    /// The ready vehicle with the most battery, or why none is ready (empty: they are
-    /// all busy with other runs, so wait).
-    fn choose_vehicle(&self, def: &PatrolDef, t: i64) -> std::result::Result<Vehicle, Vec<String>> {
+    /// The ready vehicle with the most battery, or why none is ready (empty: wait, as
+    /// they are all busy with other runs, or one is charging in its dock and the run has
+    /// waited less than `battery_wait`).
+    fn choose_vehicle(
+        &self,
+        run: &Run,
+        def: &PatrolDef,
+        t: i64,
+    ) -> std::result::Result<Vehicle, Vec<String>> {
         let busy: Vec<u8> = self.flying().values().map(|f| f.sysid).collect();
         let mut why = Vec::new();
         let mut best: Option<(Vehicle, i8)> = None;
         let mut any_free = false;
+        let mut charging = false;
         for sysid in self.fleet.sysids() {
             if !def.vehicles.is_empty() && !def.vehicles.contains(&sysid) {
                 continue;
             }
-            let leased = self.book().lease_holder(sysid, t).ok().flatten().is_some();
+            let leased = self
+                .book()
+                .lease_holder(sysid, t)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r != run.id);
             if busy.contains(&sysid) || leased {
                 continue;
             }
@@ -280,12 +304,17 @@ impl Service {
                     best = Some((v, b));
                 }
             } else {
+                charging |= f.iter().all(|s| s.contains(": battery ")) && !tel.armed;
                 why.extend(f);
             }
         }
+        let waited = t - run.updated_us;
         match best {
             Some((v, _)) => Ok(v),
             None if !any_free => Err(Vec::new()),
+            None if charging && waited < self.cfg.battery_wait.as_micros() as i64 => {
+                Err(Vec::new())
+            }
             None if why.is_empty() => Err(vec!["no vehicle of the fleet may fly it".into()]),
             None => Err(why),
         }
@@ -351,10 +380,22 @@ impl Service {
             Err(e) => return (RunState::FailedToStart, e),
         };
         let done = store.sorties_finished_any(&key).unwrap_or_default();
+        let breakpoints = store.breakpoints(&key).unwrap_or_default();
+        // A sortie cut short resumes at its breakpoint; `origin` maps the resumed
+        // mission's items back to the planned ones.
+        let mut origin: HashMap<usize, Vec<Option<usize>>> = HashMap::new();
         let left: Vec<SortieJob> = jobs
             .iter()
             .filter(|j| !done.contains(&j.index))
-            .cloned()
+            .map(|j| {
+                let reached = breakpoints
+                    .iter()
+                    .find(|(s, _)| *s == j.index)
+                    .and_then(|(_, r)| *r);
+                let (job, map) = resume_job(j, reached);
+                origin.insert(j.index, map);
+                job
+            })
             .collect();
         if left.is_empty() {
             return (
@@ -400,6 +441,17 @@ impl Service {
         });
         let rep = fly_vehicle(v, left.clone(), ctx).await;
         watcher.abort();
+        if let Some((sortie, reached)) = rep.breakpoint {
+            let planned = reached.and_then(|r| {
+                origin
+                    .get(&sortie)
+                    .and_then(|m| m.get(usize::from(r)).copied().flatten())
+            });
+            let planned = planned.map(|p| p as u16);
+            if let Err(e) = store.set_breakpoint(&key, sortie, planned, crate::events::now_us()) {
+                tracing::error!("run {}: keeping the breakpoint: {e}", run.id);
+            }
+        }
         let flown = store.sorties_finished_any(&key).unwrap_or_default().len();
         let state_now = self.book().get(run.id).map(|r| r.state).ok();
         if *abort.borrow() {

@@ -348,6 +348,18 @@ impl Vehicle {
         .await
     }
 
+    /// How many images the camera has taken (CAMERA_CAPTURE_STATUS image_count, asked of
+    /// component 100 as MAVSDK's camera plugin asks), or `None` if it does not say within
+    /// `wait`.
+    pub async fn camera_image_count(&self, wait: std::time::Duration) -> Option<i32> {
+        let before = self.telemetry().camera_status_reports;
+        let _ = self.request_message(100, 262, 0.0).await;
+        self.wait_for(wait, |t| t.camera_status_reports != before)
+            .await
+            .then(|| self.telemetry().camera_images)
+            .flatten()
+    }
+
     /// The camera's own description (CAMERA_INFORMATION, asked of component 100 as
     /// MAVSDK's camera plugin asks), or `None` if it gives none within `wait`.
     pub async fn camera_information(&self, wait: std::time::Duration) -> Option<super::CameraInfo> {

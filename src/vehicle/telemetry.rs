@@ -143,6 +143,9 @@ pub struct Telemetry {
     pub sensors: Option<Sensors>,
     /// The camera as it describes itself (CAMERA_INFORMATION).
     pub camera: Option<CameraInfo>,
+    /// The camera's image count (CAMERA_CAPTURE_STATUS), and how many such reports came.
+    pub camera_images: Option<i32>,
+    pub camera_status_reports: u64,
     /// The vehicle's clock rate: its seconds (time_boot_ms) per wall-clock second, measured
     /// over 1 s windows (the first over 250 ms). A SITL at speed factor S runs at S; a real vehicle at 1.
     pub clock_rate: Option<f64>,
@@ -214,6 +217,8 @@ impl Telemetry {
             clock_rate: None,
             sensors: None,
             camera: None,
+            camera_images: None,
+            camera_status_reports: 0,
             statustext: VecDeque::new(),
             heartbeat_age_s: 0.0,
         }
@@ -484,6 +489,10 @@ impl TelemetryReducer {
                 }
                 t.statustext.push_back((severity, text.clone()));
                 events.push(VehicleEvent::StatusText { severity, text });
+            }
+            MavMessage::CAMERA_CAPTURE_STATUS(s) => {
+                t.camera_images = Some(s.image_count);
+                t.camera_status_reports += 1;
             }
             MavMessage::CAMERA_INFORMATION(i)
                 if i.focal_length > 0.0

@@ -80,6 +80,7 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
 pub mod patrol;
 pub mod proxy;
 pub mod px4;
+pub mod serve;
 
 /// Says in one line why a test does nothing here (an outside part is absent). In CI (where
 /// `CI` is set) it fails instead: CI must have every part.

@@ -1,0 +1,148 @@
+//! `gridpatrol serve` as a child process, and its HTTP API called as a client would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running `serve`; killed when dropped.
+pub struct Serve {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub data: PathBuf,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the gridpatrol binary with `args` and `--data data`; its stdout (it must succeed).
+pub fn gridpatrol(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "gridpatrol {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `gridpatrol token create` on `data`: the secret it prints once.
+pub fn token(data: &Path, role: &str, holder: &str, cells: &str) -> String {
+    let mut args = vec!["token", "create", "--role", role, "--holder", holder];
+    if !cells.is_empty() {
+        args.extend(["--cells", cells]);
+    }
+    gridpatrol(data, &args).trim().to_string()
+}
+
+/// Starts `gridpatrol serve ARGS --patrols patrols --data data --listen 127.0.0.1:0` and
+/// waits for the address it prints. Its log goes to `data/serve.log` (appended).
+pub fn spawn(data: &Path, patrols: &Path, args: &[&str]) -> Serve {
+    std::fs::create_dir_all(data).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("serve.log"))
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gridpatrol"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .arg("--patrols")
+        .arg(patrols)
+        .arg("--data")
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let base = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(a) = line.strip_prefix("api: ") {
+            break a.to_string();
+        }
+    };
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Serve {
+        child,
+        base,
+        data: data.to_path_buf(),
+    }
+}
+
+/// Writes each (name, TOML) patrol definition into `dir/patrols`; that folder.
+pub fn patrols(dir: &Path, defs: &[(&str, &str)]) -> PathBuf {
+    let p = dir.join("patrols");
+    std::fs::create_dir_all(&p).unwrap();
+    for (name, toml) in defs {
+        std::fs::write(p.join(format!("{name}.toml")), toml).unwrap();
+    }
+    p
+}
+
+/// One request, with `token` as the bearer when given: the status and the JSON body.
+pub fn call_as(method: &str, url: &str, token: Option<&str>) -> (u16, Value) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut resp = match (method, &auth) {
+        ("POST", Some(a)) => agent.post(url).header("Authorization", a).send_empty(),
+        ("POST", None) => agent.post(url).send_empty(),
+        (_, Some(a)) => agent.get(url).header("Authorization", a).call(),
+        (_, None) => agent.get(url).call(),
+    }
+    .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+/// Polls run `id` until it is in a final state, or `limit` of wall time passes (a bound
+/// far above what the flight needs); the run with its changes.
+pub fn wait_final(base: &str, token: &str, id: i64, limit: Duration) -> Value {
+    let end = Instant::now() + limit;
+    loop {
+        let (_, v) = call_as("GET", &format!("{base}/api/v1/runs/{id}"), Some(token));
+        let state = v["run"]["state"].as_str().unwrap_or("").to_string();
+        let open = ["waiting", "preparing", "executing", "paused"].contains(&state.as_str());
+        if !open || Instant::now() > end {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The states run `v` (as `wait_final` gives it) went through.
+pub fn states(v: &Value) -> Vec<String> {
+    v["changes"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|c| c["to"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,404 @@
+//! `gridpatrol serve` flying the simulator, which runs here in the test (so it outlives a
+//! killed `serve`): a run cut by a low battery resumes at its breakpoint and covers the
+//! whole cell; `serve` killed with SIGKILL mid-run and started again re-attaches, flies
+//! nothing twice and loses no photo; two runs on one vehicle are queued, never flown at
+//! once.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::px4::free_udp_port;
+use common::serve::{call_as, patrols, spawn, states, token, wait_final, Serve};
+use gridpatrol::grid::{Datum, GridMap};
+use gridpatrol_sim::{Faults, Sim, SimConfig};
+use serde_json::Value;
+
+const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
+
+/// The simulator (one vehicle per fault given) sending its GCS link to `port`, with
+/// issues in WQ-25, its photos in `dir/sim-images`, and a fast dock charger.
+async fn sim(port: u16, dir: &Path, faults: Vec<Faults>) -> Sim {
+    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
+    let home = map.home.unwrap();
+    let cell = map.cell("WQ-25").unwrap();
+    let ring = cell
+        .polygon
+        .exterior()
+        .points()
+        .map(|p| (p.y(), p.x()))
+        .collect();
+    let world = gridpatrol_sim::world::World::generate(&[ring], 20, 3, home.alt_m).unwrap();
+    Sim::start(SimConfig {
+        vehicles: faults.len(),
+        gcs: ([127, 0, 0, 1], port).into(),
+        base_port: None,
+        speed: 40.0,
+        home: (home.lat, home.lon, home.alt_m),
+        world: Some(Arc::new(world)),
+        image_dir: Some(dir.join("sim-images")),
+        // A quick swap: the resumed sortie need not wait half an hour of charging.
+        dock_charge_pct_per_min: 60.0,
+        faults,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
+fn serve_for(port: u16, data: &Path, pdir: &Path) -> Serve {
+    let connect = format!("udpin:127.0.0.1:{port}");
+    spawn(
+        data,
+        pdir,
+        &[
+            "--connect",
+            &connect,
+            "--grids",
+            DISTRICT,
+            "--camera",
+            "sim",
+        ],
+    )
+}
+
+/// The states of a run flown, paused once and resumed to the end.
+const RESUMED: [&str; 7] = [
+    "waiting",
+    "preparing",
+    "executing",
+    "paused",
+    "preparing",
+    "executing",
+    "success",
+];
+
+const COVER_25: &str = r#"
+name = "cover-25"
+cells = ["WQ-25"]
+pattern = "coverage"
+alt_m = 60.0
+camera = "sim"
+overlap = "70/50"
+speed_m_s = 10.0
+[ready]
+min_battery_pct = 30
+"#;
+
+/// The run's captures (index, lat, lon), from the store.
+fn captures(data: &Path, run_key: &str) -> Vec<(i64, f64, f64)> {
+    let db = rusqlite::Connection::open(data.join("gridpatrol.db")).unwrap();
+    let mut st = db
+        .prepare("SELECT idx, lat, lon FROM captures WHERE run = ?1 ORDER BY idx")
+        .unwrap();
+    st.query_map([run_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap()
+}
+
+/// The run's sorties as planned (missions as JSON items), from the store.
+fn planned(data: &Path, run_key: &str) -> Vec<Value> {
+    let db = rusqlite::Connection::open(data.join("gridpatrol.db")).unwrap();
+    let json: String = db
+        .query_row(
+            "SELECT jobs FROM run_plans WHERE run = ?1",
+            [run_key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    serde_json::from_str(&json).unwrap()
+}
+
+fn metres(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let dy = (a.0 - b.0) * 111_320.0;
+    let dx = (a.1 - b.1) * 111_320.0 * a.0.to_radians().cos();
+    dx.hypot(dy)
+}
+
+/// Points every 5 m along the legs the camera was meant to photograph (after a
+/// DO_SET_CAM_TRIGG_DIST with a positive distance), with that distance (m).
+fn photo_legs(jobs: &[Value]) -> Vec<((f64, f64), f64)> {
+    let mut out = Vec::new();
+    for job in jobs {
+        let mut trig = 0.0;
+        let mut last: Option<(f64, f64)> = None;
+        for it in job["mission"].as_array().unwrap() {
+            let cmd = it["command"].as_u64().unwrap();
+            if cmd == 206 {
+                trig = it["params"][0].as_f64().unwrap();
+                continue;
+            }
+            if cmd != 16 {
+                continue;
+            }
+            // Items are stored as QGroundControl writes them: params 5 and 6 in degrees.
+            let p = (
+                it["params"][4].as_f64().unwrap(),
+                it["params"][5].as_f64().unwrap(),
+            );
+            if let (Some(a), true) = (last, trig > 0.0) {
+                let n = (metres(a, p) / 5.0).ceil().max(1.0) as usize;
+                for k in 0..=n {
+                    let f = k as f64 / n as f64;
+                    out.push(((a.0 + (p.0 - a.0) * f, a.1 + (p.1 - a.1) * f), trig));
+                }
+            }
+            last = Some(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    // The battery sags below BAT_LOW_THR after 500 s in the air, halfway through the
+    // patrol: PX4 returns and lands.
+    let _sim = sim(
+        port,
+        dir.path(),
+        vec![Faults {
+            battery_low_after_airborne_s: Some(500.0),
+            ..Default::default()
+        }],
+    )
+    .await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
+    let s = serve_for(port, &data, &pdir);
+    let base = s.base.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let (code, run) = call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/cover-25/runs"),
+            Some(&op),
+        );
+        assert_eq!(code, 201, "{run}");
+        wait_final(
+            &base,
+            &op,
+            run["id"].as_i64().unwrap(),
+            Duration::from_secs(600),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    let st = states(&done);
+    assert_eq!(st, RESUMED, "{done}");
+    let paused = &done["changes"][3]["reason"];
+    assert!(
+        paused
+            .as_str()
+            .unwrap()
+            .starts_with("cut short: landed before"),
+        "{paused}"
+    );
+    // It resumed where it stopped: the breakpoint is past the takeoff.
+    let key = format!("cover-25-{}", done["run"]["id"]);
+    let db = rusqlite::Connection::open(data.join("gridpatrol.db")).unwrap();
+    let reached: Option<i64> = db
+        .query_row(
+            "SELECT reached FROM run_breakpoints WHERE run = ?1",
+            [&key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(reached.is_some_and(|r| r > 2), "{reached:?}");
+    // And the cell is covered: every point of every photo leg has a photo within the
+    // trigger distance (plus GPS error).
+    let caps = captures(&data, &key);
+    let legs = photo_legs(&planned(&data, &key));
+    assert!(!legs.is_empty());
+    let gaps: Vec<_> = legs
+        .iter()
+        .filter(|(p, trig)| {
+            !caps
+                .iter()
+                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
+        })
+        .collect();
+    assert!(
+        gaps.is_empty(),
+        "{} of {} leg points without a photo near, e.g. {:?}; {} photos",
+        gaps.len(),
+        legs.len(),
+        gaps.first(),
+        caps.len()
+    );
+    // Resumed, not started over: about one photo per trigger distance of leg (and the cut
+    // leg again, and some on the way home), not all the photos before the cut again.
+    let one_pass: f64 = legs.iter().map(|(_, trig)| 5.0 / trig).sum();
+    assert!(
+        (caps.len() as f64) < one_pass * 1.4,
+        "{} photos for a pass of about {one_pass:.0}: flown again from the start?",
+        caps.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let _sim = sim(port, dir.path(), vec![Faults::default()]).await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
+    let first = serve_for(port, &data, &pdir);
+    let base = first.base.clone();
+    let (op2, data2) = (op.clone(), data.clone());
+    let id = tokio::task::spawn_blocking(move || {
+        let (code, run) = call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/cover-25/runs"),
+            Some(&op2),
+        );
+        assert_eq!(code, 201, "{run}");
+        let id = run["id"].as_i64().unwrap();
+        // Wait until it flies and has taken some photos.
+        let key = format!("cover-25-{id}");
+        let end = std::time::Instant::now() + Duration::from_secs(120);
+        while captures(&data2, &key).len() < 5 {
+            assert!(std::time::Instant::now() < end, "no photos came");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        id
+    })
+    .await
+    .unwrap();
+    // SIGKILL: no chance to tidy up.
+    drop(first);
+    let again = serve_for(port, &data, &pdir);
+    let base = again.base.clone();
+    let done =
+        tokio::task::spawn_blocking(move || wait_final(&base, &op, id, Duration::from_secs(600)))
+            .await
+            .unwrap();
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    let st = states(&done);
+    if st.len() != 7 {
+        let log = std::fs::read_to_string(data.join("serve.log")).unwrap_or_default();
+        let keep = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("serve-killed.log");
+        let _ = std::fs::write(&keep, &log);
+    }
+    assert_eq!(st, RESUMED, "{done}");
+    assert_eq!(
+        done["changes"][3]["reason"], "the service restarted: re-attaching",
+        "{done}"
+    );
+    let key = format!("cover-25-{id}");
+    let caps = captures(&data, &key);
+    // No photo lost: every image the camera took is on record, each index once.
+    let mut taken: Vec<i64> = std::fs::read_dir(dir.path().join("sim-images").join("1"))
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "jpg").then_some(())?;
+            p.file_stem()?.to_str()?.parse().ok()
+        })
+        .collect();
+    taken.sort();
+    let idx: Vec<i64> = caps.iter().map(|c| c.0).collect();
+    let lost: Vec<&i64> = taken.iter().filter(|t| !idx.contains(t)).collect();
+    assert!(
+        lost.is_empty(),
+        "photos taken but not on record: {lost:?} of {}",
+        taken.len()
+    );
+    assert_eq!(idx.len(), taken.len());
+    assert_eq!(idx, (idx[0]..idx[0] + idx.len() as i64).collect::<Vec<_>>());
+    // Nothing flown twice: no place photographed in two passes (adjacent lines are tens
+    // of metres apart; a re-flown line would put photos within a few metres of others
+    // taken long before).
+    for (i, a) in caps.iter().enumerate() {
+        for b in &caps[i + 1..] {
+            if b.0 - a.0 > 3 {
+                assert!(
+                    metres((a.1, a.2), (b.1, b.2)) > 3.0,
+                    "photos {} and {} at the same spot: flown twice",
+                    a.0,
+                    b.0
+                );
+            }
+        }
+    }
+    // The sortie finished once.
+    let db = rusqlite::Connection::open(data.join("gridpatrol.db")).unwrap();
+    let sorties: i64 = db
+        .query_row(
+            "SELECT count(*) FROM run_sorties WHERE run = ?1",
+            [&key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sorties as usize, planned(&data, &key).len());
+}
+
+const AROUND_25: &str = r#"
+name = "around-25"
+cells = ["WQ-25"]
+pattern = "perimeter"
+alt_m = 40.0
+camera = "sim"
+speed_m_s = 10.0
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_on_one_vehicle_are_queued_never_flown_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let _sim = sim(port, dir.path(), vec![Faults::default()]).await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let pdir = patrols(
+        dir.path(),
+        &[("around-25", AROUND_25), ("cover-25", COVER_25)],
+    );
+    let s = serve_for(port, &data, &pdir);
+    let base = s.base.clone();
+    let runs = tokio::task::spawn_blocking(move || {
+        let ids: Vec<i64> = ["around-25", "cover-25"]
+            .iter()
+            .map(|p| {
+                let (code, run) = call_as(
+                    "POST",
+                    &format!("{base}/api/v1/patrols/{p}/runs"),
+                    Some(&op),
+                );
+                assert_eq!(code, 201, "{run}");
+                run["id"].as_i64().unwrap()
+            })
+            .collect();
+        ids.iter()
+            .map(|id| wait_final(&base, &op, *id, Duration::from_secs(600)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    // Each flew, one after the other: the second was prepared only once the first ended.
+    let span = |v: &Value| {
+        let changes = v["changes"].as_array().unwrap();
+        let at = |to: &str| {
+            changes
+                .iter()
+                .find(|c| c["to"] == to)
+                .and_then(|c| c["at_us"].as_i64())
+                .unwrap_or_else(|| panic!("no {to} in {v}"))
+        };
+        (at("preparing"), at("success"))
+    };
+    for r in &runs {
+        assert_eq!(r["run"]["state"], "success", "{r}");
+        assert_eq!(r["run"]["sysid"], 1);
+    }
+    let (a, b) = (span(&runs[0]), span(&runs[1]));
+    assert!(
+        b.0 >= a.1 || a.0 >= b.1,
+        "flown at once on one vehicle: {a:?} and {b:?}"
+    );
+}
