@@ -10,8 +10,9 @@
 //! - PARAM_REQUEST_READ by index or name; names PX4 knows but does not list (it lists only
 //!   parameters some module uses) answer with index 65535; unknown names get no answer.
 //! - PARAM_SET: the value comes back to the sender, also when unchanged; a change then goes
-//!   out on every link too (so the sender hears it twice); an unknown name gets no answer;
-//!   `_HASH_CHECK` stops a list in progress.
+//!   out on every link too (so the sender hears it twice; PX4 sometimes folds the two into
+//!   one, as its timing falls); an unknown name gets no answer; `_HASH_CHECK` stops a list
+//!   in progress.
 
 use std::collections::HashMap;
 

@@ -189,12 +189,14 @@ def parameters(s):
         return x and {"name": x.param_id, "index": x.param_index, "value": param_value(x)}
 
     def write(name, value, ptype):
-        """The PARAM_VALUEs that come back within 2 s of the vehicle's clock."""
+        """What comes back within 2 s of the vehicle's clock. PX4 answers the sender and,
+        when the value changed, may announce it on every link too, so one or two copies."""
         if ptype == mavlink.MAV_PARAM_TYPE_INT32:
             value = struct.unpack("<f", struct.pack("<i", value))[0]
         s.m.mav.param_set_send(s.sysid, 1, name.encode(), value, ptype)
         got = [x for x in s.collect(2.0) if is_param(x)]
-        return got and {"name": got[0].param_id, "value": param_value(got[0]), "copies": len(got)}
+        return got and {"name": got[0].param_id, "value": param_value(got[0]),
+                        "one_or_two_copies": 1 <= len(got) <= 2}
 
     s.step("read a parameter by name", reply=read("MPC_XY_CRUISE"))
     s.step("read a parameter by index", reply=read("", 3))
