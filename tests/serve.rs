@@ -261,3 +261,101 @@ fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
         assert!(status.success(), "{status:?}");
     }
 }
+
+/// Reads Server-Sent Events from `path` (with `token` and an optional Last-Event-ID) until
+/// `enough` says so; the (id, event, data) read.
+fn sse_until(
+    s: &Serve,
+    last_id: Option<&str>,
+    enough: impl Fn(&[(String, String, Value)]) -> bool,
+) -> Vec<(String, String, Value)> {
+    use std::io::BufRead;
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build(),
+    );
+    let mut req = agent
+        .get(format!("{}/api/v1/stream", s.base))
+        .header("Authorization", format!("Bearer {}", s.tokens["operator"]));
+    if let Some(id) = last_id {
+        req = req.header("Last-Event-ID", id);
+    }
+    let mut resp = req.call().unwrap();
+    let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+    // An event is its field lines, in any order, ended by a blank line.
+    let (mut out, mut id, mut kind, mut data) =
+        (Vec::new(), String::new(), String::new(), None::<Value>);
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = v.to_string();
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            kind = v.to_string();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(serde_json::from_str(v).unwrap());
+        } else if line.is_empty() {
+            if let Some(d) = data.take() {
+                out.push((std::mem::take(&mut id), std::mem::take(&mut kind), d));
+                if enough(&out) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_live_stream_carries_telemetry_and_run_changes_and_resumes_from_last_event_id() {
+    let s = serve(&[("night", NIGHT_ONLY)]);
+    assert_eq!(
+        call_as("GET", &format!("{}/api/v1/stream", s.base), None).0,
+        401
+    );
+    let base = s.base.clone();
+    let op = s.tokens["operator"].clone();
+    // Start a run once the stream is open (it is skipped at once: the sun is too low).
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/needs-the-sun-below/runs"),
+            Some(&op),
+        )
+    });
+    let seen = sse_until(&s, None, |got| {
+        got.iter()
+            .any(|(_, k, d)| k == "run" && d["to"] == "skipped")
+            && got.iter().any(|(_, k, _)| k == "telemetry")
+    });
+    assert_eq!(starter.join().unwrap().0, 201);
+    let runs: Vec<&Value> = seen
+        .iter()
+        .filter(|(_, k, _)| k == "run")
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(runs[0]["to"], "waiting", "{runs:?}");
+    assert_eq!(runs.last().unwrap()["to"], "skipped");
+    assert!(runs.last().unwrap()["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("skipped: sun"));
+    let t = seen.iter().find(|(_, k, _)| k == "telemetry").unwrap();
+    assert_eq!(t.2["sysid"], 1, "{t:?}");
+    // Reconnecting with the id of the first run change replays what came after it.
+    let first = seen.iter().find(|(_, k, _)| k == "run").unwrap().0.clone();
+    let again = sse_until(&s, Some(&first), |got| {
+        got.iter()
+            .any(|(_, k, d)| k == "run" && d["to"] == "skipped")
+    });
+    let ids: Vec<u64> = again.iter().map(|(i, _, _)| i.parse().unwrap()).collect();
+    assert!(
+        ids[0] == first.parse::<u64>().unwrap() + 1,
+        "{ids:?} after {first}"
+    );
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "in order, none lost: {ids:?}"
+    );
+}

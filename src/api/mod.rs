@@ -5,6 +5,7 @@
 //! bearer token ([`auth`]); only `/healthz` and `/readyz` answer without one.
 
 pub mod auth;
+pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 use crate::schedule::service::Service;
 use crate::schedule::{RunError, RunFilter, RunState};
 use auth::{Principal, Role, Throttle};
+use stream::{Item, LiveStream};
 
 /// An error as the API answers it.
 #[derive(Debug)]
@@ -175,7 +177,7 @@ async fn authenticate(
 /// The routes, over `service`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (the throttle keys on the
 /// client's address).
-pub fn router(service: Arc<Service>) -> Router {
+pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
     let auth_state = AuthState {
         service: service.clone(),
         throttle: Arc::new(Throttle::new(10, std::time::Duration::from_secs(60))),
@@ -190,11 +192,13 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/api/v1/vehicles", get(vehicles))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
+        .route("/api/v1/stream", get(live_stream))
         .fallback(|| async { ApiError::not_found("no such route") })
         .route_layer(axum::middleware::from_fn_with_state(
             auth_state,
             authenticate,
-        ));
+        ))
+        .layer(Extension(live));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -356,4 +360,51 @@ async fn event(
         ));
     }
     Ok(Json(json!({"event": ev, "audit": audit})))
+}
+
+/// `GET /api/v1/stream`: Server-Sent Events of telemetry, run and event changes, resumable
+/// with `Last-Event-ID`. A grid worker gets the events of their own cells only.
+async fn live_stream(
+    Extension(live): Extension<Arc<LiveStream>>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt;
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let (replay, lost, rx) = live.subscribe(last);
+    let reset = || Item {
+        id: 0,
+        kind: "reset",
+        data: json!({"message": "some changes were missed: read the current state again"}),
+    };
+    let head = futures_util::stream::iter(lost.then(reset).into_iter().chain(replay));
+    let tail = futures_util::stream::unfold(rx, move |mut rx| async move {
+        match rx.recv().await {
+            Ok(i) => Some((i, rx)),
+            // Fell behind: say so, and go on from here.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Some((reset(), rx)),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    let mine = move |i: &Item| {
+        p.role != Role::GridWorker
+            || i.kind != "event"
+            || i.data["cell_id"]
+                .as_str()
+                .is_some_and(|c| p.cells.iter().any(|m| m == c))
+    };
+    let events = head
+        .chain(tail)
+        .filter(move |i| std::future::ready(mine(i)))
+        .map(|i| {
+            let e = Event::default().event(i.kind).data(i.data.to_string());
+            Ok(if i.id > 0 { e.id(i.id.to_string()) } else { e })
+        });
+    Sse::new(events).keep_alive(KeepAlive::default())
 }

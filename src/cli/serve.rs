@@ -129,7 +129,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     println!("api: http://{}", listener.local_addr()?);
-    let app = gridpatrol::api::router(service);
+    let live = gridpatrol::api::stream::LiveStream::new();
+    live.clone().feed(
+        service.fleet().clone(),
+        service.book().store().clone(),
+        Duration::from_millis(500),
+    );
+    let app = gridpatrol::api::router(service, live);
     let shutdown = async move {
         terminated().await;
         eprintln!("stopping: no new runs; sorties in the air finish first");

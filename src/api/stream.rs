@@ -1,0 +1,205 @@
+//! The live stream behind `GET /api/v1/stream` (Server-Sent Events): vehicle telemetry
+//! (each vehicle at most once a second), run state changes and grid event changes, each
+//! with a growing id. The last 4,096 are kept, so a client that reconnects with
+//! `Last-Event-ID` gets what it missed; one that fell further behind gets a `reset` first.
+//! Run and event changes are read from the store (their tables' row ids), so whatever
+//! writes them, this process or another controller, is streamed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::broadcast;
+
+use crate::events::store::EventStore;
+use crate::vehicle::Fleet;
+
+/// How many items are kept for clients that reconnect.
+const KEEP: usize = 4096;
+
+/// One item of the stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    pub id: u64,
+    /// `telemetry`, `run` or `event`.
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+pub struct LiveStream {
+    inner: Mutex<(u64, VecDeque<Item>)>,
+    tx: broadcast::Sender<Item>,
+}
+
+impl LiveStream {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: Mutex::new((0, VecDeque::new())),
+            tx: broadcast::channel(KEEP).0,
+        })
+    }
+
+    fn inner(&self) -> std::sync::MutexGuard<'_, (u64, VecDeque<Item>)> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn publish(&self, kind: &'static str, data: Value) {
+        let mut g = self.inner();
+        g.0 += 1;
+        let item = Item {
+            id: g.0,
+            kind,
+            data,
+        };
+        if g.1.len() == KEEP {
+            g.1.pop_front();
+        }
+        g.1.push_back(item.clone());
+        let _ = self.tx.send(item);
+    }
+
+    /// The items after `last_id` still kept (None: nothing to replay), whether some were
+    /// lost to the limit, and a receiver for what comes next; taken under one lock, so
+    /// nothing falls between the two.
+    pub fn subscribe(&self, last_id: Option<u64>) -> (Vec<Item>, bool, broadcast::Receiver<Item>) {
+        let g = self.inner();
+        let rx = self.tx.subscribe();
+        let Some(last) = last_id else {
+            return (Vec::new(), false, rx);
+        };
+        let oldest = g.1.front().map_or(g.0 + 1, |i| i.id);
+        let lost = last + 1 < oldest && last < g.0;
+        let replay = g.1.iter().filter(|i| i.id > last).cloned().collect();
+        (replay, lost, rx)
+    }
+
+    /// Feeds the stream until the process ends: telemetry from the fleet, and run and
+    /// event changes from the store (polled every `every`).
+    pub fn feed(self: Arc<Self>, fleet: Fleet, store: Arc<EventStore>, every: Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                for id in fleet.sysids() {
+                    if let Some(v) = fleet.vehicle(id) {
+                        me.publish("telemetry", json!(v.telemetry()));
+                    }
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let (mut runs, mut audit) = store
+                .transaction(|tx| {
+                    let max = |t: &str| {
+                        tx.query_row(
+                            &format!("SELECT coalesce(max(rowid), 0) FROM {t}"),
+                            [],
+                            |r| r.get::<_, i64>(0),
+                        )
+                    };
+                    Ok::<_, rusqlite::Error>((max("run_changes")?, max("audit")?))
+                })
+                .unwrap_or((0, 0));
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let s = store.clone();
+                let got = tokio::task::spawn_blocking(move || new_changes(&s, runs, audit)).await;
+                if let Ok(Ok((r, a, items))) = got {
+                    (runs, audit) = (r, a);
+                    for (kind, data) in items {
+                        self.publish(kind, data);
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Run changes after row `runs` and event audit rows after `audit`, with the new cursors.
+#[allow(clippy::type_complexity)]
+fn new_changes(
+    store: &EventStore,
+    runs: i64,
+    audit: i64,
+) -> Result<(i64, i64, Vec<(&'static str, Value)>), rusqlite::Error> {
+    store.transaction(|tx| {
+        let mut out = Vec::new();
+        let (mut r, mut a) = (runs, audit);
+        let mut st = tx.prepare(
+            "SELECT c.rowid, c.run_id, r.patrol, c.from_state, c.to_state, c.reason, c.at_us, r.sysid
+             FROM run_changes c JOIN runs r ON r.id = c.run_id WHERE c.rowid > ?1 ORDER BY c.rowid",
+        )?;
+        let rows = st.query_map([runs], |x| {
+            Ok((
+                x.get::<_, i64>(0)?,
+                json!({
+                    "run": x.get::<_, i64>(1)?,
+                    "patrol": x.get::<_, String>(2)?,
+                    "from": x.get::<_, Option<String>>(3)?,
+                    "to": x.get::<_, String>(4)?,
+                    "reason": x.get::<_, String>(5)?,
+                    "at_us": x.get::<_, i64>(6)?,
+                    "sysid": x.get::<_, Option<i64>>(7)?,
+                }),
+            ))
+        })?;
+        for row in rows {
+            let (id, v) = row?;
+            r = r.max(id);
+            out.push(("run", v));
+        }
+        let mut st = tx.prepare(
+            "SELECT a.id, a.event_id, e.category, e.cell_id, a.from_state, a.to_state, a.actor, a.at_us, e.lat, e.lon
+             FROM audit a JOIN events e ON e.id = a.event_id WHERE a.id > ?1 ORDER BY a.id",
+        )?;
+        let rows = st.query_map([audit], |x| {
+            Ok((
+                x.get::<_, i64>(0)?,
+                json!({
+                    "event": x.get::<_, i64>(1)?,
+                    "category": x.get::<_, String>(2)?,
+                    "cell_id": x.get::<_, Option<String>>(3)?,
+                    "from": x.get::<_, Option<String>>(4)?,
+                    "to": x.get::<_, String>(5)?,
+                    "actor": x.get::<_, String>(6)?,
+                    "at_us": x.get::<_, i64>(7)?,
+                    "lat": x.get::<_, f64>(8)?,
+                    "lon": x.get::<_, f64>(9)?,
+                }),
+            ))
+        })?;
+        for row in rows {
+            let (id, v) = row?;
+            a = a.max(id);
+            out.push(("event", v));
+        }
+        Ok((r, a, out))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reconnect_gets_what_it_missed_or_a_reset() {
+        let s = LiveStream::new();
+        for i in 0..5 {
+            s.publish("run", json!(i));
+        }
+        let (replay, lost, _) = s.subscribe(Some(3));
+        assert_eq!(replay.iter().map(|i| i.id).collect::<Vec<_>>(), vec![4, 5]);
+        assert!(!lost);
+        let (replay, _, _) = s.subscribe(None);
+        assert!(replay.is_empty());
+        for i in 0..KEEP {
+            s.publish("run", json!(i));
+        }
+        let (replay, lost, _) = s.subscribe(Some(2));
+        assert!(lost);
+        assert_eq!(replay.len(), KEEP);
+    }
+}
