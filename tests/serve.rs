@@ -358,4 +358,23 @@ fn the_live_stream_carries_telemetry_and_run_changes_and_resumes_from_last_event
         ids.windows(2).all(|w| w[1] == w[0] + 1),
         "in order, none lost: {ids:?}"
     );
+    // Prometheus metrics, with a token as everything else.
+    let url = format!("{}/metrics", s.base);
+    assert_eq!(call_as("GET", &url, None).0, 401);
+    let (code, text) = call_as("GET", &url, Some(&s.tokens["viewer"]));
+    assert_eq!(code, 200);
+    let text = text.as_str().unwrap_or_default().to_string();
+    for line in [
+        "# TYPE gridpatrol_runs gauge",
+        "gridpatrol_runs{state=\"skipped\"} 1",
+        "gridpatrol_runs{state=\"success\"} 0",
+        "gridpatrol_vehicle_battery_percent{sysid=\"1\"} 100",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("gridpatrol_link_frames_total{") && l.contains("kind=\"in\"")),
+        "{text}"
+    );
 }

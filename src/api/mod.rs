@@ -5,6 +5,7 @@
 //! bearer token ([`auth`]); only `/healthz` and `/readyz` answer without one.
 
 pub mod auth;
+pub mod metrics;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -193,6 +194,7 @@ pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/{id}", get(event))
         .route("/api/v1/stream", get(live_stream))
+        .route("/metrics", get(prometheus))
         .fallback(|| async { ApiError::not_found("no such route") })
         .route_layer(axum::middleware::from_fn_with_state(
             auth_state,
@@ -407,4 +409,23 @@ async fn live_stream(
             Ok(if i.id > 0 { e.id(i.id.to_string()) } else { e })
         });
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// `GET /metrics` (a viewer's token: Prometheus sends it as its bearer token).
+async fn prometheus(State(s): State<Arc<Service>>) -> Response {
+    match tokio::task::spawn_blocking(move || metrics::render(&s)).await {
+        Ok(Ok(text)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e).into_response()
+        }
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
+    }
 }
