@@ -378,3 +378,77 @@ fn the_live_stream_carries_telemetry_and_run_changes_and_resumes_from_last_event
         "{text}"
     );
 }
+
+#[test]
+fn patrols_are_made_through_the_api_and_bad_input_writes_nothing() {
+    use common::serve::{delete, send_body};
+    let s = serve(&[("night", NIGHT_ONLY)]);
+    let url = format!("{}/api/v1/patrols", s.base);
+    let admin = s.tokens["admin"].clone();
+    let count = || {
+        call_as("GET", &url, Some(&s.tokens["viewer"])).1["patrols"]
+            .as_array()
+            .map_or(0, |a| a.len())
+    };
+    assert_eq!(count(), 1);
+    for (body, names) in [
+        ("{\"name\": \"x\", \"cells\": [\"WQ-25\"", "EOF"),
+        ("[1, 2]", "invalid type"),
+        ("{\"name\": \"x\", \"altitude\": 60}", "altitude"),
+        (
+            "{\"name\": \"x\", \"schedule\": {\"cron\": [\"0 25 * * *\"]}}",
+            "schedule.cron[0]",
+        ),
+        (
+            "{\"name\": \"x\", \"schedule\": {\"timezone\": \"Mars/Olympus\"}}",
+            "schedule.timezone",
+        ),
+        (
+            "{\"name\": \"x\", \"cells\": [\"WQ-25\", \"ZZ-99\"]}",
+            "ZZ-99",
+        ),
+        ("{\"name\": \"x\", \"alt_m\": 500}", "ceiling"),
+    ] {
+        let (code, v) = send_body("POST", &url, &admin, body);
+        assert_eq!(code, 400, "{body}: {v}");
+        assert_eq!(v["code"], "bad_request", "{v}");
+        let m = v["message"].as_str().unwrap_or_default();
+        assert!(
+            m.contains(names),
+            "{body}: the message names {names:?}: {m}"
+        );
+    }
+    assert_eq!(count(), 1, "nothing was written");
+    // An operator may not; an admin may, and it is kept across a restart.
+    let good = r#"{"name": "evening", "cells": ["WQ-25"], "pattern": "perimeter",
+                   "schedule": {"cron": ["30 18 * * *"]}}"#;
+    let (code, v) = send_body("POST", &url, &s.tokens["operator"], good);
+    assert_eq!(code, 403, "{v}");
+    let (code, v) = send_body("POST", &url, &admin, good);
+    assert_eq!(code, 201, "{v}");
+    let (code, _) = send_body("POST", &url, &admin, good);
+    assert_eq!(code, 409, "made twice");
+    let (code, v) = send_body(
+        "PUT",
+        &format!("{url}/evening"),
+        &admin,
+        &good.replace("18", "19"),
+    );
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["definition"]["schedule"]["cron"][0], "30 19 * * *");
+    assert_eq!(count(), 2);
+    let restarted = common::serve::spawn(
+        &s.s.data,
+        &s._dir.path().join("patrols"),
+        &["--demo", "--speed", "40"],
+    );
+    let (_, v) = call_as(
+        "GET",
+        &format!("{}/api/v1/patrols/evening", restarted.base),
+        Some(&s.tokens["viewer"]),
+    );
+    assert_eq!(v["definition"]["schedule"]["cron"][0], "30 19 * * *", "{v}");
+    assert_eq!(delete(&format!("{url}/evening"), &admin), 204);
+    assert_eq!(delete(&format!("{url}/evening"), &admin), 404);
+    assert_eq!(count(), 1);
+}

@@ -185,7 +185,11 @@ pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
     };
     let api = Router::new()
         .route("/api/v1/patrols", get(patrols))
-        .route("/api/v1/patrols/{name}", get(patrol))
+        .route("/api/v1/patrols", post(create_patrol))
+        .route(
+            "/api/v1/patrols/{name}",
+            get(patrol).put(replace_patrol).delete(delete_patrol),
+        )
         .route("/api/v1/patrols/{name}/runs", post(start_run))
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
@@ -219,6 +223,7 @@ async fn patrols(State(s): State<Arc<Service>>) -> ApiResult {
     let list: Vec<Value> = s
         .scheduler()
         .patrols()
+        .into_iter()
         .map(|d| {
             let next = upcoming
                 .iter()
@@ -233,8 +238,7 @@ async fn patrols(State(s): State<Arc<Service>>) -> ApiResult {
 async fn patrol(State(s): State<Arc<Service>>, Path(name): Path<String>) -> ApiResult {
     let d = s
         .scheduler()
-        .patrols()
-        .find(|d| d.name == name)
+        .patrol(&name)
         .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
     let next = s
         .scheduler()
@@ -428,4 +432,82 @@ async fn prometheus(State(s): State<Arc<Service>>) -> Response {
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             .into_response(),
     }
+}
+
+/// A patrol definition from a request body, checked against the district: malformed JSON,
+/// an unknown field, a bad schedule or a cell not in the district is a 400 naming it.
+fn patrol_from(
+    s: &Service,
+    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
+) -> Result<crate::schedule::PatrolDef, ApiError> {
+    let Json(def) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    def.validate(Some(&s.cells())).map_err(|e| {
+        let mut err = ApiError::bad_request(e.to_string());
+        err.details = json!({"patrol": e.patrol, "field": e.field, "problem": e.problem});
+        err
+    })?;
+    Ok(def)
+}
+
+/// Stores `def` and puts it in the scheduler.
+fn save_patrol(s: &Service, def: crate::schedule::PatrolDef) -> Result<bool, ApiError> {
+    s.book().save_patrol(&def, crate::events::now_us())?;
+    s.scheduler()
+        .put(def)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+async fn create_patrol(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    need(&p, Role::Admin)?;
+    let def = patrol_from(&s, body)?;
+    if s.scheduler().patrol(&def.name).is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "exists",
+            format!(
+                "patrol {:?} exists: PUT /api/v1/patrols/{} to change it",
+                def.name, def.name
+            ),
+        ));
+    }
+    save_patrol(&s, def.clone())?;
+    tracing::info!(patrol = %def.name, by = %p.holder, "patrol created");
+    Ok((StatusCode::CREATED, Json(json!({ "definition": def }))))
+}
+
+async fn replace_patrol(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult {
+    need(&p, Role::Admin)?;
+    let def = patrol_from(&s, body)?;
+    if def.name != name {
+        return Err(ApiError::bad_request(format!(
+            "the body names patrol {:?}, the path {name:?}",
+            def.name
+        )));
+    }
+    save_patrol(&s, def.clone())?;
+    tracing::info!(patrol = %def.name, by = %p.holder, "patrol replaced");
+    Ok(Json(json!({ "definition": def })))
+}
+
+async fn delete_patrol(
+    State(s): State<Arc<Service>>,
+    Extension(p): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    need(&p, Role::Admin)?;
+    if !s.scheduler().remove(&name) {
+        return Err(ApiError::not_found(format!("no patrol {name:?}")));
+    }
+    s.book().delete_patrol(&name)?;
+    tracing::info!(patrol = %name, by = %p.holder, "patrol deleted");
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -109,6 +109,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
     let book = RunBook::new(pipeline.store.clone());
+    // Patrols made through the API are kept in the store; they win over a file's of the
+    // same name (the newer edit).
+    let stored = book.stored_patrols()?;
+    let mut defs: Vec<PatrolDef> = defs
+        .into_iter()
+        .filter(|d| !stored.iter().any(|s| s.name == d.name))
+        .collect();
+    defs.extend(stored);
     let scheduler = Scheduler::new(book, defs)?;
     for (name, next) in scheduler.upcoming(chrono::Utc::now()) {
         println!(

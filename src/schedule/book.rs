@@ -226,6 +226,42 @@ impl RunBook {
         })
     }
 
+    /// Keeps a patrol definition made through the API (replacing one of its name).
+    pub fn save_patrol(&self, def: &super::PatrolDef, now_us: i64) -> Result<()> {
+        let json = serde_json::to_string(def).unwrap_or_default();
+        self.store.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO patrols (name, definition, updated_us) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_us = excluded.updated_us",
+                params![def.name, json, now_us],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn delete_patrol(&self, name: &str) -> Result<()> {
+        self.store.transaction(|tx| {
+            tx.execute("DELETE FROM patrols WHERE name = ?1", [name])?;
+            Ok(())
+        })
+    }
+
+    /// The patrol definitions made through the API (those that still parse).
+    pub fn stored_patrols(&self) -> Result<Vec<super::PatrolDef>> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare("SELECT definition FROM patrols ORDER BY name")?;
+            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+            let mut out = Vec::new();
+            for json in rows {
+                match serde_json::from_str(&json?) {
+                    Ok(d) => out.push(d),
+                    Err(e) => tracing::error!("a stored patrol no longer parses: {e}"),
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// How far `patrol`'s schedule has been read, µs; None before its first reading.
     pub fn cursor(&self, patrol: &str) -> Result<Option<i64>> {
         self.store.transaction(|tx| {

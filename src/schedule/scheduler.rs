@@ -64,9 +64,20 @@ pub fn from_us(t: i64) -> DateTime<Utc> {
 /// one older was missed while the service was down.
 pub const ON_TIME: Duration = Duration::minutes(2);
 
+/// A definition's schedule, compiled, or the error naming the patrol and field.
+fn compile(d: &PatrolDef) -> std::result::Result<Compiled, super::DefinitionError> {
+    d.schedule
+        .compile()
+        .map_err(|(field, problem)| super::DefinitionError {
+            patrol: d.name.clone(),
+            field: format!("schedule.{field}"),
+            problem,
+        })
+}
+
 pub struct Scheduler {
     book: RunBook,
-    patrols: Vec<(PatrolDef, Compiled)>,
+    patrols: std::sync::RwLock<Vec<(PatrolDef, Compiled)>>,
     on_time: Duration,
 }
 
@@ -78,19 +89,12 @@ impl Scheduler {
     ) -> std::result::Result<Self, super::DefinitionError> {
         let mut patrols = Vec::new();
         for d in defs {
-            let c = d
-                .schedule
-                .compile()
-                .map_err(|(field, problem)| super::DefinitionError {
-                    patrol: d.name.clone(),
-                    field: format!("schedule.{field}"),
-                    problem,
-                })?;
+            let c = compile(&d)?;
             patrols.push((d, c));
         }
         Ok(Self {
             book,
-            patrols,
+            patrols: std::sync::RwLock::new(patrols),
             on_time: ON_TIME,
         })
     }
@@ -106,15 +110,53 @@ impl Scheduler {
         &self.book
     }
 
-    pub fn patrols(&self) -> impl Iterator<Item = &PatrolDef> {
-        self.patrols.iter().map(|(d, _)| d)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(PatrolDef, Compiled)>> {
+        self.patrols.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The patrol definitions, in the order given.
+    pub fn patrols(&self) -> Vec<PatrolDef> {
+        self.read().iter().map(|(d, _)| d.clone()).collect()
+    }
+
+    pub fn patrol(&self, name: &str) -> Option<PatrolDef> {
+        self.read()
+            .iter()
+            .find(|(d, _)| d.name == name)
+            .map(|(d, _)| d.clone())
+    }
+
+    /// Adds `def`, or replaces the patrol of its name; true when it replaced one. Its
+    /// schedule is read from now on.
+    pub fn put(&self, def: PatrolDef) -> std::result::Result<bool, super::DefinitionError> {
+        let c = compile(&def)?;
+        let mut w = self.patrols.write().unwrap_or_else(|p| p.into_inner());
+        match w.iter_mut().find(|(d, _)| d.name == def.name) {
+            Some(slot) => {
+                *slot = (def, c);
+                Ok(true)
+            }
+            None => {
+                w.push((def, c));
+                Ok(false)
+            }
+        }
+    }
+
+    /// Removes patrol `name`; false when there is none.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut w = self.patrols.write().unwrap_or_else(|p| p.into_inner());
+        let before = w.len();
+        w.retain(|(d, _)| d.name != name);
+        w.len() != before
     }
 
     /// Reads every enabled schedule up to `now` and books the runs it fires; the runs
     /// booked by this tick.
     pub fn tick(&self, now: DateTime<Utc>) -> Result<Vec<Run>> {
         let mut booked = Vec::new();
-        for (def, timing) in self.patrols.iter().filter(|(d, _)| d.enabled) {
+        let patrols = self.read().clone();
+        for (def, timing) in patrols.iter().filter(|(d, _)| d.enabled) {
             // The first reading starts now: a new patrol does not fire for its past.
             let from = self.book.cursor(&def.name)?.map_or(now, from_us);
             if from >= now {
@@ -223,7 +265,7 @@ impl Scheduler {
     /// Books a run of `patrol` now, by hand ("immediate") for `who`; None for an unknown
     /// patrol.
     pub fn start_now(&self, patrol: &str, who: &str, now: DateTime<Utc>) -> Result<Option<Run>> {
-        if !self.patrols.iter().any(|(d, _)| d.name == patrol) {
+        if !self.read().iter().any(|(d, _)| d.name == patrol) {
             return Ok(None);
         }
         self.book.create(
@@ -238,7 +280,7 @@ impl Scheduler {
 
     /// The next firing of each enabled patrol after `now`.
     pub fn upcoming(&self, now: DateTime<Utc>) -> Vec<(String, Option<DateTime<Utc>>)> {
-        self.patrols
+        self.read()
             .iter()
             .filter(|(d, _)| d.enabled)
             .map(|(d, t)| (d.name.clone(), t.next_after(now)))

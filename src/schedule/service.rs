@@ -187,8 +187,13 @@ impl Service {
         self.dispatch(now)
     }
 
-    fn def(&self, patrol: &str) -> Option<&PatrolDef> {
-        self.scheduler.patrols().find(|d| d.name == patrol)
+    fn def(&self, patrol: &str) -> Option<PatrolDef> {
+        self.scheduler.patrol(patrol)
+    }
+
+    /// The district's cell ids.
+    pub fn cells(&self) -> Vec<String> {
+        self.map.cells.iter().map(|c| c.id.clone()).collect()
     }
 
     /// Waiting and paused runs due now, oldest first, each to the best ready vehicle;
@@ -208,7 +213,7 @@ impl Service {
             if self.flying().contains_key(&run.id) {
                 continue;
             }
-            let Some(def) = self.def(&run.patrol).cloned() else {
+            let Some(def) = self.def(&run.patrol) else {
                 self.book().transition(
                     run.id,
                     RunState::Terminated,

@@ -146,3 +146,44 @@ pub fn states(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// A request with a JSON (or not) body `body` and `token` as the bearer.
+pub fn send_body(method: &str, url: &str, token: &str, body: &str) -> (u16, Value) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(10)))
+            .build(),
+    );
+    let auth = format!("Bearer {token}");
+    let req = match method {
+        "PUT" => agent.put(url),
+        _ => agent.post(url),
+    };
+    let mut resp = req
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// A DELETE with `token` as the bearer: the status.
+pub fn delete(url: &str, token: &str) -> u16 {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    agent
+        .delete(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
