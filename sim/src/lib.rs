@@ -236,7 +236,6 @@ impl Sim {
                 gps_loss: faults.gps_loss,
                 battery_failure_at: faults.battery_failure_at,
                 battery_low_after_airborne_s: faults.battery_low_after_airborne_s,
-                airborne_s: 0.0,
             };
             let key = pick(&cfg.signing, i);
             let runner = Runner {

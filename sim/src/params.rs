@@ -18,7 +18,12 @@ use std::collections::HashMap;
 
 use mavlink::dialects::common::{MavMessage, MavParamType, PARAM_VALUE_DATA};
 
-use crate::vehicle::ParamValueKind;
+/// A parameter's value, typed as PX4 types it (INT32 or REAL32).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamValueKind {
+    Int(i32),
+    Float(f32),
+}
 
 /// PX4's list, in its order.
 const PX4_TABLE: &str = include_str!("../data/px4_params.tsv");

@@ -68,8 +68,6 @@ pub struct VehicleFaults {
     /// The battery drops just below BAT_LOW_THR (once), as a sagging cell does, when the
     /// vehicle has been in the air this long in all.
     pub battery_low_after_airborne_s: Option<f64>,
-    /// Seconds in the air so far.
-    pub airborne_s: f64,
 }
 
 /// GPS error model: a slowly wandering bias (first-order Gauss–Markov) plus white noise.
@@ -144,6 +142,8 @@ pub struct SimVehicle {
     dl_lost: bool,
     /// A data-link-loss action waiting out COM_FAIL_ACT_T in Hold: (when, what).
     dl_action_due: Option<(f64, Option<Action>)>,
+    /// Seconds in the air so far (for the sagging-battery fault).
+    airborne_s: f64,
     bat_low: bool,
     bat_crit: bool,
     fence: Geofence,
@@ -208,12 +208,6 @@ pub struct CaptureRequest {
     pub reported_q: [f32; 4],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ParamValueKind {
-    Int(i32),
-    Float(f32),
-}
-
 fn text50(s: &str) -> CharArray<50> {
     let mut b = [0u8; 50];
     let n = s.len().min(50);
@@ -265,6 +259,7 @@ impl SimVehicle {
             gcs_heard: None,
             dl_lost: false,
             dl_action_due: None,
+            airborne_s: 0.0,
             bat_low: false,
             bat_crit: false,
             fence: Geofence::default(),
@@ -853,12 +848,12 @@ impl SimVehicle {
                 .max(0.0);
         }
         if self.in_air {
-            self.faults.airborne_s += dt;
+            self.airborne_s += dt;
         }
         if self
             .faults
             .battery_low_after_airborne_s
-            .is_some_and(|t| self.faults.airborne_s >= t)
+            .is_some_and(|t| self.airborne_s >= t)
         {
             self.faults.battery_low_after_airborne_s = None;
             self.battery = self

@@ -6,7 +6,7 @@
 use std::fmt::Write;
 
 use crate::schedule::service::Service;
-use crate::schedule::{RunFilter, RunState};
+use crate::schedule::RunState;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -69,15 +69,9 @@ pub fn render(s: &Service) -> Result<String, String> {
         );
     }
     family(&mut out, "gridpatrol_runs", "gauge", "Runs by state.");
+    let counts = s.book().count_by_state().map_err(|e| e.to_string())?;
     for st in RunState::ALL {
-        let n = s
-            .book()
-            .list(&RunFilter {
-                state: Some(st),
-                ..Default::default()
-            })
-            .map_err(|e| e.to_string())?
-            .len();
+        let n = counts.iter().find(|(c, _)| *c == st).map_or(0, |(_, n)| *n);
         let _ = writeln!(out, "gridpatrol_runs{{state=\"{st}\"}} {n}");
     }
     let stats = s

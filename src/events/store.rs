@@ -1176,7 +1176,16 @@ impl EventStore {
         Ok(v)
     }
 
-    /// The sorties of a run a vehicle has finished.
+    /// The sorties of `run` kept by [`EventStore::save_run_plan`] (JSON), if any.
+    pub fn run_plan(&self, run: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT jobs FROM run_plans WHERE run = ?1", [run], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
     /// Records where sortie `sortie` of `run` was cut short (the last item of its planned
     /// mission reached; None: none), replacing an earlier breakpoint only with a later one.
     pub fn set_breakpoint(
@@ -1210,21 +1219,12 @@ impl EventStore {
         Ok(v)
     }
 
-    /// The sorties of `run` finished by any vehicle.
-    pub fn sorties_finished_any(&self, run: &str) -> Result<Vec<usize>> {
+    /// The sorties of `run` that vehicle `sysid` (None: any vehicle) has finished.
+    pub fn sorties_finished(&self, run: &str, sysid: Option<u8>) -> Result<Vec<usize>> {
         let conn = self.conn();
-        let mut st = conn.prepare("SELECT DISTINCT sortie FROM run_sorties WHERE run = ?1")?;
-        let v = st
-            .query_map(params![run], |r| r.get::<_, i64>(0))?
-            .map(|r| r.map(|v| v as usize))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
-    }
-
-    pub fn sorties_finished(&self, run: &str, sysid: u8) -> Result<Vec<usize>> {
-        let conn = self.conn();
-        let mut st =
-            conn.prepare("SELECT sortie FROM run_sorties WHERE run = ?1 AND sysid = ?2")?;
+        let mut st = conn.prepare(
+            "SELECT DISTINCT sortie FROM run_sorties WHERE run = ?1 AND (?2 IS NULL OR sysid = ?2)",
+        )?;
         let v = st
             .query_map(params![run, sysid], |r| r.get::<_, i64>(0))?
             .map(|r| r.map(|v| v as usize))

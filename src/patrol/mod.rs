@@ -222,18 +222,13 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     }
     let done = ctx
         .store
-        .sorties_finished(&ctx.run_id, sysid)
+        .sorties_finished(&ctx.run_id, Some(sysid))
         .unwrap_or_default();
     // Re-attach: a vehicle already flying one of our missions is not disturbed.
     let mut attached: Option<usize> = None;
-    tracing::info!(
-        sysid,
-        armed = v.telemetry().armed,
-        landed = ?v.telemetry().landed,
-        run = %ctx.run_id,
-        "taking the vehicle"
-    );
-    if v.telemetry().armed {
+    let now = v.telemetry();
+    tracing::info!(sysid, armed = now.armed, landed = ?now.landed, run = %ctx.run_id, "taking the vehicle");
+    if now.armed {
         match v.download(MissionType::Mission).await {
             Ok(items) => {
                 attached = jobs
@@ -266,8 +261,8 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             continue;
         }
         let bar = bar_for(&ctx, sysid, job.mission.len() as u64);
-        let attached_at = attached.unwrap_or(usize::MAX);
-        let result = if attached == Some(k) {
+        let reattaching = attached == Some(k);
+        let result = if reattaching {
             bar.println(format!(
                 "vehicle {sysid}: re-attached to sortie {} in flight (mission read back: identical)",
                 job.index + 1
@@ -286,7 +281,7 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         }
         // A sortie re-attached to in flight has reached items before we listened: what
         // the vehicle last reported (it repeats MISSION_ITEM_REACHED) and where it is.
-        let before = if rep.reattached && k == attached_at {
+        let before = if reattaching {
             let t = v.telemetry();
             t.last_reached
                 .max(t.mission_current.and_then(|c| c.checked_sub(1)))

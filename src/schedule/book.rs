@@ -191,6 +191,37 @@ impl RunBook {
         })
     }
 
+    /// `patrol`'s most recently planned run.
+    pub fn latest(&self, patrol: &str) -> Result<Option<Run>> {
+        self.store.transaction(|tx| {
+            Ok(tx
+                .query_row(
+                    &format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE patrol = ?1 ORDER BY planned_us DESC, id DESC LIMIT 1"
+                    ),
+                    [patrol],
+                    run_from_row,
+                )
+                .optional()?)
+        })
+    }
+
+    /// How many runs are in each state (states with none left out).
+    pub fn count_by_state(&self) -> Result<Vec<(RunState, usize)>> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare("SELECT state, count(*) FROM runs GROUP BY state")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (state, n) = row?;
+                if let Ok(s) = state.parse() {
+                    out.push((s, n as usize));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Run `id`'s state changes, oldest first.
     pub fn changes(&self, id: i64) -> Result<Vec<RunChange>> {
         self.store.transaction(|tx| {

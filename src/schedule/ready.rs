@@ -93,9 +93,11 @@ pub fn vehicle_failures(r: &ReadyConditions, t: &Telemetry, need_pct: f64) -> Ve
     f
 }
 
-/// The wind a weather source reports: GET `url` → JSON `{"wind_m_s": …}`.
+/// The wind a weather source reports: GET `url` → JSON `{"wind_m_s": …}`, given up after
+/// 10 s (an unanswering source must not hold the scheduler).
 pub fn wind_from(url: &str) -> Result<f64, String> {
-    let body = ureq::get(url)
+    let body = crate::capture::fetch::http_agent(std::time::Duration::from_secs(10))
+        .get(url)
         .call()
         .map_err(|e| format!("{url}: {e}"))?
         .body_mut()

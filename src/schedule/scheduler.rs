@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::book::{Result, RunBook, RunFilter};
+use super::book::{Result, RunBook};
 use super::definition::PatrolDef;
 use super::run::{Run, RunState, Trigger};
 use super::timing::{Compiled, Missed};
@@ -233,18 +233,13 @@ impl Scheduler {
         from: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Run>> {
-        let runs = self.book.list(&RunFilter {
-            patrol: Some(def.name.clone()),
-            ..Default::default()
-        })?;
-        if runs.iter().any(|r| !r.state.is_final()) {
+        // A continuous patrol books a run only when none is open, so its latest run is the
+        // only one that can be open, and the last to end.
+        let latest = self.book.latest(&def.name)?;
+        if latest.as_ref().is_some_and(|r| !r.state.is_final()) {
             return Ok(Vec::new());
         }
-        let ended = runs
-            .iter()
-            .map(|r| r.updated_us)
-            .max()
-            .map_or(from, from_us);
+        let ended = latest.map_or(from, |r| from_us(r.updated_us));
         match timing.next_continuous(ended) {
             Some(t) if t <= now => Ok(self
                 .book

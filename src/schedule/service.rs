@@ -384,7 +384,7 @@ impl Service {
             Ok(j) => j,
             Err(e) => return (RunState::FailedToStart, e),
         };
-        let done = store.sorties_finished_any(&key).unwrap_or_default();
+        let done = store.sorties_finished(&key, None).unwrap_or_default();
         let breakpoints = store.breakpoints(&key).unwrap_or_default();
         // A sortie cut short resumes at its breakpoint; `origin` maps the resumed
         // mission's items back to the planned ones.
@@ -457,7 +457,7 @@ impl Service {
                 tracing::error!("run {}: keeping the breakpoint: {e}", run.id);
             }
         }
-        let flown = store.sorties_finished_any(&key).unwrap_or_default().len();
+        let flown = store.sorties_finished(&key, None).unwrap_or_default().len();
         let state_now = self.book().get(run.id).map(|r| r.state).ok();
         if *abort.borrow() {
             return (
@@ -516,11 +516,7 @@ impl Service {
         key: &str,
     ) -> std::result::Result<Vec<SortieJob>, String> {
         let store = &self.pipeline.store;
-        if let Some(json) = store
-            .recent_run_plans(200)
-            .ok()
-            .and_then(|p| p.into_iter().find(|(r, _)| r == key).map(|(_, j)| j))
-        {
+        if let Some(json) = store.run_plan(key).ok().flatten() {
             if let Ok(jobs) = serde_json::from_str::<Vec<SortieJob>>(&json) {
                 return Ok(jobs);
             }

@@ -350,9 +350,14 @@ impl Vehicle {
 
     /// How many images the camera has taken (CAMERA_CAPTURE_STATUS image_count, asked of
     /// component 100 as MAVSDK's camera plugin asks), or `None` if it does not say within
-    /// `wait`.
+    /// `wait`, or no camera component has been heard (then nothing is asked: a command to
+    /// an absent component would only wait out its retries).
     pub async fn camera_image_count(&self, wait: std::time::Duration) -> Option<i32> {
-        let before = self.telemetry().camera_status_reports;
+        let t = self.telemetry();
+        if !t.camera_heard {
+            return None;
+        }
+        let before = t.camera_status_reports;
         let _ = self.request_message(100, 262, 0.0).await;
         self.wait_for(wait, |t| t.camera_status_reports != before)
             .await

@@ -143,6 +143,8 @@ pub struct Telemetry {
     pub sensors: Option<Sensors>,
     /// The camera as it describes itself (CAMERA_INFORMATION).
     pub camera: Option<CameraInfo>,
+    /// A camera component (MAV_COMP_ID_CAMERA, 100) of this system has been heard.
+    pub camera_heard: bool,
     /// The camera's image count (CAMERA_CAPTURE_STATUS), and how many such reports came.
     pub camera_images: Option<i32>,
     pub camera_status_reports: u64,
@@ -217,6 +219,7 @@ impl Telemetry {
             clock_rate: None,
             sensors: None,
             camera: None,
+            camera_heard: false,
             camera_images: None,
             camera_status_reports: 0,
             statustext: VecDeque::new(),
@@ -324,6 +327,7 @@ impl TelemetryReducer {
         };
         let t = &mut e.t;
         t.links.insert(link);
+        t.camera_heard |= compid == 100;
         // Sequence numbers count per sender component and per link.
         let expected = e
             .seq
