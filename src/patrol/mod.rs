@@ -532,6 +532,12 @@ async fn follow_sortie(
                     }
                     VehicleEvent::MissionCurrent(s) => {
                         bar.set_position(u64::from(s).max(bar.position()));
+                        // Heading for item s means the items before it were passed. PX4
+                        // repeats MISSION_CURRENT at 1 Hz but MISSION_ITEM_REACHED only a
+                        // few times, so a busy or lossy link may miss the last reached.
+                        if s > 0 && usize::from(s) < job.mission.len() {
+                            reached = reached.max(Some(s - 1));
+                        }
                     }
                     VehicleEvent::MissionItemReached(s) => {
                         reached = reached.max(Some(s));

@@ -494,9 +494,14 @@ impl Vehicle {
         };
         txn.send(send_count());
         let mut attempts = 0;
-        let busy_since = Instant::now();
+        // Since our latest MISSION_COUNT: an ERROR before the first request is a busy
+        // manager (or a stale reply to what we sent before it) for this long.
+        let mut busy_since = Instant::now();
         let mut busy_retries = 0u32;
+        // Restarts in a row that got no further than the furthest item asked for: under
+        // load PX4 may drop a long transfer more than once, but never fails one that moves.
         let mut restarts = 0;
+        let mut furthest: Option<u16> = None;
         let mut refused: Option<MavMissionResult> = None;
         let mut last_sent: Option<u16> = None;
         // The deadline runs from our last send: telemetry arriving meanwhile must not extend it.
@@ -593,6 +598,9 @@ impl Vehicle {
                                 self.sysid()
                             );
                             tokio::time::sleep(wait).await;
+                            // Errors queued meanwhile answer earlier sends (a flood of them
+                            // follows items PX4 ignored after dropping the transfer).
+                            txn.drain();
                             txn.send(send_count());
                             attempts = 0;
                             deadline = Instant::now() + cfg.mission_timeout;
@@ -619,9 +627,19 @@ impl Vehicle {
                 },
             };
             if start_over {
+                if last_sent > furthest {
+                    furthest = last_sent;
+                    restarts = 0;
+                }
                 restarts += 1;
+                tracing::debug!(
+                    "vehicle {}: {kind:?} upload starts over (restart {restarts}, had reached item {last_sent:?})",
+                    self.sysid()
+                );
                 last_sent = None;
                 attempts = 0;
+                busy_since = Instant::now();
+                busy_retries = 0;
                 txn.send(send_count());
                 deadline = Instant::now() + cfg.mission_timeout;
             }
