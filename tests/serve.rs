@@ -141,7 +141,19 @@ fn a_run_started_through_the_api_is_flown_to_success_with_its_changes_recorded()
 #[test]
 fn the_role_matrix_every_endpoint_by_every_role() {
     let s = serve(&[("night", NIGHT_ONLY)]);
-    let endpoints: [(&str, &str, &str); 9] = [
+    let endpoints: [(&str, &str, &str); 21] = [
+        ("GET", "/api/v1/openapi.json", "viewer"),
+        ("GET", "/api/v1/grids", "viewer"),
+        ("GET", "/api/v1/grids/WQ-25", "viewer"),
+        ("POST", "/api/v1/plans/preview", "viewer"),
+        ("GET", "/api/v1/stats", "viewer"),
+        ("GET", "/api/v1/images/1", "viewer"),
+        ("GET", "/api/v1/runs/1/media", "viewer"),
+        ("GET", "/api/v1/runs/1/track", "viewer"),
+        ("POST", "/api/v1/runs/1/pause", "operator"),
+        ("POST", "/api/v1/runs/1/resume", "operator"),
+        ("POST", "/api/v1/events", "grid_worker"),
+        ("POST", "/api/v1/events/1/actions", "grid_worker"),
         ("GET", "/api/v1/patrols", "viewer"),
         ("GET", "/api/v1/patrols/needs-the-sun-below", "viewer"),
         (
@@ -164,9 +176,10 @@ fn the_role_matrix_every_endpoint_by_every_role() {
     );
     assert_eq!(code, 201);
     let rank = |r: &str| match r {
-        "viewer" | "grid_worker" | "grid_worker_elsewhere" => 0,
-        "operator" => 1,
-        _ => 2,
+        "viewer" => 0,
+        "grid_worker" => 1,
+        "operator" => 2,
+        _ => 3,
     };
     for (method, path, needs) in endpoints {
         let url = format!("{}{path}", s.base);
@@ -451,4 +464,222 @@ fn patrols_are_made_through_the_api_and_bad_input_writes_nothing() {
     assert_eq!(delete(&format!("{url}/evening"), &admin), 204);
     assert_eq!(delete(&format!("{url}/evening"), &admin), 404);
     assert_eq!(count(), 1);
+}
+
+/// The first ring of a GeoJSON Polygon feature: its vertices' mean (lat, lon).
+fn centre(feature: &Value) -> (f64, f64) {
+    let ring = feature["geometry"]["coordinates"][0].as_array().unwrap();
+    let n = ring.len() as f64 - 1.0; // closed: the last repeats the first
+    let (mut lat, mut lon) = (0.0, 0.0);
+    for p in &ring[..ring.len() - 1] {
+        lon += p[0].as_f64().unwrap() / n;
+        lat += p[1].as_f64().unwrap() / n;
+    }
+    (lat, lon)
+}
+
+#[test]
+fn the_openapi_document_covers_the_routes_and_the_district_and_a_plan_preview_are_served() {
+    let s = serve(&[("short", SHORT)]);
+    let viewer = Some(s.tokens["viewer"].as_str());
+    let get = |path: &str| call_as("GET", &format!("{}{path}", s.base), viewer);
+    let (code, doc) = get("/api/v1/openapi.json");
+    assert_eq!(code, 200, "{doc}");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/grids",
+        "/api/v1/grids/{id}",
+        "/api/v1/plans/preview",
+        "/api/v1/patrols",
+        "/api/v1/patrols/{name}",
+        "/api/v1/patrols/{name}/runs",
+        "/api/v1/runs",
+        "/api/v1/runs/{id}",
+        "/api/v1/runs/{id}/cancel",
+        "/api/v1/runs/{id}/pause",
+        "/api/v1/runs/{id}/resume",
+        "/api/v1/runs/{id}/media",
+        "/api/v1/runs/{id}/track",
+        "/api/v1/vehicles",
+        "/api/v1/events",
+        "/api/v1/events/{id}",
+        "/api/v1/events/{id}/actions",
+        "/api/v1/images/{capture_id}",
+        "/api/v1/stats",
+        "/api/v1/stream",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "{p} is not in the OpenAPI document");
+    }
+    // Every documented GET without parameters answers (the stream never ends: left out).
+    for (p, ops) in paths {
+        if p.contains('{') || p.ends_with("/stream") || ops.get("get").is_none() {
+            continue;
+        }
+        let (code, v) = get(p);
+        assert_eq!(code, 200, "GET {p}: {v}");
+    }
+    // The district as GeoJSON, in either datum.
+    let (code, wgs) = get("/api/v1/grids");
+    assert_eq!(code, 200);
+    assert_eq!(wgs["type"], "FeatureCollection");
+    let features = wgs["features"].as_array().unwrap();
+    let cells = features
+        .iter()
+        .filter(|f| f["properties"]["layer"] == "cell")
+        .count();
+    assert!(cells > 40, "{cells} cells");
+    assert!(features
+        .iter()
+        .any(|f| f["properties"]["layer"] == "no_fly"));
+    let (code, cell) = get("/api/v1/grids/WQ-25");
+    assert_eq!(code, 200);
+    assert_eq!(cell["id"], "WQ-25");
+    assert_eq!(
+        cell["properties"]["cell"]["grid_worker"]
+            .as_str()
+            .map(str::is_empty),
+        Some(false)
+    );
+    let (_, gcj) = get("/api/v1/grids/WQ-25?datum=gcj02");
+    let (a, b) = (centre(&cell), centre(&gcj));
+    let shift_m = ((a.0 - b.0) * 111_320.0).hypot((a.1 - b.1) * 111_320.0 * a.0.to_radians().cos());
+    assert!(
+        (100.0..1000.0).contains(&shift_m),
+        "GCJ-02 lies a few hundred metres off WGS-84 in China: {shift_m:.0} m"
+    );
+    assert_eq!(get("/api/v1/grids?datum=bd09").0, 400);
+    assert_eq!(get("/api/v1/grids/WQ-99").0, 404);
+    // A plan previewed: checked like a patrol, planned from the dock, nothing stored.
+    let preview = |body: &str| {
+        common::serve::send_body(
+            "POST",
+            &format!("{}/api/v1/plans/preview", s.base),
+            &s.tokens["viewer"],
+            body,
+        )
+    };
+    let (code, plan) = preview(
+        r#"{"name": "try", "cells": ["WQ-25"], "pattern": "coverage", "alt_m": 60, "camera": "sim"}"#,
+    );
+    assert_eq!(code, 200, "{plan}");
+    let sorties = plan["sorties"].as_array().unwrap().len();
+    assert!(sorties >= 1);
+    assert!(plan["photos"].as_u64().unwrap() > 10, "{plan}");
+    assert!(plan["length_m"].as_f64().unwrap() > 100.0);
+    let lines = plan["geojson"]["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["geometry"]["type"] == "LineString")
+        .count();
+    assert_eq!(lines, sorties, "one line per sortie");
+    for (body, says) in [
+        (r#"{"name": "try", "cells": ["WQ-99"]}"#, "WQ-99"),
+        (
+            r#"{"name": "try", "cells": ["WQ-25"], "alt_m": 300}"#,
+            "ceiling",
+        ),
+        (
+            r#"{"name": "try", "cells": ["WQ-25"], "colour": "red"}"#,
+            "colour",
+        ),
+        (r#"{"name": "try", "cells": "#, "EOF"),
+    ] {
+        let (code, v) = preview(body);
+        assert_eq!(code, 400, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
+    }
+    let (_, v) = get("/api/v1/runs");
+    assert_eq!(v["runs"].as_array().map(|a| a.len()), Some(0), "{v}");
+}
+
+#[test]
+fn an_event_goes_round_its_loop_through_the_api_with_every_step_audited() {
+    let s = serve(&[("short", SHORT)]);
+    let tok = |who: &str| s.tokens[who].clone();
+    let post = |who: &str, path: &str, body: &str| {
+        common::serve::send_body("POST", &format!("{}{path}", s.base), &tok(who), body)
+    };
+    let (_, cell) = call_as(
+        "GET",
+        &format!("{}/api/v1/grids/WQ-25", s.base),
+        Some(&tok("viewer")),
+    );
+    let (lat, lon) = centre(&cell);
+    let report = format!(r#"{{"category": "garbage", "lat": {lat}, "lon": {lon}}}"#);
+    // Only someone with WQ-25 may report there.
+    assert_eq!(post("viewer", "/api/v1/events", &report).0, 403);
+    assert_eq!(
+        post("grid_worker_elsewhere", "/api/v1/events", &report).0,
+        403
+    );
+    let (code, ev) = post("grid_worker", "/api/v1/events", &report);
+    assert_eq!(code, 201, "{ev}");
+    assert_eq!(
+        (ev["state"].as_str(), ev["cell_id"].as_str()),
+        (Some("reported"), Some("WQ-25"))
+    );
+    let id = ev["id"].as_i64().unwrap();
+    let act = |who: &str, body: &str| post(who, &format!("/api/v1/events/{id}/actions"), body);
+    assert_eq!(act("viewer", r#"{"action": "sign"}"#).0, 403);
+    assert_eq!(act("grid_worker_elsewhere", r#"{"action": "sign"}"#).0, 403);
+    let (code, v) = act("grid_worker", r#"{"action": "close"}"#);
+    assert_eq!(
+        (code, v["code"].as_str()),
+        (409, Some("illegal_transition")),
+        "{v}"
+    );
+    for (who, body, state) in [
+        (
+            "grid_worker",
+            r#"{"action": "sign", "note": "on my way"}"#,
+            "signed_for",
+        ),
+        (
+            "operator",
+            r#"{"action": "dispatch", "department": "环卫所", "handler": "李师傅", "deadline_hours": 4}"#,
+            "dispatched",
+        ),
+        ("operator", r#"{"action": "start"}"#, "in_progress"),
+        (
+            "operator",
+            r#"{"action": "resolve", "feedback": "cleared", "photos": []}"#,
+            "resolved",
+        ),
+        (
+            "grid_worker",
+            r#"{"action": "evaluate", "rating": 5}"#,
+            "evaluated",
+        ),
+        ("grid_worker", r#"{"action": "close"}"#, "closed"),
+    ] {
+        let (code, v) = act(who, body);
+        assert_eq!(code, 200, "{who} {body}: {v}");
+        assert_eq!(v["state"], state, "{v}");
+    }
+    assert_eq!(act("operator", r#"{"action": "fly"}"#).0, 400);
+    let (code, detail) = call_as(
+        "GET",
+        &format!("{}/api/v1/events/{id}", s.base),
+        Some(&tok("viewer")),
+    );
+    assert_eq!(code, 200);
+    let audit = detail["audit"].as_array().unwrap();
+    let who: Vec<&str> = audit.iter().map(|a| a["actor"].as_str().unwrap()).collect();
+    assert_eq!(
+        who,
+        ["赵艳", "赵艳", "飞手", "飞手", "飞手", "赵艳", "赵艳"],
+        "{detail}"
+    );
+    assert_eq!(audit[1]["note"], "on my way");
+    let (_, stats) = call_as(
+        "GET",
+        &format!("{}/api/v1/stats", s.base),
+        Some(&tok("viewer")),
+    );
+    assert_eq!(stats["events"]["total"], 1, "{stats}");
+    assert_eq!(stats["events"]["closed"], 1, "{stats}");
 }

@@ -402,3 +402,173 @@ async fn two_runs_on_one_vehicle_are_queued_never_flown_at_once() {
         "flown at once on one vehicle: {a:?} and {b:?}"
     );
 }
+
+/// Polls run `id` until `ok` holds of it (at most `limit`); the run with its changes.
+fn wait_run(
+    base: &str,
+    token: &str,
+    id: i64,
+    limit: Duration,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        let (_, v) = call_as("GET", &format!("{base}/api/v1/runs/{id}"), Some(token));
+        if ok(&v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "run {id} never got there: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// GET `url` with `token`: the status and the raw body.
+fn get_bytes(url: &str, token: &str) -> (u16, Vec<u8>) {
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build(),
+    );
+    let mut r = agent
+        .get(url)
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let code = r.status().as_u16();
+    (code, r.body_mut().read_to_vec().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_pauses_a_run_in_the_air_and_resumes_it_to_full_coverage() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let _sim = sim(port, dir.path(), vec![Faults::default()]).await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
+    let s = serve_for(port, &data, &pdir);
+    let base = s.base.clone();
+    let data2 = data.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let (code, run) = call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/cover-25/runs"),
+            Some(&op),
+        );
+        assert_eq!(code, 201, "{run}");
+        let id = run["id"].as_i64().unwrap();
+        let key = format!("cover-25-{id}");
+        // In the air with some photos taken: pause.
+        let long = Duration::from_secs(300);
+        wait_run(&base, &op, id, long, |v| {
+            v["run"]["state"] == "executing" && captures(&data2, &key).len() >= 10
+        });
+        let (code, v) = call_as("POST", &format!("{base}/api/v1/runs/{id}/pause"), Some(&op));
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["held_by"], "飞手", "{v}");
+        let paused = wait_run(&base, &op, id, long, |v| v["run"]["state"] == "paused");
+        assert!(
+            paused["run"]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("paused: returned and landed"),
+            "{paused}"
+        );
+        let (_, fleet) = call_as("GET", &format!("{base}/api/v1/vehicles"), Some(&op));
+        assert_eq!(
+            fleet["vehicles"][0]["armed"], false,
+            "down in the dock: {fleet}"
+        );
+        // Held: the scheduler, ticking every second, leaves it while the vehicle is ready.
+        std::thread::sleep(Duration::from_secs(3));
+        let held = wait_run(&base, &op, id, long, |_| true);
+        assert_eq!(held["run"]["state"], "paused", "{held}");
+        assert_eq!(
+            held["changes"].as_array().unwrap().len(),
+            paused["changes"].as_array().unwrap().len()
+        );
+        let (code, v) = call_as(
+            "POST",
+            &format!("{base}/api/v1/runs/{id}/resume"),
+            Some(&op),
+        );
+        assert_eq!(code, 200, "{v}");
+        assert_eq!(v["held_by"], Value::Null);
+        let (code, v) = call_as(
+            "POST",
+            &format!("{base}/api/v1/runs/{id}/resume"),
+            Some(&op),
+        );
+        assert_eq!((code, v["code"].as_str()), (409, Some("not_paused")), "{v}");
+        let done = wait_final(&base, &op, id, Duration::from_secs(600));
+        // Media and track, per run.
+        let (code, media) = call_as("GET", &format!("{base}/api/v1/runs/{id}/media"), Some(&op));
+        assert_eq!(code, 200);
+        let (code, track) = call_as("GET", &format!("{base}/api/v1/runs/{id}/track"), Some(&op));
+        assert_eq!(code, 200);
+        let fetched = media["photos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["image_sha"].is_string())
+            .map(|p| get_bytes(&format!("{base}/api/v1/images/{}", p["capture_id"]), &op));
+        (done, media, track, fetched)
+    })
+    .await
+    .unwrap();
+    let (done, media, track, fetched) = done;
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    assert_eq!(
+        states(&done),
+        [
+            "waiting",
+            "preparing",
+            "executing",
+            "executing", // the pause asked
+            "paused",
+            "paused", // resumed
+            "preparing",
+            "executing",
+            "success"
+        ],
+        "{done}"
+    );
+    // Resumed where it stopped, and the cell is covered.
+    let key = format!("cover-25-{}", done["run"]["id"]);
+    let caps = captures(&data, &key);
+    let legs = photo_legs(&planned(&data, &key));
+    let gaps = legs
+        .iter()
+        .filter(|(p, trig)| {
+            !caps
+                .iter()
+                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
+        })
+        .count();
+    assert_eq!(
+        gaps,
+        0,
+        "{gaps} of {} leg points without a photo near",
+        legs.len()
+    );
+    let one_pass: f64 = legs.iter().map(|(_, trig)| 5.0 / trig).sum();
+    assert!(
+        (caps.len() as f64) < one_pass * 1.4,
+        "{} photos: started over?",
+        caps.len()
+    );
+    assert_eq!(
+        media["photos"].as_array().unwrap().len(),
+        caps.len(),
+        "{media}"
+    );
+    let points = track["points"].as_array().unwrap();
+    assert!(points.len() >= 20, "{track}");
+    assert!(points.iter().all(|p| p["sysid"] == 1));
+    let (code, jpeg) = fetched.expect("a photo with its image fetched");
+    assert_eq!(code, 200);
+    assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+}

@@ -39,10 +39,12 @@ impl Role {
     }
 
     /// Whether this role may do what `needed` may: a grid worker reads as a viewer does
-    /// (their events filtered), writes need operator or admin.
+    /// (their events filtered) and reports and moves events in their own cells; runs and
+    /// vehicles need an operator, patrols an admin.
     pub fn allows(self, needed: Role) -> bool {
         match needed {
-            Role::Viewer | Role::GridWorker => true,
+            Role::Viewer => true,
+            Role::GridWorker => self != Role::Viewer,
             Role::Operator => matches!(self, Role::Operator | Role::Admin),
             Role::Admin => self == Role::Admin,
         }

@@ -5,23 +5,30 @@
 //! bearer token ([`auth`]); only `/healthz` and `/readyz` answer without one.
 
 pub mod auth;
+mod district;
+mod events;
 pub mod metrics;
+mod patrols;
+mod runs;
 pub mod stream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Extension, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Extension, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::schedule::service::Service;
-use crate::schedule::{RunError, RunFilter, RunState};
+use crate::schedule::RunError;
 use auth::{Principal, Role, Throttle};
 use stream::{Item, LiveStream};
 
@@ -51,6 +58,22 @@ impl ApiError {
     fn bad_request(what: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", what)
     }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    }
+}
+
+/// The one shape of every error the API answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable: `bad_request`, `not_found`, `forbidden`, `illegal_transition`, …
+    pub code: String,
+    /// For people: what was wrong, naming the field or item.
+    pub message: String,
+    /// More, where there is more (e.g. the field of a patrol definition).
+    #[schema(value_type = Object)]
+    pub details: Value,
 }
 
 impl IntoResponse for ApiError {
@@ -71,6 +94,10 @@ impl From<RunError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "illegal_transition", e.to_string())
             }
             RunError::Leased { .. } => ApiError::new(StatusCode::CONFLICT, "leased", e.to_string()),
+            RunError::NotHeld(_) => {
+                ApiError::new(StatusCode::CONFLICT, "not_paused", e.to_string())
+            }
+            RunError::Ended { .. } => ApiError::new(StatusCode::CONFLICT, "ended", e.to_string()),
             RunError::Sql(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
             }
@@ -92,7 +119,17 @@ impl From<crate::events::store::StoreError> for ApiError {
     }
 }
 
-type ApiResult = Result<Json<Value>, ApiError>;
+type ApiResult<T = Value> = Result<Json<T>, ApiError>;
+
+/// Runs `f` (blocking: SQLite, files) off the async workers.
+async fn blocking<T: Send + 'static, E: Into<ApiError> + Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(Into::into)
+}
 
 /// An optional query value parsed, or a 400 naming it.
 fn parse_opt<T: std::str::FromStr<Err = String>>(v: Option<&str>) -> Result<Option<T>, ApiError> {
@@ -175,6 +212,72 @@ async fn authenticate(
     }
 }
 
+/// The API's description, completed from the handlers' `#[utoipa::path]`s.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gridpatrol serve",
+        description = "Scheduled drone patrols over a district's grid cells, and the grid events their photos become. Every route needs `Authorization: Bearer <token>` (`gridpatrol token create`); each says the least role it needs: viewer < grid_worker < operator < admin. Times are µs since the Unix epoch unless said otherwise; positions WGS-84 degrees."
+    ),
+    modifiers(&BearerToken),
+    security(("token" = [])),
+    tags(
+        (name = "district", description = "Grid cells, no-fly zones and plan previews"),
+        (name = "patrols", description = "Patrol definitions: what to fly and when"),
+        (name = "runs", description = "Runs of patrols, their media and tracks"),
+        (name = "vehicles", description = "The fleet's live state"),
+        (name = "events", description = "Grid events through their closed loop, their photos and statistics"),
+        (name = "live", description = "Server-Sent Events and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "token",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// Every route under `/api/v1` with its OpenAPI description.
+fn documented() -> (Router<Arc<Service>>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(district::grids))
+        .routes(routes!(district::grid))
+        .routes(routes!(district::preview_plan))
+        .routes(routes!(district::vehicles))
+        .routes(routes!(patrols::list, patrols::create))
+        .routes(routes!(patrols::get, patrols::replace, patrols::delete))
+        .routes(routes!(patrols::start_run))
+        .routes(routes!(runs::list))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(runs::pause))
+        .routes(routes!(runs::resume))
+        .routes(routes!(runs::media))
+        .routes(routes!(runs::track))
+        .routes(routes!(events::list, events::report))
+        .routes(routes!(events::get))
+        .routes(routes!(events::act))
+        .routes(routes!(events::image))
+        .routes(routes!(events::stats))
+        .routes(routes!(live_stream))
+        .routes(routes!(prometheus))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of this API (3.1), as `/api/v1/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
 /// The routes, over `service`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (the throttle keys on the
 /// client's address).
@@ -183,22 +286,13 @@ pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
         service: service.clone(),
         throttle: Arc::new(Throttle::new(10, std::time::Duration::from_secs(60))),
     };
-    let api = Router::new()
-        .route("/api/v1/patrols", get(patrols))
-        .route("/api/v1/patrols", post(create_patrol))
+    let (api, doc) = documented();
+    let doc = serde_json::to_value(&doc).unwrap_or_default();
+    let api = api
         .route(
-            "/api/v1/patrols/{name}",
-            get(patrol).put(replace_patrol).delete(delete_patrol),
+            "/api/v1/openapi.json",
+            get(move || std::future::ready(Json(doc.clone()))),
         )
-        .route("/api/v1/patrols/{name}/runs", post(start_run))
-        .route("/api/v1/runs", get(runs))
-        .route("/api/v1/runs/{id}", get(run))
-        .route("/api/v1/runs/{id}/cancel", post(cancel_run))
-        .route("/api/v1/vehicles", get(vehicles))
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/events/{id}", get(event))
-        .route("/api/v1/stream", get(live_stream))
-        .route("/metrics", get(prometheus))
         .fallback(|| async { ApiError::not_found("no such route") })
         .route_layer(axum::middleware::from_fn_with_state(
             auth_state,
@@ -217,159 +311,14 @@ async fn readyz() -> Json<Value> {
     Json(json!({"ready": true}))
 }
 
-async fn patrols(State(s): State<Arc<Service>>) -> ApiResult {
-    let now = s.now();
-    let upcoming = s.scheduler().upcoming(now);
-    let list: Vec<Value> = s
-        .scheduler()
-        .patrols()
-        .into_iter()
-        .map(|d| {
-            let next = upcoming
-                .iter()
-                .find(|(n, _)| *n == d.name)
-                .and_then(|(_, t)| *t);
-            json!({"definition": d, "next": next})
-        })
-        .collect();
-    Ok(Json(json!({ "patrols": list })))
-}
-
-async fn patrol(State(s): State<Arc<Service>>, Path(name): Path<String>) -> ApiResult {
-    let d = s
-        .scheduler()
-        .patrol(&name)
-        .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
-    let next = s
-        .scheduler()
-        .upcoming(s.now())
-        .into_iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, t)| t);
-    Ok(Json(json!({"definition": d, "next": next})))
-}
-
-async fn start_run(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    need(&p, Role::Operator)?;
-    let run = s
-        .start_now(&name, &p.holder)?
-        .ok_or_else(|| ApiError::not_found(format!("no patrol {name:?}")))?;
-    Ok((StatusCode::CREATED, Json(json!(run))))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunQuery {
-    patrol: Option<String>,
-    state: Option<String>,
-    sysid: Option<u8>,
-    limit: Option<usize>,
-}
-
-async fn runs(State(s): State<Arc<Service>>, Query(q): Query<RunQuery>) -> ApiResult {
-    let state: Option<RunState> = parse_opt(q.state.as_deref())?;
-    let runs = s.book().list(&RunFilter {
-        patrol: q.patrol,
-        state,
-        sysid: q.sysid,
-        limit: Some(q.limit.unwrap_or(200).min(1000)),
-        ..Default::default()
-    })?;
-    Ok(Json(json!({ "runs": runs })))
-}
-
-fn run_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a run id")))
-}
-
-async fn run(State(s): State<Arc<Service>>, Path(id): Path<String>) -> ApiResult {
-    let id = run_id(&id)?;
-    let run = s.book().get(id)?;
-    let changes = s.book().changes(id)?;
-    Ok(Json(json!({"run": run, "changes": changes})))
-}
-
-async fn cancel_run(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    need(&p, Role::Operator)?;
-    let run = s.cancel(run_id(&id)?, &p.holder)?;
-    Ok(Json(json!(run)))
-}
-
-async fn vehicles(State(s): State<Arc<Service>>) -> ApiResult {
-    let list: Vec<Value> = s
-        .fleet()
-        .sysids()
-        .into_iter()
-        .filter_map(|id| s.fleet().vehicle(id))
-        .map(|v| json!(v.telemetry()))
-        .collect();
-    Ok(Json(json!({ "vehicles": list })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventQuery {
-    state: Option<String>,
-    category: Option<String>,
-    cell: Option<String>,
-}
-
-async fn events(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Query(q): Query<EventQuery>,
-) -> ApiResult {
-    let state = parse_opt(q.state.as_deref())?;
-    let category = parse_opt(q.category.as_deref())?;
-    let store = s.book().store().clone();
-    let mut list =
-        tokio::task::spawn_blocking(move || store.list(state, category, q.cell.as_deref()))
-            .await
-            .map_err(|e| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            })??;
-    // A grid worker sees the events of their own cells only.
-    if p.role == Role::GridWorker {
-        list.retain(|e| e.cell_id.as_ref().is_some_and(|c| p.cells.contains(c)));
-    }
-    Ok(Json(json!({ "events": list })))
-}
-
-async fn event(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> ApiResult {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not an event id")))?;
-    let store = s.book().store().clone();
-    let (ev, audit) = tokio::task::spawn_blocking(move || {
-        Ok::<_, crate::events::store::StoreError>((store.get(id)?, store.audit(id)?))
-    })
-    .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
-    if p.role == Role::GridWorker && !ev.cell_id.as_ref().is_some_and(|c| p.cells.contains(c)) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("event {id} is not in {}'s cells", p.holder),
-        ));
-    }
-    Ok(Json(json!({"event": ev, "audit": audit})))
-}
-
-/// `GET /api/v1/stream`: Server-Sent Events of telemetry, run and event changes, resumable
-/// with `Last-Event-ID`. A grid worker gets the events of their own cells only.
+/// The live stream: one SSE event per telemetry sample, run change or event change.
+#[utoipa::path(
+    get,
+    path = "/api/v1/stream",
+    tag = "live",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "Resume after this id: run and event changes since are replayed (a `reset` event says when some were lost)")),
+    responses((status = 200, description = "viewer: `text/event-stream` of `telemetry`, `run`, `event` and `reset` events (a grid worker gets their own cells' events only)", content_type = "text/event-stream", body = String))
+)]
 async fn live_stream(
     Extension(live): Extension<Arc<LiveStream>>,
     Extension(p): Extension<Principal>,
@@ -415,7 +364,13 @@ async fn live_stream(
     Sse::new(events).keep_alive(KeepAlive::default())
 }
 
-/// `GET /metrics` (a viewer's token: Prometheus sends it as its bearer token).
+/// Prometheus's text format (Prometheus sends a viewer's token as its bearer token).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "live",
+    responses((status = 200, description = "viewer: vehicles, battery, link quality, runs and events by state, queues", content_type = "text/plain", body = String))
+)]
 async fn prometheus(State(s): State<Arc<Service>>) -> Response {
     match tokio::task::spawn_blocking(move || metrics::render(&s)).await {
         Ok(Ok(text)) => (
@@ -429,85 +384,6 @@ async fn prometheus(State(s): State<Arc<Service>>) -> Response {
         Ok(Err(e)) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e).into_response()
         }
-        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            .into_response(),
+        Err(e) => ApiError::internal(e).into_response(),
     }
-}
-
-/// A patrol definition from a request body, checked against the district: malformed JSON,
-/// an unknown field, a bad schedule or a cell not in the district is a 400 naming it.
-fn patrol_from(
-    s: &Service,
-    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
-) -> Result<crate::schedule::PatrolDef, ApiError> {
-    let Json(def) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    def.validate(Some(&s.cells())).map_err(|e| {
-        let mut err = ApiError::bad_request(e.to_string());
-        err.details = json!({"patrol": e.patrol, "field": e.field, "problem": e.problem});
-        err
-    })?;
-    Ok(def)
-}
-
-/// Stores `def` and puts it in the scheduler.
-fn save_patrol(s: &Service, def: crate::schedule::PatrolDef) -> Result<bool, ApiError> {
-    s.book().save_patrol(&def, crate::events::now_us())?;
-    s.scheduler()
-        .put(def)
-        .map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
-async fn create_patrol(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    need(&p, Role::Admin)?;
-    let def = patrol_from(&s, body)?;
-    if s.scheduler().patrol(&def.name).is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!(
-                "patrol {:?} exists: PUT /api/v1/patrols/{} to change it",
-                def.name, def.name
-            ),
-        ));
-    }
-    save_patrol(&s, def.clone())?;
-    tracing::info!(patrol = %def.name, by = %p.holder, "patrol created");
-    Ok((StatusCode::CREATED, Json(json!({ "definition": def }))))
-}
-
-async fn replace_patrol(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-    body: Result<Json<crate::schedule::PatrolDef>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult {
-    need(&p, Role::Admin)?;
-    let def = patrol_from(&s, body)?;
-    if def.name != name {
-        return Err(ApiError::bad_request(format!(
-            "the body names patrol {:?}, the path {name:?}",
-            def.name
-        )));
-    }
-    save_patrol(&s, def.clone())?;
-    tracing::info!(patrol = %def.name, by = %p.holder, "patrol replaced");
-    Ok(Json(json!({ "definition": def })))
-}
-
-async fn delete_patrol(
-    State(s): State<Arc<Service>>,
-    Extension(p): Extension<Principal>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    need(&p, Role::Admin)?;
-    if !s.scheduler().remove(&name) {
-        return Err(ApiError::not_found(format!("no patrol {name:?}")));
-    }
-    s.book().delete_patrol(&name)?;
-    tracing::info!(patrol = %name, by = %p.holder, "patrol deleted");
-    Ok(StatusCode::NO_CONTENT)
 }

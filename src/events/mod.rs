@@ -18,7 +18,19 @@ use crate::detect::Category;
 pub use store::{EventStore, FiledDetection, StoreError};
 
 /// Where an event is in the closed loop.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventState {
     Reported,
@@ -79,7 +91,7 @@ impl FromStr for EventState {
 }
 
 /// What a person does to an event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// 签收: the grid worker accepts the event.
@@ -158,7 +170,7 @@ pub fn default_deadline_hours(c: Category) -> f64 {
 }
 
 /// One grid event as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GridEvent {
     pub id: i64,
     pub category: Category,

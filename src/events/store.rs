@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{default_deadline_hours, Action, EventState, GridEvent};
 use crate::capture::Capture;
@@ -158,7 +158,53 @@ const MIGRATIONS: &[&str] = &[
         at_us INTEGER NOT NULL,
         PRIMARY KEY (run, sortie)
     );",
+    // 9: a run an operator paused is held, by whom, until resumed: the scheduler leaves it.
+    "ALTER TABLE runs ADD COLUMN held_by TEXT;",
+    // 10: each run's trajectory: where its vehicles flew, about once a second.
+    "CREATE TABLE run_track (
+        run TEXT NOT NULL,
+        sysid INTEGER NOT NULL,
+        t_us INTEGER NOT NULL,
+        lat REAL NOT NULL, lon REAL NOT NULL, alt_rel REAL NOT NULL,
+        battery INTEGER,
+        PRIMARY KEY (run, sysid, t_us)
+    );",
 ];
+
+/// One point of a run's trajectory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TrackPoint {
+    pub sysid: u8,
+    /// µs since the Unix epoch.
+    pub t_us: i64,
+    /// WGS-84 degrees.
+    pub lat: f64,
+    pub lon: f64,
+    /// Metres above home.
+    pub alt_rel: f64,
+    /// Percent.
+    pub battery: Option<i8>,
+}
+
+/// A photo of a run, with the events it showed.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RunPhoto {
+    pub capture_id: i64,
+    pub sysid: u8,
+    /// The camera's image index.
+    pub index: i32,
+    /// µs since the Unix epoch.
+    pub time_utc_us: i64,
+    /// Where it was taken: WGS-84 degrees, metres above home.
+    pub lat: f64,
+    pub lon: f64,
+    pub alt_rel: f64,
+    /// Its bytes' SHA-256, once fetched (GET /api/v1/images/{capture_id}).
+    pub image_sha: Option<String>,
+    /// pending, processed or failed.
+    pub state: String,
+    pub events: Vec<i64>,
+}
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
 /// when there are any; its uncertainty is the best single sighting's (GPS bias is shared
@@ -261,7 +307,7 @@ pub struct PendingCapture {
     pub attempts: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub from: Option<String>,
     pub to: String,
@@ -270,7 +316,7 @@ pub struct AuditEntry {
     pub at_us: i64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub detection_id: i64,
     pub capture_id: i64,
@@ -296,7 +342,7 @@ pub struct OutboxItem {
 }
 
 /// Figures as the city reports them.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub total: i64,
     pub by_category: Vec<(String, i64)>,
@@ -1230,6 +1276,80 @@ impl EventStore {
             .map(|r| r.map(|v| v as usize))
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(v)
+    }
+
+    /// Adds a point to `run`'s trajectory.
+    pub fn add_track_point(&self, run: &str, p: &TrackPoint) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR IGNORE INTO run_track (run, sysid, t_us, lat, lon, alt_rel, battery)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run, p.sysid, p.t_us, p.lat, p.lon, p.alt_rel, p.battery],
+        )?;
+        Ok(())
+    }
+
+    /// `run`'s trajectory, by vehicle then time.
+    pub fn track(&self, run: &str) -> Result<Vec<TrackPoint>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT sysid, t_us, lat, lon, alt_rel, battery FROM run_track WHERE run = ?1 ORDER BY sysid, t_us",
+        )?;
+        let v = st
+            .query_map([run], |r| {
+                Ok(TrackPoint {
+                    sysid: r.get(0)?,
+                    t_us: r.get(1)?,
+                    lat: r.get(2)?,
+                    lon: r.get(3)?,
+                    alt_rel: r.get(4)?,
+                    battery: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// The photos `run` took, in the order they were taken, with the events each showed.
+    pub fn run_media(&self, run: &str) -> Result<Vec<RunPhoto>> {
+        let conn = self.conn();
+        let mut st = conn.prepare(
+            "SELECT c.id, c.sysid, c.idx, c.time_utc_us, c.lat, c.lon, c.alt_rel, c.image_sha, c.state,
+                    (SELECT group_concat(DISTINCT d.event_id) FROM detections d WHERE d.capture_id = c.id)
+             FROM captures c WHERE c.run = ?1 ORDER BY c.sysid, c.idx",
+        )?;
+        let v = st
+            .query_map([run], |r| {
+                let events: Option<String> = r.get(9)?;
+                Ok(RunPhoto {
+                    capture_id: r.get(0)?,
+                    sysid: r.get(1)?,
+                    index: r.get(2)?,
+                    time_utc_us: r.get(3)?,
+                    lat: r.get(4)?,
+                    lon: r.get(5)?,
+                    alt_rel: r.get(6)?,
+                    image_sha: r.get(7)?,
+                    state: r.get(8)?,
+                    events: events
+                        .unwrap_or_default()
+                        .split(',')
+                        .filter_map(|e| e.parse().ok())
+                        .collect(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    /// The image hash of capture `id`, once its image is stored.
+    pub fn capture_image(&self, id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT image_sha FROM captures WHERE id = ?1", [id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
     }
 
     /// Number of captures by state: (pending, processed, failed).

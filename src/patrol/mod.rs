@@ -615,7 +615,8 @@ fn ended_at(
     warning: &Option<String>,
 ) -> Result<(), String> {
     let end = ended(aborting, reached, last_nav, warning);
-    if end.is_err() && !aborting {
+    // An operator's abort keeps it too: a paused run resumes there.
+    if end.is_err() {
         rep.breakpoint = Some((job.index, reached));
     }
     end

@@ -22,6 +22,14 @@ pub enum RunError {
         to: RunState,
         allowed: String,
     },
+    #[error("run {0} is not paused")]
+    NotHeld(i64),
+    #[error("run {id} has ended ({state}): it cannot be {what}")]
+    Ended {
+        id: i64,
+        state: RunState,
+        what: &'static str,
+    },
     #[error("vehicle {sysid} is leased to run {run} by {holder} until {expires_us} µs")]
     Leased {
         sysid: u8,
@@ -34,7 +42,7 @@ pub enum RunError {
 pub type Result<T> = std::result::Result<T, RunError>;
 
 const RUN_COLUMNS: &str =
-    "id, patrol, planned_us, trigger, state, reason, sysid, created_us, updated_us";
+    "id, patrol, planned_us, trigger, state, reason, sysid, created_us, updated_us, held_by";
 
 fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
     let bad = |i, s: String| {
@@ -52,6 +60,7 @@ fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
         sysid: r.get(6)?,
         created_us: r.get(7)?,
         updated_us: r.get(8)?,
+        held_by: r.get(9)?,
     })
 }
 
@@ -158,6 +167,39 @@ impl RunBook {
             if to.is_final() {
                 tx.execute("DELETE FROM leases WHERE run_id = ?1", [id])?;
             }
+            get_run(tx, id)
+        })
+    }
+
+    /// Holds run `id` for `who` (an operator's pause) or, with `None`, lets it go again,
+    /// recording the change with `reason`; then, if `to` is given and allowed, moves it
+    /// there in the same transaction. An ended run cannot be held or let go.
+    pub fn set_hold(
+        &self,
+        id: i64,
+        who: Option<&str>,
+        to: Option<RunState>,
+        reason: &str,
+        now_us: i64,
+    ) -> Result<Run> {
+        self.store.transaction(|tx| {
+            let run = get_run(tx, id)?;
+            if run.state.is_final() {
+                return Err(RunError::Ended {
+                    id,
+                    state: run.state,
+                    what: if who.is_some() { "paused" } else { "resumed" },
+                });
+            }
+            let to = to.filter(|t| run.state.can_go(*t)).unwrap_or(run.state);
+            tx.execute(
+                "UPDATE runs SET held_by = ?2, state = ?3, reason = ?4, updated_us = ?5 WHERE id = ?1",
+                params![id, who, to.as_str(), reason, now_us],
+            )?;
+            tx.execute(
+                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, now_us, run.state.as_str(), to.as_str(), reason],
+            )?;
             get_run(tx, id)
         })
     }

@@ -40,7 +40,7 @@ pub struct DefinitionError {
 }
 
 /// What to fly: the planner's inputs, with `gridpatrol fly`'s defaults.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatrolDef {
     pub name: String,
@@ -85,7 +85,7 @@ pub struct PatrolDef {
 
 /// What must hold before a sortie launches; a run whose conditions fail is skipped with
 /// the reason, as FlightHub 2 reports "failed to start".
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadyConditions {
     /// Battery left after the sortie's need, percent.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Created, waiting for its time or a vehicle.
@@ -70,11 +70,13 @@ impl RunState {
     pub fn next(self) -> &'static [RunState] {
         use RunState::*;
         match self {
-            Waiting => &[Preparing, Skipped, Terminated, Timeout],
+            // Paused: an operator held it before it started.
+            Waiting => &[Preparing, Paused, Skipped, Terminated, Timeout],
             // Back to waiting: the leased vehicle turned out not ready, another may be.
             Preparing => &[Executing, Waiting, FailedToStart, Skipped, Terminated],
             Executing => &[Paused, Success, PartiallyDone, Timeout, Terminated],
-            Paused => &[Preparing, PartiallyDone, Timeout, Terminated],
+            // Back to waiting: it was held before it started and is resumed.
+            Paused => &[Preparing, Waiting, PartiallyDone, Timeout, Terminated],
             _ => &[],
         }
     }
@@ -101,7 +103,7 @@ impl std::str::FromStr for RunState {
 }
 
 /// How a run came to be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// Its schedule fired.
@@ -135,7 +137,7 @@ impl std::str::FromStr for Trigger {
 }
 
 /// One run as stored. Times are µs since the Unix epoch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     pub id: i64,
     pub patrol: String,
@@ -149,10 +151,13 @@ pub struct Run {
     pub sysid: Option<u8>,
     pub created_us: i64,
     pub updated_us: i64,
+    /// Who paused it: a held run waits for an operator to resume it.
+    #[serde(default)]
+    pub held_by: Option<String>,
 }
 
 /// One recorded change of a run's state.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunChange {
     pub at_us: i64,
     pub from: Option<RunState>,

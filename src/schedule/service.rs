@@ -54,7 +54,10 @@ impl Default for ServiceConfig {
 /// A run being flown by this controller.
 struct Flying {
     sysid: u8,
+    /// Turned true to bring the vehicle home: a cancel, or an operator's pause.
     abort: watch::Sender<bool>,
+    /// The abort is a pause: the run is kept, with its breakpoint, for a resume.
+    pausing: bool,
 }
 
 pub struct Service {
@@ -191,6 +194,16 @@ impl Service {
         self.scheduler.patrol(patrol)
     }
 
+    /// The district the patrols fly over.
+    pub fn map(&self) -> &GridMap {
+        &self.map
+    }
+
+    /// Where the photos are kept.
+    pub fn images(&self) -> &crate::capture::ImageStore {
+        &self.pipeline.images
+    }
+
     /// The district's cell ids.
     pub fn cells(&self) -> Vec<String> {
         self.map.cells.iter().map(|c| c.id.clone()).collect()
@@ -210,7 +223,8 @@ impl Service {
         }
         queue.sort_by_key(|r| (r.planned_us, r.id));
         for run in queue {
-            if self.flying().contains_key(&run.id) {
+            // An operator's pause holds a run until it is resumed.
+            if self.flying().contains_key(&run.id) || run.held_by.is_some() {
                 continue;
             }
             let Some(def) = self.def(&run.patrol) else {
@@ -353,6 +367,7 @@ impl Service {
             Flying {
                 sysid,
                 abort: abort_tx,
+                pausing: false,
             },
         );
         let me = self.clone();
@@ -444,8 +459,14 @@ impl Service {
             ),
             observer: None,
         });
+        let track = tokio::spawn(crate::patrol::observe::record_track(
+            v.clone(),
+            store.clone(),
+            key.clone(),
+        ));
         let rep = fly_vehicle(v, left.clone(), ctx).await;
         watcher.abort();
+        track.abort();
         if let Some((sortie, reached)) = rep.breakpoint {
             let planned = reached.and_then(|r| {
                 origin
@@ -459,6 +480,32 @@ impl Service {
         }
         let flown = store.sorties_finished(&key, None).unwrap_or_default().len();
         let state_now = self.book().get(run.id).map(|r| r.state).ok();
+        let pausing = self.flying().get(&run.id).is_some_and(|f| f.pausing);
+        if *abort.borrow() && pausing {
+            let resumes = if flown >= jobs.len() {
+                "all flown".to_string()
+            } else {
+                "resumes from its breakpoint when resumed".to_string()
+            };
+            return match state_now {
+                // Not yet in the air: it waits as it was.
+                Some(RunState::Preparing) => (
+                    RunState::Waiting,
+                    "paused before take-off; waits to be resumed".into(),
+                ),
+                _ if flown >= jobs.len() => (
+                    RunState::Success,
+                    format!("all {} sortie(s) flown", jobs.len()),
+                ),
+                _ => (
+                    RunState::Paused,
+                    format!(
+                        "paused: returned and landed; {flown} of {} sortie(s) flown; {resumes}",
+                        jobs.len()
+                    ),
+                ),
+            };
+        }
         if *abort.borrow() {
             return (
                 RunState::Terminated,
@@ -478,6 +525,11 @@ impl Service {
                 ),
             ),
             Some(e) if state_now == Some(RunState::Preparing) => (RunState::FailedToStart, e),
+            // The sortie ran past its time limit (it was told to come home).
+            Some(e) if e.contains("did not end within") => (
+                RunState::Timeout,
+                format!("{e}; {flown} of {} sortie(s) flown", jobs.len()),
+            ),
             Some(e) => {
                 let resumes = self
                     .book()
@@ -548,11 +600,56 @@ impl Service {
         self.scheduler.start_now(patrol, who, self.now())
     }
 
+    /// Pauses run `id` for `who`: one in the air returns to its dock and lands, keeping
+    /// its breakpoint; a queued one stays queued. Either is held until [`Self::resume`].
+    pub fn pause(&self, id: i64, who: &str) -> Result<Run> {
+        let run = self.book().get(id)?;
+        if run.held_by.is_some() {
+            return Ok(run);
+        }
+        let now = us(self.now());
+        let mut flying = self.flying();
+        if let Some(f) = flying.get_mut(&id) {
+            let run = self.book().set_hold(
+                id,
+                Some(who),
+                None,
+                &format!("paused by {who}: returning to the dock"),
+                now,
+            )?;
+            f.pausing = true;
+            let _ = f.abort.send(true);
+            return Ok(run);
+        }
+        drop(flying);
+        self.book().set_hold(
+            id,
+            Some(who),
+            Some(RunState::Paused),
+            &format!("paused by {who}"),
+            now,
+        )
+    }
+
+    /// Lets a paused run go again: it resumes from its breakpoint on the best ready
+    /// vehicle (one paused before it flew waits for a vehicle as it did).
+    pub fn resume(&self, id: i64, who: &str) -> Result<Run> {
+        let run = self.book().get(id)?;
+        if run.held_by.is_none() {
+            return Err(RunError::NotHeld(id));
+        }
+        let to =
+            (run.state == RunState::Paused && run.sysid.is_none()).then_some(RunState::Waiting);
+        self.book()
+            .set_hold(id, None, to, &format!("resumed by {who}"), us(self.now()))
+    }
+
     /// Cancels run `id`: a queued run is terminated at once; one in the air is told to
     /// pause, return and land, and ends terminated when it is down.
     pub fn cancel(&self, id: i64, who: &str) -> Result<Run> {
         let run = self.book().get(id)?;
-        if let Some(f) = self.flying().get(&id) {
+        if let Some(f) = self.flying().get_mut(&id) {
+            f.pausing = false; // a cancel overrides a pause
             let _ = f.abort.send(true);
             return Ok(run);
         }

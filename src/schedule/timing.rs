@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 /// What to do with a firing that passed while `serve` was down.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Missed {
     /// Record it as skipped (the default: a patrol flown hours late is seldom wanted).
@@ -23,7 +23,7 @@ pub enum Missed {
 }
 
 /// A patrol's schedule as written.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timing {
     /// IANA time zone of the cron fields, windows and dates.

@@ -81,9 +81,11 @@ class Session:
 
     def collect(self, vehicle_s):
         """Every message for `vehicle_s` of the vehicle's clock."""
-        self.recv()
+        # The first read also brings the clock up to date; on a busy machine the reply
+        # may already be waiting in it, so it is kept.
+        first = self.recv()
         start = self.vehicle_s()
-        out = []
+        out = [first] if first is not None else []
         end = time.time() + vehicle_s * 20 + 10
         while self.vehicle_s() - start < vehicle_s and time.time() < end:
             msg = self.recv()
