@@ -35,7 +35,11 @@ fn serve(defs: &[(&str, &str)]) -> Serve {
     .into_iter()
     .map(|(k, role, holder, cells)| (k, token(&data, role, holder, cells)))
     .collect();
-    let s = spawn(&data, &pdir, &["--demo", "--speed", "40"]);
+    let s = spawn(
+        &data,
+        &pdir,
+        &["--demo", "--speed", "40", "--log-format", "json"],
+    );
     Serve {
         base: s.base.clone(),
         s,
@@ -272,6 +276,21 @@ fn bad_requests_get_one_error_shape_and_sigterm_stops_the_service() {
             std::thread::sleep(Duration::from_millis(100));
         };
         assert!(status.success(), "{status:?}");
+        // Structured logs: one JSON object per line, the stop among them.
+        let log = std::fs::read_to_string(s.s.data.join("serve.log")).unwrap();
+        let lines: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(lines
+            .iter()
+            .all(|l| l["level"].is_string() && l["target"].is_string()));
+        assert!(
+            lines.iter().any(|l| l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("stopping"))),
+            "{log}"
+        );
     }
 }
 

@@ -146,7 +146,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let app = gridpatrol::api::router(service, live);
     let shutdown = async move {
         terminated().await;
-        eprintln!("stopping: no new runs; sorties in the air finish first");
+        tracing::info!("stopping: no new runs; sorties in the air finish first");
         let _ = stop_tx.send(true);
     };
     axum::serve(
