@@ -1,7 +1,9 @@
 //! The live stream behind `GET /api/v1/stream` (Server-Sent Events): vehicle telemetry
-//! (each vehicle at most once a second), run state changes and grid event changes, each
-//! with a growing id. The last 4,096 are kept, so a client that reconnects with
-//! `Last-Event-ID` gets what it missed; one that fell further behind gets a `reset` first.
+//! (each vehicle once a second), run state changes and grid event changes. Changes carry a
+//! growing id and the last 4,096 are kept, so a client that reconnects with
+//! `Last-Event-ID` gets what it missed (one that fell further behind gets a `reset`
+//! first); telemetry carries no id and is not kept: a fresh sample comes every second,
+//! and twenty vehicles' would push the changes out of the buffer in minutes.
 //! Run and event changes are read from the store (their tables' row ids), so whatever
 //! writes them, this process or another controller, is streamed.
 
@@ -44,6 +46,12 @@ impl LiveStream {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sends a passing state (telemetry) to the clients connected now, without an id.
+    pub fn publish_volatile(&self, kind: &'static str, data: Value) {
+        let _ = self.tx.send(Item { id: 0, kind, data });
+    }
+
+    /// Sends a change, with the next id, and keeps it for clients that reconnect.
     pub fn publish(&self, kind: &'static str, data: Value) {
         let mut g = self.inner();
         g.0 += 1;
@@ -84,7 +92,7 @@ impl LiveStream {
                 tick.tick().await;
                 for id in fleet.sysids() {
                     if let Some(v) = fleet.vehicle(id) {
-                        me.publish("telemetry", json!(v.telemetry()));
+                        me.publish_volatile("telemetry", json!(v.telemetry()));
                     }
                 }
             }

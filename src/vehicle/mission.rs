@@ -341,8 +341,37 @@ pub enum MissionError {
     Protocol(String),
 }
 
-/// How often in a row a download may start over without getting further than before.
+/// How often in a row a transfer may start over without getting further than before...
 const MAX_RESTARTS: u32 = 5;
+/// ...or for how long: a SITL at 40× drops a transfer after 125 ms of silence, shorter
+/// than a loaded machine may keep us off the CPU, so a count alone can run out in a
+/// second.
+const RESTART_WINDOW: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The restarts of one transfer since it last got further.
+struct Restarts {
+    count: u32,
+    since: Instant,
+}
+
+impl Restarts {
+    fn new() -> Self {
+        Self {
+            count: 0,
+            since: Instant::now(),
+        }
+    }
+
+    /// Whether one more start-over is allowed.
+    fn allowed(&self) -> bool {
+        self.count < MAX_RESTARTS || self.since.elapsed() < RESTART_WINDOW
+    }
+
+    /// The transfer got further than ever before.
+    fn progress(&mut self) {
+        *self = Self::new();
+    }
+}
 
 /// PX4 drops a transfer after this long (of its clock) without hearing from the ground
 /// (MAVLINK_MISSION_PROTOCOL_TIMEOUT_DEFAULT in mavlink_mission.h).
@@ -500,7 +529,7 @@ impl Vehicle {
         let mut busy_retries = 0u32;
         // Restarts in a row that got no further than the furthest item asked for: under
         // load PX4 may drop a long transfer more than once, but never fails one that moves.
-        let mut restarts = 0;
+        let mut restarts = Restarts::new();
         let mut furthest: Option<u16> = None;
         let mut refused: Option<MavMissionResult> = None;
         let mut last_sent: Option<u16> = None;
@@ -513,7 +542,7 @@ impl Vehicle {
                     // The vehicle said MISSION_ERROR mid-upload and then asked for nothing
                     // more: it dropped the transfer, so start it over.
                     if let Some(result) = refused.take() {
-                        if restarts >= MAX_RESTARTS {
+                        if !restarts.allowed() {
                             return Err(MissionError::Rejected {
                                 stage,
                                 item: last_sent,
@@ -542,11 +571,7 @@ impl Vehicle {
                     // The vehicle dropped the upload ("Operation timeout": PX4 heard nothing
                     // for 5 s of its clock): start it over rather than send items it will
                     // refuse.
-                    MavMessage::STATUSTEXT(t)
-                        if restarts < MAX_RESTARTS && operation_timeout(t) =>
-                    {
-                        true
-                    }
+                    MavMessage::STATUSTEXT(t) if restarts.allowed() && operation_timeout(t) => true,
                     MavMessage::MISSION_REQUEST_INT(MISSION_REQUEST_INT_DATA {
                         seq,
                         target_system,
@@ -629,12 +654,13 @@ impl Vehicle {
             if start_over {
                 if last_sent > furthest {
                     furthest = last_sent;
-                    restarts = 0;
+                    restarts.progress();
                 }
-                restarts += 1;
+                restarts.count += 1;
                 tracing::debug!(
-                    "vehicle {}: {kind:?} upload starts over (restart {restarts}, had reached item {last_sent:?})",
-                    self.sysid()
+                    "vehicle {}: {kind:?} upload starts over (restart {}, had reached item {last_sent:?})",
+                    self.sysid(),
+                    restarts.count
                 );
                 last_sent = None;
                 attempts = 0;
@@ -667,7 +693,7 @@ impl Vehicle {
         };
         txn.send(request_list.clone());
         let mut attempts = 0;
-        let mut restarts = 0;
+        let mut restarts = Restarts::new();
         // The most items any pass got: a restart that gets further is not counted, so
         // heavy loss on a long plan costs time but never fails a transfer that moves.
         let mut furthest = 0;
@@ -696,8 +722,7 @@ impl Vehicle {
                     // (PX4_PROTOCOL_TIMEOUT of its clock without a reply; PX4 then ignores
                     // requests) does the download start over, which PX4 always answers.
                     let silent = last_reply.elapsed().mul_f64(rate);
-                    if count.is_some() && silent >= PX4_PROTOCOL_TIMEOUT && restarts < MAX_RESTARTS
-                    {
+                    if count.is_some() && silent >= PX4_PROTOCOL_TIMEOUT && restarts.allowed() {
                         true
                     } else {
                         match count {
@@ -712,7 +737,7 @@ impl Vehicle {
                     // PX4's word that it dropped the transfer ("Operation timeout"): start
                     // over now rather than ask for items it will ignore.
                     MavMessage::STATUSTEXT(t)
-                        if count.is_some() && restarts < MAX_RESTARTS && operation_timeout(t) =>
+                        if count.is_some() && restarts.allowed() && operation_timeout(t) =>
                     {
                         true
                     }
@@ -749,7 +774,7 @@ impl Vehicle {
                                 last_reply = Instant::now();
                                 if items.len() > furthest {
                                     furthest = items.len();
-                                    restarts = 0;
+                                    restarts.progress();
                                 }
                                 if count != Some(next + 1) {
                                     txn.send(request(next + 1));
@@ -762,7 +787,7 @@ impl Vehicle {
                 },
             };
             if start_over {
-                restarts += 1;
+                restarts.count += 1;
                 count = None;
                 items.clear();
                 last_reply = Instant::now();
