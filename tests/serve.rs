@@ -711,3 +711,44 @@ fn an_event_goes_round_its_loop_through_the_api_with_every_step_audited() {
     assert_eq!(stats["events"]["total"], 1, "{stats}");
     assert_eq!(stats["events"]["closed"], 1, "{stats}");
 }
+
+/// A weather source on 127.0.0.1:0 answering every GET with `body`; its URL.
+fn weather_source(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/now", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn a_windy_weather_source_skips_a_run_with_its_reason() {
+    let url = weather_source(r#"{"wind_m_s": 11.2}"#);
+    let def = format!(
+        "name = \"windy\"\ncells = [\"WQ-25\"]\n[ready]\nmax_wind_m_s = 10.0\nweather_url = \"{url}\"\n"
+    );
+    let s = serve(&[("windy", def.as_str())]);
+    let (code, run) = call(&s, "POST", "/api/v1/patrols/windy/runs");
+    assert_eq!(code, 201, "{run}");
+    let done = wait_final(
+        &s.base,
+        &s.tokens["operator"],
+        run["id"].as_i64().unwrap(),
+        Duration::from_secs(60),
+    );
+    assert_eq!(done["run"]["state"], "skipped", "{done}");
+    assert_eq!(
+        done["run"]["reason"], "skipped: wind 11.2 m/s > 10",
+        "{done}"
+    );
+}

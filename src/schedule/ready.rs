@@ -93,6 +93,58 @@ pub fn vehicle_failures(r: &ReadyConditions, t: &Telemetry, need_pct: f64) -> Ve
     f
 }
 
+/// Weather sources' answers, fetched off the scheduler's thread and kept for a minute:
+/// dispatch reads them without waiting on the network.
+#[derive(Default)]
+pub struct WeatherCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, WeatherEntry>>,
+}
+
+#[derive(Default)]
+struct WeatherEntry {
+    at: Option<std::time::Instant>,
+    wind: Option<Result<f64, String>>,
+    fetching: bool,
+}
+
+/// How long a weather source's answer holds.
+const WEATHER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl WeatherCache {
+    /// The wind `url` last reported (m/s), or why it did not; `None` until its first
+    /// answer. A stale or missing answer is fetched again in the background.
+    pub fn wind(self: &std::sync::Arc<Self>, url: &str) -> Option<Result<f64, String>> {
+        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let e = g.entry(url.to_string()).or_default();
+        let stale = e.at.is_none_or(|t| t.elapsed() > WEATHER_TTL);
+        if stale && !e.fetching {
+            e.fetching = true;
+            let (me, key) = (self.clone(), url.to_string());
+            let fetch = move || {
+                let wind = wind_from(&key);
+                let mut g = me.entries.lock().unwrap_or_else(|p| p.into_inner());
+                let e = g.entry(key).or_default();
+                *e = WeatherEntry {
+                    at: Some(std::time::Instant::now()),
+                    wind: Some(wind),
+                    fetching: false,
+                };
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(fetch)),
+                // No runtime (a test driving the service by hand): fetch here.
+                Err(_) => {
+                    drop(g);
+                    fetch();
+                    let g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+                    return g.get(url).and_then(|e| e.wind.clone());
+                }
+            }
+        }
+        e.wind.clone()
+    }
+}
+
 /// The wind a weather source reports: GET `url` → JSON `{"wind_m_s": …}`, given up after
 /// 10 s (an unanswering source must not hold the scheduler).
 pub fn wind_from(url: &str) -> Result<f64, String> {

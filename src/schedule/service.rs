@@ -13,7 +13,7 @@ use tokio::sync::{watch, Notify};
 
 use super::book::{Result, RunBook, RunError, RunFilter};
 use super::definition::PatrolDef;
-use super::ready::{site_failures, vehicle_failures, wind_from};
+use super::ready::{site_failures, vehicle_failures, WeatherCache};
 use super::run::{Run, RunState};
 use super::scheduler::{us, Clock, Scheduler};
 use crate::grid::GridMap;
@@ -69,6 +69,7 @@ pub struct Service {
     wake: Arc<Notify>,
     cfg: ServiceConfig,
     flying: Mutex<HashMap<i64, Flying>>,
+    weather: Arc<WeatherCache>,
 }
 
 /// The key under which a run's captures and sorties are stored.
@@ -93,6 +94,7 @@ impl Service {
             wake: Arc::new(Notify::new()),
             cfg,
             flying: Mutex::new(HashMap::new()),
+            weather: Arc::new(WeatherCache::default()),
         })
     }
 
@@ -260,14 +262,15 @@ impl Service {
                     .transition(run.id, to, &format!("{word}: {}", why.join("; ")), None, t)
             };
             let (lat, lon) = self.map.home.map_or((0.0, 0.0), |h| (h.lat, h.lon));
-            let wind = def.ready.weather_url.as_deref().map(wind_from);
-            let site = site_failures(
-                &def.ready,
-                lat,
-                lon,
-                now,
-                wind.as_ref().and_then(|w| w.as_ref().ok()).copied(),
-            );
+            let wind = match def.ready.weather_url.as_deref() {
+                // Its weather source has not answered yet: the run waits for it.
+                Some(url) => match self.weather.wind(url) {
+                    None => continue,
+                    Some(w) => w.ok(),
+                },
+                None => None,
+            };
+            let site = site_failures(&def.ready, lat, lon, now, wind);
             if !site.is_empty() {
                 refuse(&site)?;
                 continue;
