@@ -21,6 +21,12 @@ const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geoj
 /// The simulator (one vehicle per fault given) sending its GCS link to `port`, with
 /// issues in WQ-25, its photos in `dir/sim-images`, and a fast dock charger.
 async fn sim(port: u16, dir: &Path, faults: Vec<Faults>) -> Sim {
+    windy_sim(port, dir, faults, (0.0, 0.0)).await
+}
+
+/// As [`sim`], with the wind blowing (north, east m/s): the simulated vehicles then
+/// stream their wind estimate (WIND_COV) when asked, as PX4 does while it estimates one.
+async fn windy_sim(port: u16, dir: &Path, faults: Vec<Faults>, wind: (f64, f64)) -> Sim {
     let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
     let home = map.home.unwrap();
     let cell = map.cell("WQ-25").unwrap();
@@ -42,6 +48,7 @@ async fn sim(port: u16, dir: &Path, faults: Vec<Faults>) -> Sim {
         // A quick swap: the resumed sortie need not wait half an hour of charging.
         dock_charge_pct_per_min: 60.0,
         faults,
+        wind,
         ..Default::default()
     })
     .await
@@ -571,4 +578,47 @@ async fn an_operator_pauses_a_run_in_the_air_and_resumes_it_to_full_coverage() {
     let (code, jpeg) = fetched.expect("a photo with its image fetched");
     assert_eq!(code, 200);
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "a JPEG");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_weather_source_the_vehicles_own_wind_estimate_decides() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    // 9 m/s from the south and 6 from the west: 10.8 m/s.
+    let _sim = windy_sim(port, dir.path(), vec![Faults::default()], (9.0, 6.0)).await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let def = "name = \"calm-only\"\ncells = [\"WQ-25\"]\n[ready]\nmax_wind_m_s = 10.0\n";
+    let pdir = patrols(dir.path(), &[("calm-only", def)]);
+    let s = serve_for(port, &data, &pdir);
+    let base = s.base.clone();
+    let (done, fleet) = tokio::task::spawn_blocking(move || {
+        let (code, run) = call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/calm-only/runs"),
+            Some(&op),
+        );
+        assert_eq!(code, 201, "{run}");
+        let done = wait_final(
+            &base,
+            &op,
+            run["id"].as_i64().unwrap(),
+            Duration::from_secs(60),
+        );
+        let (_, fleet) = call_as("GET", &format!("{base}/api/v1/vehicles"), Some(&op));
+        (done, fleet)
+    })
+    .await
+    .unwrap();
+    assert_eq!(done["run"]["state"], "skipped", "{done}");
+    assert_eq!(
+        done["run"]["reason"], "skipped: vehicle 1: wind 10.8 m/s > 10 (its own estimate)",
+        "{done}"
+    );
+    let wind = &fleet["vehicles"][0]["wind"];
+    // Blowing towards the north-east, so from the south-west: 180 + atan(6/9) = 213.7°.
+    assert!(
+        (wind["from_deg"].as_f64().unwrap() - 213.7).abs() < 0.5,
+        "{wind}"
+    );
 }

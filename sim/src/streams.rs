@@ -30,6 +30,7 @@ pub mod id {
     pub const AUTOPILOT_VERSION: u32 = 148;
     pub const ESTIMATOR_STATUS: u32 = 230;
     pub const VIBRATION: u32 = 241;
+    pub const WIND_COV: u32 = 231;
     pub const HOME_POSITION: u32 = 242;
     pub const EXTENDED_SYS_STATE: u32 = 245;
     pub const ODOMETRY: u32 = 331;
@@ -126,6 +127,7 @@ pub const STREAMABLE: &[u32] = &[
     id::BATTERY_STATUS,
     id::ESTIMATOR_STATUS,
     id::VIBRATION,
+    id::WIND_COV,
     id::HOME_POSITION,
     id::EXTENDED_SYS_STATE,
     id::ODOMETRY,

@@ -1435,6 +1435,19 @@ impl SimVehicle {
                 pos_vert_accuracy: 0.3,
                 ..Default::default()
             }),
+            // PX4 streams it only while its estimator estimates the wind (not on the
+            // ground without drag fusion): here, only when the simulation has some.
+            id::WIND_COV if self.wind != (0.0, 0.0) => MavMessage::WIND_COV(WIND_COV_DATA {
+                time_usec: self.boot_us(),
+                wind_x: self.wind.0 as f32,
+                wind_y: self.wind.1 as f32,
+                wind_z: 0.0,
+                var_horiz: 0.1,
+                var_vert: 0.1,
+                wind_alt: self.alt as f32,
+                horiz_accuracy: 0.0,
+                vert_accuracy: 0.0,
+            }),
             id::VIBRATION => MavMessage::VIBRATION(VIBRATION_DATA {
                 time_usec: self.boot_us(),
                 vibration_y: 0.01,

@@ -45,7 +45,8 @@ pub fn site_failures(
             f.push(format!("sun {e:.1}° < {min}° above the horizon"));
         }
     }
-    if let Some(max) = r.max_wind_m_s {
+    // Without a weather source the vehicles' own estimates decide (vehicle_failures).
+    if let (Some(max), Some(_)) = (r.max_wind_m_s, &r.weather_url) {
         match wind_m_s {
             Some(w) if w > max => f.push(format!("wind {w:.1} m/s > {max}")),
             Some(_) => {}
@@ -54,6 +55,9 @@ pub fn site_failures(
     }
     f
 }
+
+/// How old a vehicle's wind estimate may be and still count.
+pub const WIND_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What one vehicle fails of `r`, given the battery share (percent) its first sortie
 /// needs.
@@ -77,6 +81,19 @@ pub fn vehicle_failures(r: &ReadyConditions, t: &Telemetry, need_pct: f64) -> Ve
             "vehicle {}: failsafe active (system status {})",
             t.sysid, t.system_status
         ));
+    }
+    if let (Some(max), None) = (r.max_wind_m_s, &r.weather_url) {
+        match t.wind.as_ref().filter(|w| w.at.elapsed() < WIND_FRESH) {
+            Some(w) if f64::from(w.speed_m_s) > max => f.push(format!(
+                "vehicle {}: wind {:.1} m/s > {max} (its own estimate)",
+                t.sysid, w.speed_m_s
+            )),
+            Some(_) => {}
+            None => f.push(format!(
+                "vehicle {}: wind unknown (it sends no WIND_COV; give the patrol a weather_url)",
+                t.sysid
+            )),
+        }
     }
     match t.battery.remaining {
         Some(b) => {
@@ -190,6 +207,7 @@ mod tests {
     fn site_failures_give_reasons() {
         let r = ReadyConditions {
             max_wind_m_s: Some(10.0),
+            weather_url: Some("http://127.0.0.1:9/now".into()),
             min_sun_elevation_deg: Some(0.0),
             ..Default::default()
         };

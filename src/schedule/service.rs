@@ -70,6 +70,8 @@ pub struct Service {
     cfg: ServiceConfig,
     flying: Mutex<HashMap<i64, Flying>>,
     weather: Arc<WeatherCache>,
+    /// When each vehicle was asked to stream its wind estimate (WIND_COV).
+    wind_asked: Mutex<HashMap<u8, std::time::Instant>>,
 }
 
 /// The key under which a run's captures and sorties are stored.
@@ -95,6 +97,7 @@ impl Service {
             cfg,
             flying: Mutex::new(HashMap::new()),
             weather: Arc::new(WeatherCache::default()),
+            wind_asked: Mutex::new(HashMap::new()),
         })
     }
 
@@ -300,6 +303,7 @@ impl Service {
         let mut best: Option<(Vehicle, i8)> = None;
         let mut any_free = false;
         let mut charging = false;
+        let mut waiting_wind = false;
         for sysid in self.fleet.sysids() {
             if !def.vehicles.is_empty() && !def.vehicles.contains(&sysid) {
                 continue;
@@ -318,6 +322,25 @@ impl Service {
                 continue;
             };
             let tel: Telemetry = v.telemetry();
+            // Without a weather source, the vehicle's own estimate: asked for once (1 Hz),
+            // and given a few seconds to come before its absence counts.
+            if def.ready.max_wind_m_s.is_some()
+                && def.ready.weather_url.is_none()
+                && tel.wind.is_none()
+            {
+                let mut asked = self.wind_asked.lock().unwrap_or_else(|p| p.into_inner());
+                let since = *asked.entry(sysid).or_insert_with(|| {
+                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                        let v = v.clone();
+                        rt.spawn(async move { v.set_message_interval(231, 1e6).await });
+                    }
+                    std::time::Instant::now()
+                });
+                if since.elapsed() < Duration::from_secs(5) {
+                    waiting_wind = true;
+                    continue;
+                }
+            }
             // The sortie's own need is added once it is planned (fly waits for the charge).
             let f = vehicle_failures(&def.ready, &tel, 0.0);
             if f.is_empty() {
@@ -333,7 +356,7 @@ impl Service {
         let waited = t - run.updated_us;
         match best {
             Some((v, _)) => Ok(v),
-            None if !any_free => Err(Vec::new()),
+            None if !any_free || waiting_wind => Err(Vec::new()),
             None if charging && waited < self.cfg.battery_wait.as_micros() as i64 => {
                 Err(Vec::new())
             }

@@ -330,6 +330,20 @@ impl Vehicle {
         .await
     }
 
+    /// MAV_CMD_SET_MESSAGE_INTERVAL: the autopilot streams message `id` every
+    /// `interval_us` µs (-1 stops it, 0 restores its default).
+    pub async fn set_message_interval(
+        &self,
+        id: u32,
+        interval_us: f32,
+    ) -> Result<CommandAck, CommandError> {
+        self.command_long(CommandSpec::new(
+            MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL,
+            [id as f32, interval_us, 0.0, 0.0, 0.0, 0.0, 0.0],
+        ))
+        .await
+    }
+
     /// MAV_CMD_REQUEST_MESSAGE for message `id` from component `compid` (1 the autopilot,
     /// 100 the camera), with `param2` (e.g. an image index).
     pub async fn request_message(

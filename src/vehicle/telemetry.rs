@@ -155,6 +155,23 @@ pub struct Telemetry {
     pub statustext: VecDeque<(u8, String)>,
     /// Seconds since the last HEARTBEAT.
     pub heartbeat_age_s: f64,
+    /// The vehicle's own wind estimate (WIND_COV), when it sends one: PX4 does only while
+    /// its EKF estimates the wind (airspeed or drag fusion), not on the ground otherwise.
+    pub wind: Option<WindEstimate>,
+}
+
+/// A wind estimate from WIND_COV.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WindEstimate {
+    /// Horizontal speed, m/s.
+    pub speed_m_s: f32,
+    /// Where it blows from, degrees clockwise from north.
+    pub from_deg: f32,
+    /// Horizontal variance, (m/s)².
+    pub var_horiz: f32,
+    /// When it came.
+    #[serde(skip)]
+    pub at: std::time::Instant,
 }
 
 /// A camera's intrinsics from CAMERA_INFORMATION (MAVLink camera protocol).
@@ -223,6 +240,7 @@ impl Telemetry {
             camera_images: None,
             camera_status_reports: 0,
             statustext: VecDeque::new(),
+            wind: None,
             heartbeat_age_s: 0.0,
         }
     }
@@ -481,6 +499,15 @@ impl TelemetryReducer {
                 }
             }
             // PX4 re-sends the last reached item about once a second: report it once.
+            MavMessage::WIND_COV(w) if w.wind_x.is_finite() && w.wind_y.is_finite() => {
+                // wind_x/y: the air's velocity north/east (NED), m/s.
+                t.wind = Some(WindEstimate {
+                    speed_m_s: w.wind_x.hypot(w.wind_y),
+                    from_deg: ((-w.wind_y).atan2(-w.wind_x).to_degrees() + 360.0) % 360.0,
+                    var_horiz: w.var_horiz,
+                    at: std::time::Instant::now(),
+                });
+            }
             MavMessage::MISSION_ITEM_REACHED(m) if t.last_reached != Some(m.seq) => {
                 t.last_reached = Some(m.seq);
                 events.push(VehicleEvent::MissionItemReached(m.seq));
