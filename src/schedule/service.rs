@@ -199,6 +199,25 @@ impl Service {
         self.scheduler.patrol(patrol)
     }
 
+    /// The middle of `cells` (all of the district when empty): (lat, lon) degrees.
+    fn area_centre(&self, cells: &[String]) -> Option<(f64, f64)> {
+        use geo::Centroid;
+        let pts: Vec<geo::Point<f64>> = self
+            .map
+            .cells
+            .iter()
+            .filter(|c| cells.is_empty() || cells.contains(&c.id))
+            .filter_map(|c| c.polygon.centroid())
+            .collect();
+        let n = pts.len() as f64;
+        (n > 0.0).then(|| {
+            let (x, y) = pts
+                .iter()
+                .fold((0.0, 0.0), |(x, y), p| (x + p.x(), y + p.y()));
+            (y / n, x / n)
+        })
+    }
+
     /// The district the patrols fly over.
     pub fn map(&self) -> &GridMap {
         &self.map
@@ -289,7 +308,7 @@ impl Service {
         Ok(())
     }
 
-    /// The ready vehicle with the most battery, or why none is ready (empty: wait, as
+    /// The nearest ready vehicle (then the one with the most battery), or why none is ready (empty: wait, as
     /// they are all busy with other runs, or one is charging in its dock and the run has
     /// waited less than `battery_wait`).
     fn choose_vehicle(
@@ -300,7 +319,10 @@ impl Service {
     ) -> std::result::Result<Vehicle, Vec<String>> {
         let busy: Vec<u8> = self.flying().values().map(|f| f.sysid).collect();
         let mut why = Vec::new();
-        let mut best: Option<(Vehicle, i8)> = None;
+        // Nearest first (100 m steps), then the most battery: the dock closest to the
+        // patrol's cells saves the transit, as FlightHub 2 sends the nearest dock.
+        let target = self.area_centre(&def.cells);
+        let mut best: Option<(Vehicle, (u64, i8))> = None;
         let mut any_free = false;
         let mut charging = false;
         let mut waiting_wind = false;
@@ -345,8 +367,20 @@ impl Service {
             let f = vehicle_failures(&def.ready, &tel, 0.0);
             if f.is_empty() {
                 let b = tel.battery.remaining.unwrap_or(0);
-                if best.as_ref().is_none_or(|(_, bb)| b > *bb) {
-                    best = Some((v, b));
+                let at = tel
+                    .position
+                    .as_ref()
+                    .map(|p| (p.lat, p.lon))
+                    .or(tel.home.map(|h| (h.lat, h.lon)));
+                let steps = match (at, target) {
+                    (Some(a), Some(t)) => {
+                        (crate::geotag::distance_m(a.0, a.1, t.0, t.1) / 100.0) as u64
+                    }
+                    _ => u64::MAX,
+                };
+                let better = |(s, bb): &(u64, i8)| steps < *s || (steps == *s && b > *bb);
+                if best.as_ref().is_none_or(|(_, k)| better(k)) {
+                    best = Some((v, (steps, b)));
                 }
             } else {
                 charging |= f.iter().all(|s| s.contains(": battery ")) && !tel.armed;
