@@ -56,6 +56,25 @@ pub fn site_failures(
     f
 }
 
+/// Whether each of `jobs` can fly from `home` (lat, lon degrees) as PX4 would take it:
+/// its geofence within PX4's capacity and holding the home (else PX4 will not arm), its
+/// first waypoint within MIS_DIST_1WP; one sentence per sortie that cannot.
+pub fn fence_failures(jobs: &[crate::patrol::SortieJob], home: (f64, f64)) -> Vec<String> {
+    let cap = crate::plan::fence::PX4_FENCE_CAPACITY;
+    jobs.iter()
+        .filter_map(|j| {
+            if j.fence.len() > cap {
+                return Some(format!(
+                    "sortie {}: its geofence has {} items; the vehicle holds {cap}",
+                    j.index + 1,
+                    j.fence.len()
+                ));
+            }
+            crate::patrol::check_sortie_from_home(j, home, crate::patrol::PX4_MIS_DIST_1WP_M).err()
+        })
+        .collect()
+}
+
 /// How old a vehicle's wind estimate may be and still count.
 pub const WIND_FRESH: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -201,6 +220,42 @@ mod tests {
         // Sunrise about 06:00 Beijing time in June there.
         let dawn = sun_elevation_deg(lat, lon, at(6, 0));
         assert!(dawn.abs() < 3.0, "{dawn}");
+    }
+
+    #[test]
+    fn a_fence_that_leaves_home_outside_does_not_fit() {
+        use crate::vehicle::MissionItem;
+        // A 200 m square fence 1 km north of home.
+        let (lat, lon) = (36.569, 103.68);
+        let d = 0.001;
+        let corners = [
+            (lat - d, lon - d),
+            (lat - d, lon + d),
+            (lat + d, lon + d),
+            (lat + d, lon - d),
+        ];
+        let fence: Vec<MissionItem> = corners
+            .iter()
+            .map(|&(a, o)| MissionItem {
+                command: 5001,
+                params: [4.0, 0.0, 0.0, 0.0],
+                ..MissionItem::waypoint(a, o, 0.0)
+            })
+            .collect();
+        let job = crate::patrol::SortieJob {
+            index: 1,
+            mission: vec![MissionItem::takeoff(lat, lon, 30.0)],
+            fence,
+            cells: vec![],
+            flight_time_s: 60.0,
+        };
+        assert!(fence_failures(std::slice::from_ref(&job), (lat, lon)).is_empty());
+        let f = fence_failures(&[job], (36.56, 103.68));
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].starts_with("sortie 2: the vehicle's home is") && f[0].contains("outside"),
+            "{f:?}"
+        );
     }
 
     #[test]

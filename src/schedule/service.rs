@@ -483,6 +483,16 @@ impl Service {
                 format!("all {} sortie(s) flown", jobs.len()),
             );
         }
+        // The fence fits: checked before anything is uploaded, so the run is skipped
+        // with the reason instead of failing at the vehicle.
+        if def.ready.fence_fits && !v.telemetry().armed {
+            if let Some(h) = v.telemetry().home {
+                let f = super::ready::fence_failures(&left, (h.lat, h.lon));
+                if !f.is_empty() {
+                    return (RunState::Skipped, format!("skipped: {}", f.join("; ")));
+                }
+            }
+        }
         // Executing from the moment the vehicle arms.
         let watcher = {
             let (book, v, id) = (self.book().clone(), v.clone(), run.id);
