@@ -121,16 +121,19 @@ fn subscribe(base: String, token: String, until: Instant, got: Arc<Mutex<Vec<(u6
         return;
     };
     let reader = std::io::BufReader::new(resp.body_mut().as_reader());
-    let (mut id, mut kind) = (String::new(), String::new());
+    // An event is its field lines, in any order, ended by a blank line.
+    let (mut id, mut kind, mut data) = (String::new(), String::new(), String::new());
     for line in reader.lines() {
         let Ok(line) = line else { break };
         if let Some(v) = line.strip_prefix("id: ") {
             id = v.to_string();
         } else if let Some(v) = line.strip_prefix("event: ") {
             kind = v.to_string();
-        } else if let Some(d) = line.strip_prefix("data: ") {
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = v.to_string();
+        } else if line.is_empty() {
             if kind == "run" {
-                let v: Value = serde_json::from_str(d).unwrap_or_default();
+                let v: Value = serde_json::from_str(&data).unwrap_or_default();
                 let now_us = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_micros() as i64);
@@ -138,6 +141,7 @@ fn subscribe(base: String, token: String, until: Instant, got: Arc<Mutex<Vec<(u6
                     got.lock().unwrap().push((i, (now_us - at) as f64 / 1000.0));
                 }
             }
+            (id, kind, data) = (String::new(), String::new(), String::new());
         }
         if Instant::now() > until {
             break;
