@@ -489,6 +489,14 @@ fn patrols_are_made_through_the_api_and_bad_input_writes_nothing() {
         Some(&s.tokens["viewer"]),
     );
     assert_eq!(v["definition"]["schedule"]["cron"][0], "30 19 * * *", "{v}");
+    // Each write is on record with the token's holder.
+    let who: Vec<(&str, &str)> = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap(), c["holder"].as_str().unwrap()))
+        .collect();
+    assert_eq!(who, [("created", "管理员"), ("replaced", "管理员")], "{v}");
     assert_eq!(delete(&format!("{url}/evening"), &admin), 204);
     assert_eq!(delete(&format!("{url}/evening"), &admin), 404);
     assert_eq!(count(), 1);

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use super::auth::{Principal, Role};
 use super::{need, ApiError, ApiResult, ErrorBody};
+use crate::schedule::book::PatrolChange;
 use crate::schedule::service::Service;
 use crate::schedule::{PatrolDef, Run};
 
@@ -23,6 +24,9 @@ pub struct PatrolEntry {
     /// RFC 3339; none when nothing is due (disabled, or no firing left).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next: Option<DateTime<Utc>>,
+    /// Who made and changed it through the API (one patrol's read only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<PatrolChange>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -50,6 +54,7 @@ pub async fn list(State(s): State<Arc<Service>>) -> ApiResult<PatrolList> {
             PatrolEntry {
                 definition: d,
                 next,
+                changes: None,
             }
         })
         .collect();
@@ -62,7 +67,7 @@ pub async fn list(State(s): State<Arc<Service>>) -> ApiResult<PatrolList> {
     tag = "patrols",
     params(("name" = String, Path, description = "The patrol's name")),
     responses(
-        (status = 200, description = "viewer: the patrol and its next firing", body = PatrolEntry),
+        (status = 200, description = "viewer: the patrol, its next firing and who changed it through the API", body = PatrolEntry),
         (status = 404, description = "No such patrol", body = ErrorBody)
     )
 )]
@@ -80,7 +85,12 @@ pub async fn get(
         .into_iter()
         .find(|(n, _)| *n == name)
         .and_then(|(_, t)| t);
-    Ok(Json(PatrolEntry { definition, next }))
+    let changes = Some(s.book().patrol_changes(&name)?);
+    Ok(Json(PatrolEntry {
+        definition,
+        next,
+        changes,
+    }))
 }
 
 /// A patrol definition from a request body, checked against the district: malformed JSON,
@@ -98,9 +108,10 @@ pub(super) fn patrol_from(
     Ok(def)
 }
 
-/// Stores `def` and puts it in the scheduler.
-fn save_patrol(s: &Service, def: PatrolDef) -> Result<bool, ApiError> {
-    s.book().save_patrol(&def, crate::events::now_us())?;
+/// Stores `def` with who did what to it, and puts it in the scheduler.
+fn save_patrol(s: &Service, def: PatrolDef, action: &str, holder: &str) -> Result<bool, ApiError> {
+    s.book()
+        .save_patrol(&def, action, holder, crate::events::now_us())?;
     s.scheduler()
         .put(def)
         .map_err(|e| ApiError::bad_request(e.to_string()))
@@ -139,7 +150,7 @@ pub async fn create(
             ),
         ));
     }
-    save_patrol(&s, def.clone())?;
+    save_patrol(&s, def.clone(), "created", &p.holder)?;
     tracing::info!(patrol = %def.name, by = %p.holder, "patrol created");
     Ok((StatusCode::CREATED, Json(PatrolBody { definition: def })))
 }
@@ -169,7 +180,7 @@ pub async fn replace(
             def.name
         )));
     }
-    save_patrol(&s, def.clone())?;
+    save_patrol(&s, def.clone(), "replaced", &p.holder)?;
     tracing::info!(patrol = %def.name, by = %p.holder, "patrol replaced");
     Ok(Json(PatrolBody { definition: def }))
 }
@@ -193,7 +204,8 @@ pub async fn delete(
     if !s.scheduler().remove(&name) {
         return Err(ApiError::not_found(format!("no patrol {name:?}")));
     }
-    s.book().delete_patrol(&name)?;
+    s.book()
+        .delete_patrol(&name, &p.holder, crate::events::now_us())?;
     tracing::info!(patrol = %name, by = %p.holder, "patrol deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -169,6 +169,15 @@ const MIGRATIONS: &[&str] = &[
         battery INTEGER,
         PRIMARY KEY (run, sysid, t_us)
     );",
+    // 11: who made, replaced or deleted each patrol through the API, and what it said.
+    "CREATE TABLE patrol_changes (
+        name TEXT NOT NULL,
+        at_us INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        definition TEXT
+    );
+    CREATE INDEX patrol_changes_name ON patrol_changes (name);",
 ];
 
 /// One point of a run's trajectory.

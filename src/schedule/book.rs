@@ -41,6 +41,16 @@ pub enum RunError {
 
 pub type Result<T> = std::result::Result<T, RunError>;
 
+/// One change of a patrol definition through the API.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct PatrolChange {
+    pub at_us: i64,
+    /// created, replaced or deleted.
+    pub action: String,
+    /// The token's holder.
+    pub holder: String,
+}
+
 const RUN_COLUMNS: &str =
     "id, patrol, planned_us, trigger, state, reason, sysid, created_us, updated_us, held_by";
 
@@ -300,7 +310,14 @@ impl RunBook {
     }
 
     /// Keeps a patrol definition made through the API (replacing one of its name).
-    pub fn save_patrol(&self, def: &super::PatrolDef, now_us: i64) -> Result<()> {
+    /// Keeps `def` (made or replaced, as `action` says, by `holder`) and records the change.
+    pub fn save_patrol(
+        &self,
+        def: &super::PatrolDef,
+        action: &str,
+        holder: &str,
+        now_us: i64,
+    ) -> Result<()> {
         let json = serde_json::to_string(def).unwrap_or_default();
         self.store.transaction(|tx| {
             tx.execute(
@@ -308,14 +325,40 @@ impl RunBook {
                  ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_us = excluded.updated_us",
                 params![def.name, json, now_us],
             )?;
+            tx.execute(
+                "INSERT INTO patrol_changes (name, at_us, action, holder, definition) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![def.name, now_us, action, holder, json],
+            )?;
             Ok(())
         })
     }
 
-    pub fn delete_patrol(&self, name: &str) -> Result<()> {
+    /// Deletes patrol `name` for `holder`, recording it.
+    pub fn delete_patrol(&self, name: &str, holder: &str, now_us: i64) -> Result<()> {
         self.store.transaction(|tx| {
             tx.execute("DELETE FROM patrols WHERE name = ?1", [name])?;
+            tx.execute(
+                "INSERT INTO patrol_changes (name, at_us, action, holder) VALUES (?1, ?2, 'deleted', ?3)",
+                params![name, now_us, holder],
+            )?;
             Ok(())
+        })
+    }
+
+    /// Who changed patrol `name` through the API, oldest first.
+    pub fn patrol_changes(&self, name: &str) -> Result<Vec<PatrolChange>> {
+        self.store.transaction(|tx| {
+            let mut st = tx.prepare(
+                "SELECT at_us, action, holder FROM patrol_changes WHERE name = ?1 ORDER BY rowid",
+            )?;
+            let rows = st.query_map([name], |r| {
+                Ok(PatrolChange {
+                    at_us: r.get(0)?,
+                    action: r.get(1)?,
+                    holder: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
