@@ -56,19 +56,22 @@ async fn windy_sim(port: u16, dir: &Path, faults: Vec<Faults>, wind: (f64, f64))
 }
 
 fn serve_for(port: u16, data: &Path, pdir: &Path) -> Serve {
+    serve_with(port, data, pdir, &[])
+}
+
+/// As [`serve_for`], with `extra` arguments.
+fn serve_with(port: u16, data: &Path, pdir: &Path, extra: &[&str]) -> Serve {
     let connect = format!("udpin:127.0.0.1:{port}");
-    spawn(
-        data,
-        pdir,
-        &[
-            "--connect",
-            &connect,
-            "--grids",
-            DISTRICT,
-            "--camera",
-            "sim",
-        ],
-    )
+    let mut args = vec![
+        "--connect",
+        &connect,
+        "--grids",
+        DISTRICT,
+        "--camera",
+        "sim",
+    ];
+    args.extend(extra);
+    spawn(data, pdir, &args)
 }
 
 /// The states of a run flown, paused once and resumed to the end.
@@ -481,7 +484,7 @@ async fn an_operator_pauses_a_run_in_the_air_and_resumes_it_to_full_coverage() {
             paused["run"]["reason"]
                 .as_str()
                 .unwrap()
-                .starts_with("paused: returned and landed"),
+                .starts_with("paused by 飞手: returned and landed"),
             "{paused}"
         );
         let (_, fleet) = call_as("GET", &format!("{base}/api/v1/vehicles"), Some(&op));
@@ -620,5 +623,89 @@ async fn without_a_weather_source_the_vehicles_own_wind_estimate_decides() {
     assert!(
         (wind["from_deg"].as_f64().unwrap() - 213.7).abs() < 0.5,
         "{wind}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_on_stop_return_brings_the_vehicle_home_and_the_run_resumes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let _sim = sim(port, dir.path(), vec![Faults::default()]).await;
+    let data = dir.path().join("data");
+    let op = token(&data, "operator", "飞手", "");
+    let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
+    let mut s = serve_with(port, &data, &pdir, &["--on-stop", "return"]);
+    let base = s.base.clone();
+    let (op2, data2) = (op.clone(), data.clone());
+    let id = tokio::task::spawn_blocking(move || {
+        let (code, run) = call_as(
+            "POST",
+            &format!("{base}/api/v1/patrols/cover-25/runs"),
+            Some(&op2),
+        );
+        assert_eq!(code, 201, "{run}");
+        let id = run["id"].as_i64().unwrap();
+        let key = format!("cover-25-{id}");
+        wait_run(&base, &op2, id, Duration::from_secs(300), |v| {
+            v["run"]["state"] == "executing" && captures(&data2, &key).len() >= 10
+        });
+        id
+    })
+    .await
+    .unwrap();
+    // SAFETY: a signal to our own child.
+    unsafe {
+        libc::kill(s.child.id() as i32, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let end = std::time::Instant::now() + Duration::from_secs(300);
+        loop {
+            if let Some(st) = s.child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(std::time::Instant::now() < end, "serve did not stop");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status:?}");
+    // Down before serve left: the run paused at its breakpoint, not held.
+    let db = rusqlite::Connection::open(data.join("gridpatrol.db")).unwrap();
+    let (state, reason): (String, String) = db
+        .query_row("SELECT state, reason FROM runs WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(state, "paused", "{reason}");
+    assert!(
+        reason.starts_with("the service stopped: returned and landed"),
+        "{reason}"
+    );
+    drop(db);
+    // Back up: it resumes by itself and finishes, the cell covered.
+    let s = serve_for(port, &data, &pdir);
+    let base = s.base.clone();
+    let done =
+        tokio::task::spawn_blocking(move || wait_final(&base, &op, id, Duration::from_secs(600)))
+            .await
+            .unwrap();
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    let key = format!("cover-25-{id}");
+    let caps = captures(&data, &key);
+    let legs = photo_legs(&planned(&data, &key));
+    let gaps = legs
+        .iter()
+        .filter(|(p, trig)| {
+            !caps
+                .iter()
+                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
+        })
+        .count();
+    assert_eq!(
+        gaps,
+        0,
+        "{gaps} of {} leg points without a photo near",
+        legs.len()
     );
 }

@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// itself.
     #[arg(long, default_value = "1inch-20mp")]
     camera: String,
+    /// On SIGTERM, let the sorties in the air finish, or bring them home now (their runs
+    /// resume from their breakpoints when the service is back).
+    #[arg(long, value_enum, default_value = "finish")]
+    on_stop: gridpatrol::schedule::service::OnStop,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -129,7 +133,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         Arc::new(SystemClock),
         fleet,
         pipeline,
-        ServiceConfig::default(),
+        ServiceConfig {
+            on_stop: args.on_stop,
+            ..ServiceConfig::default()
+        },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(service.clone().run(stop_rx));

@@ -35,6 +35,7 @@ pub struct ServiceConfig {
     pub sortie_timeout: Duration,
     /// How often a run may be cut short and resume before it ends partially done.
     pub max_resumes: usize,
+    pub on_stop: OnStop,
 }
 
 impl Default for ServiceConfig {
@@ -47,6 +48,7 @@ impl Default for ServiceConfig {
             battery_wait: Duration::from_secs(3600),
             sortie_timeout: Duration::from_secs(3 * 3600),
             max_resumes: 3,
+            on_stop: OnStop::Finish,
         }
     }
 }
@@ -56,8 +58,19 @@ struct Flying {
     sysid: u8,
     /// Turned true to bring the vehicle home: a cancel, or an operator's pause.
     abort: watch::Sender<bool>,
-    /// The abort is a pause: the run is kept, with its breakpoint, for a resume.
-    pausing: bool,
+    /// The abort is a pause, and why: the run is kept, with its breakpoint, to resume.
+    pausing: Option<String>,
+}
+
+/// What SIGTERM does to the sorties in the air.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnStop {
+    /// Let them fly to their end.
+    #[default]
+    Finish,
+    /// Bring them home now; their runs pause at their breakpoints and resume when the
+    /// service is back.
+    Return,
 }
 
 pub struct Service {
@@ -142,7 +155,15 @@ impl Service {
                 _ = stop.changed() => break,
             }
         }
-        tracing::info!("stopping: no more runs start; waiting for the sorties in the air");
+        if self.cfg.on_stop == OnStop::Return {
+            for f in self.flying().values_mut() {
+                f.pausing = Some("the service stopped".into());
+                let _ = f.abort.send(true);
+            }
+            tracing::info!("stopping: no more runs start; the sorties in the air return home");
+        } else {
+            tracing::info!("stopping: no more runs start; waiting for the sorties in the air");
+        }
         while !self.flying().is_empty() {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -427,7 +448,7 @@ impl Service {
             Flying {
                 sysid,
                 abort: abort_tx,
-                pausing: false,
+                pausing: None,
             },
         );
         let me = self.clone();
@@ -550,19 +571,11 @@ impl Service {
         }
         let flown = store.sorties_finished(&key, None).unwrap_or_default().len();
         let state_now = self.book().get(run.id).map(|r| r.state).ok();
-        let pausing = self.flying().get(&run.id).is_some_and(|f| f.pausing);
-        if *abort.borrow() && pausing {
-            let resumes = if flown >= jobs.len() {
-                "all flown".to_string()
-            } else {
-                "resumes from its breakpoint when resumed".to_string()
-            };
+        let pausing = self.flying().get(&run.id).and_then(|f| f.pausing.clone());
+        if let (true, Some(why)) = (*abort.borrow(), pausing) {
             return match state_now {
                 // Not yet in the air: it waits as it was.
-                Some(RunState::Preparing) => (
-                    RunState::Waiting,
-                    "paused before take-off; waits to be resumed".into(),
-                ),
+                Some(RunState::Preparing) => (RunState::Waiting, format!("{why} before take-off")),
                 _ if flown >= jobs.len() => (
                     RunState::Success,
                     format!("all {} sortie(s) flown", jobs.len()),
@@ -570,7 +583,7 @@ impl Service {
                 _ => (
                     RunState::Paused,
                     format!(
-                        "paused: returned and landed; {flown} of {} sortie(s) flown; {resumes}",
+                        "{why}: returned and landed; {flown} of {} sortie(s) flown; resumes from its breakpoint",
                         jobs.len()
                     ),
                 ),
@@ -687,7 +700,7 @@ impl Service {
                 &format!("paused by {who}: returning to the dock"),
                 now,
             )?;
-            f.pausing = true;
+            f.pausing = Some(format!("paused by {who}"));
             let _ = f.abort.send(true);
             return Ok(run);
         }
@@ -719,7 +732,7 @@ impl Service {
     pub fn cancel(&self, id: i64, who: &str) -> Result<Run> {
         let run = self.book().get(id)?;
         if let Some(f) = self.flying().get_mut(&id) {
-            f.pausing = false; // a cancel overrides a pause
+            f.pausing = None; // a cancel overrides a pause
             let _ = f.abort.send(true);
             return Ok(run);
         }
