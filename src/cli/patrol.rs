@@ -16,7 +16,7 @@ use gridpatrol::patrol::{
 use gridpatrol::plan::{plan_coverage, Camera, PlanOptions};
 use gridpatrol::vehicle::{Fleet, FleetConfig};
 
-use crate::{open, plan_inputs, Conn, PlanArgs};
+use super::{open, plan_inputs, Conn, PlanArgs};
 
 #[derive(clap::Args)]
 pub struct FlyArgs {
