@@ -162,6 +162,24 @@ fn photo_legs(jobs: &[Value]) -> Vec<((f64, f64), f64)> {
     out
 }
 
+/// The points of `legs` with no photo of `caps` within the trigger distance (plus 5 m of
+/// GPS error): where the cell was not covered.
+fn gaps<'a>(legs: &'a [((f64, f64), f64)], caps: &[(i64, f64, f64)]) -> Vec<&'a ((f64, f64), f64)> {
+    legs.iter()
+        .filter(|(p, trig)| {
+            !caps
+                .iter()
+                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
+        })
+        .collect()
+}
+
+/// About how many photos one pass over `legs` takes (one per trigger distance; the legs'
+/// points are 5 m apart).
+fn one_pass(legs: &[((f64, f64), f64)]) -> f64 {
+    legs.iter().map(|(_, trig)| 5.0 / trig).sum()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cell() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,14 +243,7 @@ async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cel
     let caps = captures(&data, &key);
     let legs = photo_legs(&planned(&data, &key));
     assert!(!legs.is_empty());
-    let gaps: Vec<_> = legs
-        .iter()
-        .filter(|(p, trig)| {
-            !caps
-                .iter()
-                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
-        })
-        .collect();
+    let gaps = gaps(&legs, &caps);
     assert!(
         gaps.is_empty(),
         "{} of {} leg points without a photo near, e.g. {:?}; {} photos",
@@ -243,7 +254,7 @@ async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cel
     );
     // Resumed, not started over: about one photo per trigger distance of leg (and the cut
     // leg again, and some on the way home), not all the photos before the cut again.
-    let one_pass: f64 = legs.iter().map(|(_, trig)| 5.0 / trig).sum();
+    let one_pass = one_pass(&legs);
     assert!(
         (caps.len() as f64) < one_pass * 1.4,
         "{} photos for a pass of about {one_pass:.0}: flown again from the start?",
@@ -550,21 +561,14 @@ async fn an_operator_pauses_a_run_in_the_air_and_resumes_it_to_full_coverage() {
     let key = format!("cover-25-{}", done["run"]["id"]);
     let caps = captures(&data, &key);
     let legs = photo_legs(&planned(&data, &key));
-    let gaps = legs
-        .iter()
-        .filter(|(p, trig)| {
-            !caps
-                .iter()
-                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
-        })
-        .count();
+    let gaps = gaps(&legs, &caps).len();
     assert_eq!(
         gaps,
         0,
         "{gaps} of {} leg points without a photo near",
         legs.len()
     );
-    let one_pass: f64 = legs.iter().map(|(_, trig)| 5.0 / trig).sum();
+    let one_pass = one_pass(&legs);
     assert!(
         (caps.len() as f64) < one_pass * 1.4,
         "{} photos: started over?",
@@ -694,14 +698,7 @@ async fn sigterm_with_on_stop_return_brings_the_vehicle_home_and_the_run_resumes
     let key = format!("cover-25-{id}");
     let caps = captures(&data, &key);
     let legs = photo_legs(&planned(&data, &key));
-    let gaps = legs
-        .iter()
-        .filter(|(p, trig)| {
-            !caps
-                .iter()
-                .any(|(_, lat, lon)| metres(*p, (*lat, *lon)) <= trig + 5.0)
-        })
-        .count();
+    let gaps = gaps(&legs, &caps).len();
     assert_eq!(
         gaps,
         0,

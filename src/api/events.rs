@@ -13,7 +13,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, Role};
-use super::{blocking, need, parse_opt, ApiError, ApiResult, ErrorBody};
+use super::{blocking, need, parse_opt, path_id, ApiError, ApiResult, ErrorBody};
 use crate::events::store::{AuditEntry, Evidence, Stats, StoreError};
 use crate::events::{Action, GridEvent};
 use crate::schedule::service::Service;
@@ -66,8 +66,7 @@ pub async fn list(
 }
 
 fn event_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not an event id")))
+    path_id(id, "an event id")
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -183,9 +182,7 @@ pub async fn image(
     State(s): State<Arc<Service>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id: i64 = id
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a capture id")))?;
+    let id = path_id(&id, "a capture id")?;
     let store = s.book().store().clone();
     let sha = blocking(move || store.capture_image(id))
         .await?

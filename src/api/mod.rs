@@ -136,6 +136,12 @@ fn parse_opt<T: std::str::FromStr<Err = String>>(v: Option<&str>) -> Result<Opti
     v.map(str::parse).transpose().map_err(ApiError::bad_request)
 }
 
+/// A numeric id from the path, or a 400 saying it is not `what` ("a run id").
+fn path_id(id: &str, what: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not {what}")))
+}
+
 /// Refused unless the caller's role allows `needed`.
 fn need(p: &Principal, needed: Role) -> Result<(), ApiError> {
     if p.role.allows(needed) {

@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Principal, Role};
-use super::{blocking, need, parse_opt, ApiError, ApiResult, ErrorBody};
+use super::{blocking, need, parse_opt, path_id, ApiError, ApiResult, ErrorBody};
 use crate::events::store::{RunPhoto, TrackPoint};
 use crate::schedule::service::{capture_run_key, Service};
 use crate::schedule::{Run, RunChange, RunFilter, RunState};
@@ -57,8 +57,7 @@ pub async fn list(State(s): State<Arc<Service>>, Query(q): Query<RunQuery>) -> A
 }
 
 fn run_id(id: &str) -> Result<i64, ApiError> {
-    id.parse()
-        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a run id")))
+    path_id(id, "a run id")
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

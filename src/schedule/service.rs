@@ -506,8 +506,9 @@ impl Service {
         }
         // The fence fits: checked before anything is uploaded, so the run is skipped
         // with the reason instead of failing at the vehicle.
-        if def.ready.fence_fits && !v.telemetry().armed {
-            if let Some(h) = v.telemetry().home {
+        let tel = v.telemetry();
+        if def.ready.fence_fits && !tel.armed {
+            if let Some(h) = tel.home {
                 let f = super::ready::fence_failures(&left, (h.lat, h.lon));
                 if !f.is_empty() {
                     return (RunState::Skipped, format!("skipped: {}", f.join("; ")));
