@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "gridpatrol",
     version,
-    about = "Drone patrol mission controller for city grid governance"
+    about = "Drone patrol mission controller for city grid governance",
+    after_help = "Examples:\n  gridpatrol demo\n  gridpatrol status --connect udpin:0.0.0.0:14550\n  gridpatrol fly --connect udpin:0.0.0.0:14550 missions/wenqu.geojson --cells WQ-24 --alt 60 --vehicles 2 --tlog flight.tlog"
 )]
 struct Cli {
     /// Log lines on stderr as text, or as JSON objects (one per line, for journald, Loki
@@ -35,6 +36,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Cmd {
     /// Show the vehicles heard: mode, armed, position, battery, GPS, link quality.
+    #[command(after_help = "Examples:\n  gridpatrol status --connect udpin:0.0.0.0:14550")]
     Status {
         #[command(flatten)]
         conn: Conn,
@@ -43,18 +45,28 @@ enum Cmd {
         watch: bool,
     },
     /// Upload, download or clear a mission, geofence or rally plan (JSON).
+    #[command(
+        after_help = "Examples:\n  gridpatrol mission upload --connect udpin:0.0.0.0:14540 missions/box.json\n  gridpatrol mission clear --connect udpin:0.0.0.0:14540"
+    )]
     Mission {
         #[command(subcommand)]
         op: MissionOp,
     },
     /// Plan patrol routes over grid cells and write QGroundControl .plan files.
+    #[command(
+        after_help = "Examples:\n  gridpatrol plan missions/wenqu.geojson --cells WQ-24,WQ-25 --gsd 2 --overlap 75/65 --camera 1inch-20mp --speed 8 --battery-min 20 -o patrol.plan\n  gridpatrol plan missions/wenqu.geojson --cells WQ-24 --pattern perimeter --alt 60 --home 36.56,103.68 -o perimeter.kml"
+    )]
     Plan(PlanCmd),
     /// Grid cells: validate a district file and summarise it.
+    #[command(after_help = "Examples:\n  gridpatrol grids check missions/wenqu.geojson")]
     Grids {
         #[command(subcommand)]
         op: GridsOp,
     },
     /// Summarise a .tlog, or print its message stream.
+    #[command(
+        after_help = "Examples:\n  gridpatrol replay flight.tlog\n  gridpatrol replay flight.tlog --messages"
+    )]
     Replay {
         file: PathBuf,
         /// Print every message.
@@ -62,17 +74,28 @@ enum Cmd {
         messages: bool,
     },
     /// Run the simulated PX4 fleet (same as the gridpatrol-sim binary).
+    #[command(
+        after_help = "Examples:\n  gridpatrol sim --vehicles 3 --speed 10 --world sim/worlds/wenqu.json"
+    )]
     Sim(gridpatrol_sim::cli::RunArgs),
     /// Patrol part of the sample district with the simulated fleet: plan, fly, find the
     /// issues in the photos, file them as grid events, and print the summary.
+    #[command(after_help = "Examples:\n  gridpatrol demo")]
     Demo(DemoArgs),
     /// Fly a patrol: plan (or load a .plan), preflight, upload and read back, arm, fly,
     /// and file the issues found as grid events.
+    #[command(
+        after_help = "Examples:\n  gridpatrol fly --connect udpin:0.0.0.0:14550 missions/wenqu.geojson --cells WQ-24 --alt 60 --vehicles 2 --tlog flight.tlog"
+    )]
     Fly(Box<FlyArgs>),
     /// Run the service: scheduled patrols flown unattended, the capture → event pipeline,
     /// and the HTTP API (`--demo`: on the simulator and the sample district).
+    #[command(after_help = "Examples:\n  gridpatrol serve --demo --listen 127.0.0.1:8080")]
     Serve(Box<ServeArgs>),
     /// API tokens for `serve`: create (with a role), list, revoke.
+    #[command(
+        after_help = "Examples:\n  gridpatrol token create --role operator --holder 飞手\n  gridpatrol token list"
+    )]
     Token {
         /// Data directory (gridpatrol.db).
         #[arg(long, default_value = "data", global = true)]
@@ -81,11 +104,17 @@ enum Cmd {
         op: TokenOp,
     },
     /// Scheduled patrols: check their definitions and show when they fire.
+    #[command(
+        after_help = "Examples:\n  gridpatrol patrols check missions/patrols --grids missions/wenqu.geojson"
+    )]
     Patrols {
         #[command(subcommand)]
         op: PatrolsOp,
     },
     /// Grid events: list, show, work them through the closed loop, export, statistics.
+    #[command(
+        after_help = "Examples:\n  gridpatrol events list --cell WQ-24\n  gridpatrol events sign 1 --by 赵艳\n  gridpatrol events stats"
+    )]
     Events {
         /// Data directory (gridpatrol.db, images/).
         #[arg(long, default_value = "data", global = true)]

@@ -37,6 +37,15 @@ use std::sync::Arc;
 use vehicle::SimVehicle;
 use world::World;
 
+/// A bind failure that says which port: PX4's fixed ports may be held by a PX4 SITL
+/// instance or another simulator.
+fn bind_error(e: std::io::Error, vehicle: usize, link: &str, at: SocketAddr) -> std::io::Error {
+    std::io::Error::new(
+        e.kind(),
+        format!("vehicle {vehicle}: its {link} link cannot bind UDP {at}: {e} (is a PX4 SITL instance or another simulator using it?)"),
+    )
+}
+
 /// PX4 SITL's first GCS-link local port (instance i uses 18570 + i).
 pub const PX4_SITL_GCS_PORT_BASE: u16 = 18570;
 
@@ -187,7 +196,11 @@ impl Sim {
         };
         for i in 0..cfg.vehicles {
             let port = cfg.base_port.map_or(0, |p| p + i as u16);
-            let gcs_sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
+            let at = SocketAddr::new(cfg.bind_ip, port);
+            // Another simulator or a PX4 SITL instance may hold PX4's fixed ports.
+            let gcs_sock = UdpSocket::bind(at)
+                .await
+                .map_err(|e| bind_error(e, i + 1, "GCS", at))?;
             let local_addr = gcs_sock.local_addr()?;
             let mut links = vec![Link {
                 sock: gcs_sock,
@@ -196,7 +209,10 @@ impl Sim {
             if let Some((local, remote)) = cfg.api_link {
                 // A local base of 0 binds ephemeral ports (tests).
                 let port = if local == 0 { 0 } else { local + i as u16 };
-                let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await?;
+                let at = SocketAddr::new(cfg.bind_ip, port);
+                let sock = UdpSocket::bind(at)
+                    .await
+                    .map_err(|e| bind_error(e, i + 1, "API", at))?;
                 links.push(Link {
                     sock,
                     peer: SocketAddr::new(cfg.gcs.ip(), remote + i as u16),

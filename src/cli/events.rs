@@ -11,6 +11,9 @@ use gridpatrol::grid::Datum;
 #[derive(Subcommand)]
 pub enum EventsOp {
     /// List events (optionally of one state, category or cell).
+    #[command(
+        after_help = "Examples:\n  gridpatrol events list --cell WQ-24\n  gridpatrol events list --state reported --overdue"
+    )]
     List {
         #[arg(long)]
         state: Option<EventState>,
@@ -23,10 +26,15 @@ pub enum EventsOp {
         overdue: bool,
     },
     /// One event with its evidence and audit trail.
+    #[command(after_help = "Examples:\n  gridpatrol events show 1")]
     Show { id: i64 },
     /// 签收: accept an event.
+    #[command(after_help = "Examples:\n  gridpatrol events sign 1 --by 赵艳")]
     Sign(Who),
     /// 派遣: send it to a department and handler.
+    #[command(
+        after_help = "Examples:\n  gridpatrol events dispatch 1 --by 赵艳 --department 环卫所 --handler 李师傅 --deadline-hours 24"
+    )]
     Dispatch {
         #[command(flatten)]
         who: Who,
@@ -39,8 +47,12 @@ pub enum EventsOp {
         deadline_hours: Option<f64>,
     },
     /// 处置: work starts.
+    #[command(after_help = "Examples:\n  gridpatrol events start 1 --by 王队长")]
     Start(Who),
     /// 流转: hand it to another department.
+    #[command(
+        after_help = "Examples:\n  gridpatrol events transfer 1 --by 李师傅 --department 城管中队 --handler 王队长 --note 占道经营归城管"
+    )]
     Transfer {
         #[command(flatten)]
         who: Who,
@@ -50,6 +62,9 @@ pub enum EventsOp {
         handler: String,
     },
     /// 反馈: fixed, with feedback and photos.
+    #[command(
+        after_help = "Examples:\n  gridpatrol events resolve 1 --by 王队长 --feedback 已清理"
+    )]
     Resolve {
         #[command(flatten)]
         who: Who,
@@ -59,6 +74,7 @@ pub enum EventsOp {
         photos: Vec<String>,
     },
     /// 评价: rate the fix, 1 to 5.
+    #[command(after_help = "Examples:\n  gridpatrol events evaluate 1 --by 赵艳 --rating 5")]
     Evaluate {
         #[command(flatten)]
         who: Who,
@@ -66,8 +82,12 @@ pub enum EventsOp {
         rating: u8,
     },
     /// 结案: close it.
+    #[command(after_help = "Examples:\n  gridpatrol events close 1 --by 赵艳")]
     Close(Who),
     /// Write every event as GeoJSON.
+    #[command(
+        after_help = "Examples:\n  gridpatrol events export --datum gcj02 -o events.geojson"
+    )]
     Export {
         #[arg(long, default_value = "wgs84")]
         datum: Datum,
@@ -76,6 +96,7 @@ pub enum EventsOp {
         out: Option<std::path::PathBuf>,
     },
     /// Figures as the city reports them.
+    #[command(after_help = "Examples:\n  gridpatrol events stats")]
     Stats {
         /// Print JSON.
         #[arg(long)]

@@ -28,6 +28,11 @@ pub struct Conn {
 
 #[derive(Subcommand)]
 pub enum MissionOp {
+    /// Upload a mission, geofence or rally file (JSON or QGroundControl .plan), then read it
+    /// back and compare.
+    #[command(
+        after_help = "Examples:\n  gridpatrol mission upload --connect udpin:0.0.0.0:14540 missions/box.json"
+    )]
     Upload {
         #[command(flatten)]
         conn: Conn,
@@ -35,6 +40,10 @@ pub enum MissionOp {
         sysid: Option<u8>,
         file: PathBuf,
     },
+    /// Download a vehicle's mission, geofence or rally points as JSON.
+    #[command(
+        after_help = "Examples:\n  gridpatrol mission download --connect udpin:0.0.0.0:14540 box-back.json\n  gridpatrol mission download --connect udpin:0.0.0.0:14550 --sysid 2 --type fence"
+    )]
     Download {
         #[command(flatten)]
         conn: Conn,
@@ -45,6 +54,8 @@ pub enum MissionOp {
         /// Write here (default: stdout).
         file: Option<PathBuf>,
     },
+    /// Clear a vehicle's mission, geofence or rally points.
+    #[command(after_help = "Examples:\n  gridpatrol mission clear --connect udpin:0.0.0.0:14540")]
     Clear {
         #[command(flatten)]
         conn: Conn,
@@ -205,13 +216,19 @@ pub async fn mission_cmd(op: MissionOp) -> Result<()> {
             let fleet = open(&conn).await?;
             let v = one_vehicle(&fleet, sysid, conn.wait).await?;
             let items = v.download(kind).await?;
+            let n = items.len();
             let text = serde_json::to_string_pretty(&MissionPlan {
                 mission_type: kind,
                 items,
             })?;
             match file {
                 Some(f) => {
-                    std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?
+                    std::fs::write(&f, text).with_context(|| format!("writing {}", f.display()))?;
+                    println!(
+                        "downloaded {n} {kind:?} items from vehicle {} to {}",
+                        v.sysid(),
+                        f.display()
+                    );
                 }
                 None => println!("{text}"),
             }

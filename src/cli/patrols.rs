@@ -11,6 +11,9 @@ use gridpatrol::schedule::PatrolDef;
 #[derive(Subcommand)]
 pub enum PatrolsOp {
     /// Validate every patrol definition (*.toml) in DIR, against a district's cells.
+    #[command(
+        after_help = "Examples:\n  gridpatrol patrols check missions/patrols --grids missions/wenqu.geojson"
+    )]
     Check {
         #[arg(default_value = "missions/patrols")]
         dir: PathBuf,
@@ -21,6 +24,7 @@ pub enum PatrolsOp {
         datum: Datum,
     },
     /// The next firings of the patrols in DIR, in each one's time zone.
+    #[command(after_help = "Examples:\n  gridpatrol patrols next missions/patrols --count 3")]
     Next {
         #[arg(default_value = "missions/patrols")]
         dir: PathBuf,

@@ -69,6 +69,7 @@ pub struct PlanCmd {
 #[derive(Subcommand)]
 pub enum GridsOp {
     /// Validate GRIDS (GeoJSON) and print a summary.
+    #[command(after_help = "Examples:\n  gridpatrol grids check missions/wenqu.geojson")]
     Check {
         file: PathBuf,
         /// The datum of the file's coordinates: wgs84 or gcj02 (Chinese web maps).

@@ -11,6 +11,9 @@ use gridpatrol::patrol::pipeline::DataDir;
 #[derive(Subcommand)]
 pub enum TokenOp {
     /// Make a token; it is printed once and only its hash is kept.
+    #[command(
+        after_help = "Examples:\n  gridpatrol token create --role operator --holder 飞手\n  gridpatrol token create --role grid_worker --holder 赵艳 --cells WQ-24,WQ-25"
+    )]
     Create {
         /// viewer, grid_worker, operator or admin.
         #[arg(long)]
@@ -23,8 +26,10 @@ pub enum TokenOp {
         cells: Vec<String>,
     },
     /// The tokens (never their secrets).
+    #[command(after_help = "Examples:\n  gridpatrol token list")]
     List,
     /// Revoke a token by its id.
+    #[command(after_help = "Examples:\n  gridpatrol token revoke 2")]
     Revoke { id: i64 },
 }
 
