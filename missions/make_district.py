@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generates missions/wenqu.geojson: a sample district of about 16 km² near 36.56 N,
 103.68 E, modelled on (not copied from) the Wenqu community's university town: campus,
-residential, commercial-street, park and road grid cells, two no-fly zones and a dock.
+residential, commercial-street, park and road grid cells, streets, two no-fly zones and a
+dock.
 
 Deterministic: run it again and the file is the same. WGS-84, counter-clockwise outer
 rings (RFC 7946), one cell with a courtyard hole, some concave (L-shaped) cells.
@@ -123,6 +124,24 @@ for rid, name, pts in roads:
         },
         "geometry": {"type": "Polygon", "coordinates": [ring(pts)]},
     })
+
+
+# Streets: centre lines along the block edges inside each half (the main roads are cells).
+STREET_NAMES_EW = ["文曲南路", "学府路", "文曲路", None, "明德路", "博学路", "文曲北路"]
+STREET_NAMES_NS = ["西环路", "书院街", "文昌街", None, "兴业街", "东园路", "东环路"]
+for i in range(1, N):
+    if i == 4:
+        continue  # the main road lies there
+    edge = span(i)[0]
+    for name, pts in [
+        (STREET_NAMES_EW[i - 1] if i < 4 else STREET_NAMES_EW[i], [(edge, -HALF), (edge, HALF)]),
+        (STREET_NAMES_NS[i - 1] if i < 4 else STREET_NAMES_NS[i], [(-HALF, edge), (HALF, edge)]),
+    ]:
+        features.append({
+            "type": "Feature",
+            "properties": {"kind": "road", "name": name},
+            "geometry": {"type": "LineString", "coordinates": [ll(n, e) for n, e in pts]},
+        })
 
 
 def circle(n, e, radius, k=24):

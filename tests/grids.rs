@@ -92,6 +92,11 @@ fn gcj02_input_lands_within_half_a_metre_of_the_wgs84_cells() {
     for f in v["features"].as_array_mut().unwrap() {
         match f["geometry"]["type"].as_str() {
             Some("Point") => shift(&mut f["geometry"]["coordinates"]),
+            Some("LineString") => f["geometry"]["coordinates"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .for_each(shift),
             _ => {
                 for ring in f["geometry"]["coordinates"].as_array_mut().unwrap() {
                     ring.as_array_mut().unwrap().iter_mut().for_each(shift);
@@ -112,6 +117,29 @@ fn gcj02_input_lands_within_half_a_metre_of_the_wgs84_cells() {
             );
         }
     }
+    assert_eq!(wgs.roads.len(), 10, "the sample district's streets");
+    for (a, b) in wgs.roads.iter().zip(&gcj.roads) {
+        for (p, q) in a.line.0.iter().zip(&b.line.0) {
+            let dn = (p.y - q.y) * 111_320.0;
+            let de = (p.x - q.x) * 111_320.0 * p.y.to_radians().cos();
+            assert!((dn * dn + de * de).sqrt() < 0.5, "street {}", a.name);
+        }
+    }
+}
+
+#[test]
+fn a_street_that_is_not_a_line_is_named() {
+    let doc = r#"{"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"kind": "grid", "grid_id": "A"},
+         "geometry": {"type": "Polygon", "coordinates": [[[103.0, 36.0], [103.001, 36.0], [103.001, 36.001], [103.0, 36.001], [103.0, 36.0]]]}},
+        {"type": "Feature", "properties": {"kind": "road", "name": "学府路"},
+         "geometry": {"type": "Point", "coordinates": [103.0, 36.0]}}]}"#;
+    let e = GridMap::from_geojson(doc, Datum::Wgs84).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("学府路") && text.contains("road must be a LineString, found Point"),
+        "{text}"
+    );
 }
 
 #[test]

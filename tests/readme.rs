@@ -10,7 +10,7 @@
 //!
 //! Each document's blocks run in order in one bash session per block, in a scratch
 //! directory of its own (files made by one block are there for the next) that sees the
-//! repository's `missions/` and `sim/` and, one level up, `shared/`. `gridpatrol` and
+//! repository's `missions/`, `sim/` and `web/` and, one level up, `shared/`. `gridpatrol` and
 //! `gridpatrol-sim` are this build's binaries; `cargo run --release -- ARGS` is
 //! `gridpatrol ARGS`, and `cargo test --workspace` is this test itself, so it is not run.
 //! The documents use fixed ports (14550, 14540, 8080) as a user would, so the blocks run
@@ -182,12 +182,12 @@ fn output_matches<'a>(expect: &'a [String], actual: &str) -> Result<(), &'a str>
 }
 
 /// A scratch directory laid out as a user's clone: `work/` (the current directory) sees the
-/// repository's `missions/` and `sim/`, and `shared/` sits beside it.
+/// repository's `missions/`, `sim/` and `web/`, and `shared/` sits beside it.
 fn scratch() -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::tempdir().expect("tempdir");
     let work = root.path().join("work");
     std::fs::create_dir(&work).expect("work dir");
-    for d in ["missions", "sim"] {
+    for d in ["missions", "sim", "web"] {
         std::os::unix::fs::symlink(repo().join(d), work.join(d)).expect("symlink");
     }
     let shared = repo().join("../shared");

@@ -7,16 +7,14 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::px4::free_udp_port;
-use common::serve::{call_as, patrols, spawn, states, token, wait_final, Serve};
-use gridpatrol::grid::{Datum, GridMap};
+use common::serve::{
+    call_as, patrols, spawn, states, token, wait_final, wq25_sim, Serve, COVER_25, DISTRICT,
+};
 use gridpatrol_sim::{Faults, Sim, SimConfig};
 use serde_json::Value;
-
-const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
 
 /// The simulator (one vehicle per fault given) sending its GCS link to `port`, with
 /// issues in WQ-25, its photos in `dir/sim-images`, and a fast dock charger.
@@ -27,32 +25,16 @@ async fn sim(port: u16, dir: &Path, faults: Vec<Faults>) -> Sim {
 /// As [`sim`], with the wind blowing (north, east m/s): the simulated vehicles then
 /// stream their wind estimate (WIND_COV) when asked, as PX4 does while it estimates one.
 async fn windy_sim(port: u16, dir: &Path, faults: Vec<Faults>, wind: (f64, f64)) -> Sim {
-    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
-    let home = map.home.unwrap();
-    let cell = map.cell("WQ-25").unwrap();
-    let ring = cell
-        .polygon
-        .exterior()
-        .points()
-        .map(|p| (p.y(), p.x()))
-        .collect();
-    let world = gridpatrol_sim::world::World::generate(&[ring], 20, 3, home.alt_m).unwrap();
-    Sim::start(SimConfig {
+    let config = SimConfig {
         vehicles: faults.len(),
-        gcs: ([127, 0, 0, 1], port).into(),
-        base_port: None,
         speed: 40.0,
-        home: (home.lat, home.lon, home.alt_m),
-        world: Some(Arc::new(world)),
-        image_dir: Some(dir.join("sim-images")),
         // A quick swap: the resumed sortie need not wait half an hour of charging.
         dock_charge_pct_per_min: 60.0,
         faults,
         wind,
         ..Default::default()
-    })
-    .await
-    .unwrap()
+    };
+    wq25_sim(port, dir, 20, config).await
 }
 
 fn serve_for(port: u16, data: &Path, pdir: &Path) -> Serve {
@@ -84,18 +66,6 @@ const RESUMED: [&str; 7] = [
     "executing",
     "success",
 ];
-
-const COVER_25: &str = r#"
-name = "cover-25"
-cells = ["WQ-25"]
-pattern = "coverage"
-alt_m = 60.0
-camera = "sim"
-overlap = "70/50"
-speed_m_s = 10.0
-[ready]
-min_battery_pct = 30
-"#;
 
 /// The run's captures (index, lat, lon), from the store.
 fn captures(data: &Path, run_key: &str) -> Vec<(i64, f64, f64)> {

@@ -58,7 +58,7 @@ fn cell_feature(c: &GridCell, datum: Datum) -> Value {
 }
 
 /// The district as one FeatureCollection: each feature's `properties.layer` is `cell`,
-/// `no_fly`, `home` or `hotspot`.
+/// `no_fly`, `road`, `home` or `hotspot`.
 fn district_geojson(map: &GridMap, datum: Datum) -> Value {
     let point = |lat: f64, lon: f64| {
         let (lat, lon) = datum.from_wgs84(lat, lon);
@@ -72,6 +72,18 @@ fn district_geojson(map: &GridMap, datum: Datum) -> Value {
             "geometry": {"type": "Polygon", "coordinates": ring(&z.polygon, datum)},
             "properties": {"layer": "no_fly", "id": z.id, "name": z.name},
         })
+    }));
+    features.extend(map.roads.iter().map(|r| {
+        let line: Vec<[f64; 2]> = r
+            .line
+            .points()
+            .map(|p| {
+                let (lat, lon) = datum.from_wgs84(p.y(), p.x());
+                [lon, lat]
+            })
+            .collect();
+        json!({"type": "Feature", "geometry": {"type": "LineString", "coordinates": line},
+               "properties": {"layer": "road", "name": r.name}})
     }));
     features.extend(map.hotspots.iter().map(|h| {
         json!({"type": "Feature", "id": h.id, "geometry": point(h.lat, h.lon),

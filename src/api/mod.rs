@@ -11,6 +11,7 @@ pub mod metrics;
 mod patrols;
 mod runs;
 pub mod stream;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -275,6 +276,7 @@ fn documented() -> (Router<Arc<Service>>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::image))
         .routes(routes!(events::stats))
         .routes(routes!(live_stream))
+        .routes(routes!(me))
         .routes(routes!(prometheus))
         .split_for_parts()
 }
@@ -287,7 +289,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The routes, over `service`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (the throttle keys on the
 /// client's address).
-pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
+pub fn router(service: Arc<Service>, live: Arc<LiveStream>, web: web::WebConfig) -> Router {
     let auth_state = AuthState {
         service: service.clone(),
         throttle: Arc::new(Throttle::new(10, std::time::Duration::from_secs(60))),
@@ -308,9 +310,33 @@ pub fn router(service: Arc<Service>, live: Arc<LiveStream>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(web::routes(web))
         .merge(api)
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(service)
+}
+
+/// Who the token belongs to, for the page: holder, role and a grid worker's cells.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    pub holder: String,
+    /// viewer, grid_worker, operator or admin.
+    pub role: String,
+    pub cells: Vec<String>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "live",
+    responses((status = 200, description = "viewer: the token's holder, role and cells", body = Me))
+)]
+async fn me(Extension(p): Extension<Principal>) -> Json<Me> {
+    Json(Me {
+        holder: p.holder,
+        role: p.role.as_str().to_string(),
+        cells: p.cells,
+    })
 }
 
 async fn readyz() -> Json<Value> {

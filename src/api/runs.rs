@@ -162,7 +162,10 @@ pub async fn media(State(s): State<Arc<Service>>, Path(id): Path<String>) -> Api
     let run = s.book().get(run_id(&id)?)?;
     let store = s.book().store().clone();
     let key = capture_run_key(&run);
-    let photos = blocking(move || store.run_media(&key)).await?;
+    let mut photos = blocking(move || store.run_media(&key)).await?;
+    for p in &mut photos {
+        p.footprint = footprint(&s.pipeline().intrinsics_for(p.sysid), p);
+    }
     Ok(Json(RunMedia {
         run: run.id,
         photos,
@@ -195,4 +198,28 @@ pub async fn track(State(s): State<Arc<Service>>, Path(id): Path<String>) -> Api
         run: run.id,
         points,
     }))
+}
+
+/// The ground a photo covers: where its four corners' rays meet flat ground at home
+/// altitude; none when a corner looks at or above the horizon.
+fn footprint(
+    k: &crate::geotag::Intrinsics,
+    p: &crate::events::store::RunPhoto,
+) -> Option<Vec<[f64; 2]>> {
+    let pose = crate::geotag::CameraPose {
+        lat: p.lat,
+        lon: p.lon,
+        height_m: p.alt_rel,
+        q: p.q,
+    };
+    let acc = crate::geotag::PoseAccuracy::default();
+    let (w, h) = (f64::from(k.width), f64::from(k.height));
+    [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)]
+        .into_iter()
+        .map(|(u, v)| {
+            crate::geotag::locate(k, &pose, &acc, u, v)
+                .ok()
+                .map(|g| [g.lat, g.lon])
+        })
+        .collect()
 }

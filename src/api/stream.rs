@@ -1,8 +1,8 @@
 //! The live stream behind `GET /api/v1/stream` (Server-Sent Events): vehicle telemetry
-//! (each vehicle once a second), run state changes and grid event changes. Changes carry a
+//! (each vehicle `--telemetry-hz` times a second, 2 by default), run state changes and grid event changes. Changes carry a
 //! growing id and the last 4,096 are kept, so a client that reconnects with
 //! `Last-Event-ID` gets what it missed (one that fell further behind gets a `reset`
-//! first); telemetry carries no id and is not kept: a fresh sample comes every second,
+//! first); telemetry carries no id and is not kept: a fresh sample comes soon anyway,
 //! and twenty vehicles' would push the changes out of the buffer in minutes.
 //! Run and event changes are read from the store (their tables' row ids), so whatever
 //! writes them, this process or another controller, is streamed.
@@ -82,12 +82,21 @@ impl LiveStream {
         (replay, lost, rx)
     }
 
-    /// Feeds the stream until the process ends: telemetry from the fleet, and run and
-    /// event changes from the store (polled every `every`).
-    pub fn feed(self: Arc<Self>, fleet: Fleet, store: Arc<EventStore>, every: Duration) {
+    /// Feeds the stream until the process ends: telemetry from the fleet `telemetry_hz`
+    /// times a second per vehicle (0.1 to 10), and run and event changes from the store
+    /// (polled every `every`).
+    pub fn feed(
+        self: Arc<Self>,
+        fleet: Fleet,
+        store: Arc<EventStore>,
+        every: Duration,
+        telemetry_hz: f64,
+    ) {
         let me = self.clone();
+        let period = Duration::from_secs_f64(1.0 / telemetry_hz.clamp(0.1, 10.0));
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tick.tick().await;
                 for id in fleet.sysids() {

@@ -87,12 +87,13 @@ pub fn grids_cmd(op: GridsOp) -> Result<()> {
         println!("warning: {w}");
     }
     println!(
-        "{}: {} grid cells, {:.2} km², {} no-fly zones, {} hotspots, home {}",
+        "{}: {} grid cells, {:.2} km², {} no-fly zones, {} hotspots, {} streets, home {}",
         file.display(),
         map.cells.len(),
         map.area_km2(),
         map.no_fly.len(),
         map.hotspots.len(),
+        map.roads.len(),
         map.home.map_or("not set".into(), |h| format!(
             "{:.6},{:.6} {:.0} m",
             h.lat, h.lon, h.alt_m
@@ -240,12 +241,21 @@ pub fn plan_cmd(args: PlanCmd) -> Result<()> {
     } else {
         String::new()
     };
+    let written = if ext == "plan" && plan.sorties.len() > 1 {
+        format!(
+            "{} … {}",
+            dir.join(format!("{stem}-1.plan")).display(),
+            dir.join(format!("{stem}-{}.plan", plan.sorties.len()))
+                .display()
+        )
+    } else {
+        out.display().to_string()
+    };
     println!(
-        "camera-on {:.1} km{bound}; planned in {:.1} ms; {} sortie(s) written from {}",
+        "camera-on {:.1} km{bound}; planned in {:.1} ms; {} sortie(s) written to {written}",
         plan.sweep_m / 1000.0,
         took.as_secs_f64() * 1000.0,
         plan.sorties.len(),
-        out.display()
     );
     Ok(())
 }

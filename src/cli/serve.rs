@@ -57,6 +57,21 @@ pub struct ServeArgs {
     /// resume from their breakpoints when the service is back).
     #[arg(long, value_enum, default_value = "finish")]
     on_stop: gridpatrol::schedule::service::OnStop,
+    /// Vehicle telemetry samples per second on the live stream and the map (at most 10).
+    #[arg(long, default_value_t = 2.0)]
+    telemetry_hz: f64,
+    /// A base map for the page at `/`: a tile URL template such as
+    /// `https://tiles.example/{z}/{x}/{y}.png`. Without it the page draws the district
+    /// alone, offline.
+    #[arg(long)]
+    tiles: Option<String>,
+    /// The datum of those tiles; Chinese web maps (Gaode, Tencent) are in gcj02, and the
+    /// page shifts what it draws to sit right on them.
+    #[arg(long, default_value = "wgs84")]
+    tiles_datum: Datum,
+    /// The tiles' attribution, shown on the map.
+    #[arg(long, default_value = "")]
+    tiles_attribution: String,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -143,14 +158,23 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    println!("api: http://{}", listener.local_addr()?);
+    let at = listener.local_addr()?;
+    println!("api: http://{at}");
+    println!("map: http://{at}/");
     let live = gridpatrol::api::stream::LiveStream::new();
     live.clone().feed(
         service.fleet().clone(),
         service.book().store().clone(),
         Duration::from_millis(500),
+        args.telemetry_hz,
     );
-    let app = gridpatrol::api::router(service, live);
+    let web = gridpatrol::api::web::WebConfig {
+        tiles: args.tiles.clone(),
+        tiles_datum: args.tiles_datum,
+        tiles_attribution: args.tiles_attribution.clone(),
+        telemetry_hz: args.telemetry_hz,
+    };
+    let app = gridpatrol::api::router(service, live, web);
     let shutdown = async move {
         terminated().await;
         tracing::info!("stopping: no new runs; sorties in the air finish first");

@@ -213,6 +213,13 @@ pub struct RunPhoto {
     /// pending, processed or failed.
     pub state: String,
     pub events: Vec<i64>,
+    /// When the ground station heard of it, µs since the Unix epoch (wall clock).
+    pub received_us: i64,
+    /// Camera orientation (w, x, y, z), NED, as CAMERA_IMAGE_CAPTURED gave it.
+    pub q: [f64; 4],
+    /// The ground it covers: its four corners (lat, lon), WGS-84 degrees, where they
+    /// meet the ground (filled by the API from the camera model).
+    pub footprint: Option<Vec<[f64; 2]>>,
 }
 
 /// Places an event (?1): the mean of its sightings weighted by 1/σ², whole boxes only
@@ -1323,7 +1330,8 @@ impl EventStore {
         let conn = self.conn();
         let mut st = conn.prepare(
             "SELECT c.id, c.sysid, c.idx, c.time_utc_us, c.lat, c.lon, c.alt_rel, c.image_sha, c.state,
-                    (SELECT group_concat(DISTINCT d.event_id) FROM detections d WHERE d.capture_id = c.id)
+                    (SELECT group_concat(DISTINCT d.event_id) FROM detections d WHERE d.capture_id = c.id),
+                    c.received_us, c.q
              FROM captures c WHERE c.run = ?1 ORDER BY c.sysid, c.idx",
         )?;
         let v = st
@@ -1344,6 +1352,9 @@ impl EventStore {
                         .split(',')
                         .filter_map(|e| e.parse().ok())
                         .collect(),
+                    received_us: r.get(10)?,
+                    q: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or([f64::NAN; 4]),
+                    footprint: None,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -80,6 +80,7 @@ impl GridMap {
         let mut no_fly = Vec::new();
         let mut home = None;
         let mut hotspots = Vec::new();
+        let mut roads = Vec::new();
         let mut warnings = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, f) in features.iter().enumerate() {
@@ -151,6 +152,30 @@ impl GridMap {
                 home = Some(Home { lat, lon, alt_m });
                 continue;
             }
+            if kind == "road" {
+                let pts = geom
+                    .get("coordinates")
+                    .and_then(Value::as_array)
+                    .filter(|_| gtype == "LineString")
+                    .ok_or_else(|| err(format!("road must be a LineString, found {gtype}")))?;
+                let mut coords = Vec::with_capacity(pts.len());
+                for p in pts {
+                    let p = p
+                        .as_array()
+                        .ok_or_else(|| err("road has a position that is not an array".into()))?;
+                    let (lon, lat) = position(p).map_err(err)?;
+                    let (lat, lon) = datum.to_wgs84(lat, lon);
+                    coords.push(Coord { x: lon, y: lat });
+                }
+                if coords.len() < 2 {
+                    return Err(err("road has fewer than 2 positions".into()));
+                }
+                roads.push(super::Road {
+                    name: s("name"),
+                    line: LineString::new(coords),
+                });
+                continue;
+            }
             if gtype != "Polygon" {
                 return Err(err(format!("geometry is {gtype}, expected Polygon")));
             }
@@ -196,7 +221,9 @@ impl GridMap {
         }
         check_far(&cells)?;
         check_overlaps(&cells)?;
-        Ok(GridMap::new(cells, no_fly, home, hotspots, warnings))
+        let mut map = GridMap::new(cells, no_fly, home, hotspots, warnings);
+        map.roads = roads;
+        Ok(map)
     }
 }
 

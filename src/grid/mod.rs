@@ -44,6 +44,14 @@ pub struct NoFlyZone {
     pub polygon: Polygon<f64>,
 }
 
+/// A street, drawn on the map as the district's own base layer (nothing flies by it).
+#[derive(Clone, Debug, Serialize)]
+pub struct Road {
+    pub name: String,
+    #[serde(skip)]
+    pub line: geo::LineString<f64>,
+}
+
 /// A place to look at closely on a points patrol (a school gate, a market, a bus hub).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Hotspot {
@@ -86,6 +94,8 @@ pub struct GridMap {
     pub no_fly: Vec<NoFlyZone>,
     pub home: Option<Home>,
     pub hotspots: Vec<Hotspot>,
+    /// Streets (`"kind": "road"` LineStrings), for the map only.
+    pub roads: Vec<Road>,
     /// What was fixed while loading (e.g. a ring turned the right way round).
     pub warnings: Vec<String>,
     index: RTree<Indexed>,
@@ -126,6 +136,7 @@ impl GridMap {
             no_fly,
             home,
             hotspots,
+            roads: Vec::new(),
             warnings,
             index,
         }

@@ -82,6 +82,16 @@ impl PassSummary {
 }
 
 impl Pipeline {
+    /// The camera model photos of vehicle `sysid` are geotagged with: its own
+    /// CAMERA_INFORMATION when it gave one, else the configured model.
+    pub fn intrinsics_for(&self, sysid: u8) -> Intrinsics {
+        self.cameras
+            .read()
+            .ok()
+            .and_then(|m| m.get(&sysid).copied())
+            .unwrap_or(self.intrinsics)
+    }
+
     /// Fetches, detects, geotags and files one capture. Blocking.
     pub fn process(&self, p: &PendingCapture, now: i64) -> Result<FileOutcome, ProcessError> {
         let c = &p.capture;

@@ -244,6 +244,11 @@ impl Service {
         &self.map
     }
 
+    /// The capture → event pipeline.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
     /// Where the photos are kept.
     pub fn images(&self) -> &crate::capture::ImageStore {
         &self.pipeline.images

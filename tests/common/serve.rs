@@ -187,3 +187,52 @@ pub fn delete(url: &str, token: &str) -> u16 {
         .map(|r| r.status().as_u16())
         .unwrap_or(0)
 }
+
+/// The sample district, as the serve tests fly it.
+pub const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
+
+/// A coverage patrol of cell WQ-25 with the simulator's camera.
+pub const COVER_25: &str = r#"
+name = "cover-25"
+cells = ["WQ-25"]
+pattern = "coverage"
+alt_m = 60.0
+camera = "sim"
+overlap = "70/50"
+speed_m_s = 10.0
+[ready]
+min_battery_pct = 30
+"#;
+
+/// The simulator in the district's dock sending its GCS link to `port`, with `issues`
+/// hidden in WQ-25 and its photos in `dir/sim-images`; `config` sets the rest (vehicles,
+/// speed, faults, wind).
+pub async fn wq25_sim(
+    port: u16,
+    dir: &Path,
+    issues: usize,
+    config: gridpatrol_sim::SimConfig,
+) -> gridpatrol_sim::Sim {
+    use gridpatrol::grid::{Datum, GridMap};
+    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
+    let home = map.home.unwrap();
+    let ring = map
+        .cell("WQ-25")
+        .unwrap()
+        .polygon
+        .exterior()
+        .points()
+        .map(|p| (p.y(), p.x()))
+        .collect();
+    let world = gridpatrol_sim::world::World::generate(&[ring], issues, 3, home.alt_m).unwrap();
+    gridpatrol_sim::Sim::start(gridpatrol_sim::SimConfig {
+        gcs: ([127, 0, 0, 1], port).into(),
+        base_port: None,
+        home: (home.lat, home.lon, home.alt_m),
+        world: Some(std::sync::Arc::new(world)),
+        image_dir: Some(dir.join("sim-images")),
+        ..config
+    })
+    .await
+    .unwrap()
+}
