@@ -11,8 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::px4::free_udp_port;
-use common::serve::{call_as, patrols, spawn, token, wq25_sim, Serve, COVER_25, DISTRICT};
-use fantoccini::elements::Element;
+use common::serve::{
+    call_as, patrols, send_body, spawn, token, wq25_sim, Serve, COVER_25, DISTRICT,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use gridpatrol_sim::SimConfig;
 use serde_json::{json, Value};
@@ -104,19 +105,36 @@ async fn wait_js(c: &Client, script: &str, limit: Duration, what: &str) {
     }
 }
 
-/// Waits (at most 20 s) for the element `css` and clicks it.
-async fn click(c: &Client, css: &str) -> Element {
-    let e = c
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css(css))
+/// Waits (at most 20 s) for the element `css` and clicks it; again when the page redrew
+/// it between the finding and the click (lists are redrawn as the stream updates them).
+async fn click(c: &Client, css: &str) {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+        match found.click().await {
+            Ok(()) => return,
+            Err(e) if Instant::now() < until && e.to_string().contains("stale element") => {}
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+}
+
+/// Takes the browser off the network or puts it back (chromedriver's network conditions).
+async fn network(driver: &Driver, c: &Client, offline: bool) {
+    let sid = c.session_id().await.unwrap().expect("a session");
+    let url = format!("{}/session/{sid}/chromium/network_conditions", driver.url);
+    let body = json!({"network_conditions": {"offline": offline, "latency": 0,
+        "download_throughput": -1, "upload_throughput": -1}})
+    .to_string();
+    let (code, v) = tokio::task::spawn_blocking(move || send_body("POST", &url, "", &body))
         .await
-        .unwrap_or_else(|e| panic!("no {css}: {e}"));
-    e.clone()
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
-    e
+        .unwrap();
+    assert_eq!(code, 200, "network conditions: {v}");
 }
 
 async fn js(c: &Client, script: &str) -> Value {
@@ -333,6 +351,22 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     std::fs::write(&png, &shot).unwrap();
     eprintln!("screenshot: {}", png.display());
 
+    // On a grid worker's phone the panel goes under the map.
+    c.set_window_size(390, 844).await.unwrap();
+    wait_js(
+        &c,
+        "const m = document.getElementById('map').getBoundingClientRect(), p = document.getElementById('panel').getBoundingClientRect(); return p.top >= m.bottom - 1 && m.width <= 390",
+        Duration::from_secs(10),
+        "the phone layout",
+    )
+    .await;
+    std::fs::write(
+        output_dir().join("map-phone.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.set_window_size(1280, 900).await.unwrap();
+
     // Chinese and English.
     click(&c, "#lang").await;
     let title1 = js(
@@ -384,6 +418,47 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     let last = detail["audit"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["to"], json!("signed_for"), "{detail}");
     assert_eq!(last["actor"], json!("赵艳"), "{detail}");
+
+    // The link drops: what changed meanwhile reaches the page when it is back
+    // (Last-Event-ID), though the page itself never asks for the event again.
+    network(&driver, &c, true).await;
+    js(&c, "gp.streamAbort.abort(); return true").await;
+    wait_js(
+        &c,
+        "return gp.connected === false",
+        Duration::from_secs(10),
+        "the stream to drop",
+    )
+    .await;
+    let (code, v) = tokio::task::spawn_blocking({
+        let (base, op) = (base.clone(), op.clone());
+        move || {
+            send_body(
+                "POST",
+                &format!("{base}/api/v1/events/{id}/actions"),
+                &op,
+                r#"{"action": "dispatch", "department": "环卫所", "handler": "李师傅"}"#,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 200, "{v}");
+    // Let the stream's store poll (every 0.5 s) publish it while the page is away; were
+    // it later, it would arrive live, and the check below would still hold.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        js(&c, &format!("return gp.events[{id}].state")).await,
+        json!("signed_for")
+    );
+    network(&driver, &c, false).await;
+    wait_js(
+        &c,
+        &format!("return gp.connected && gp.events[{id}].state === 'dispatched'"),
+        Duration::from_secs(30),
+        "the change made while offline",
+    )
+    .await;
 
     // A viewer sees the event but no lifecycle buttons.
     sign_in(&c, &base, &viewer).await;
