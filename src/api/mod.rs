@@ -13,6 +13,8 @@ mod runs;
 pub mod stream;
 pub mod web;
 
+pub use events::{ActionRequest, ManualReport};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -3,6 +3,13 @@
 //! missing image indices so they can be asked for again.
 
 pub mod exif;
+
+/// A JPEG's pixel size from its header (None if it has none that can be read).
+pub fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
+    let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(jpeg));
+    d.read_info().ok()?;
+    d.info().map(|i| (u32::from(i.width), u32::from(i.height)))
+}
 pub mod fetch;
 
 use std::collections::BTreeSet;

@@ -162,39 +162,8 @@ pub async fn mission_cmd(op: MissionOp) -> Result<()> {
         MissionOp::Upload { conn, sysid, file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not JSON", file.display()))?;
-            // A QGroundControl .plan carries a mission and a geofence; ours one list.
-            let plans: Vec<MissionPlan> = if value.get("fileType").is_some() {
-                let mission = gridpatrol::plan::qgc::items_from_plan(&value)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                let fence = gridpatrol::plan::qgc::fence_from_plan(&value)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-                let mut v = vec![MissionPlan {
-                    mission_type: MissionType::Mission,
-                    items: mission,
-                }];
-                if !fence.is_empty() {
-                    v.push(MissionPlan {
-                        mission_type: MissionType::Fence,
-                        items: fence,
-                    });
-                }
-                v
-            } else {
-                match serde_json::from_value::<MissionPlan>(value.clone()) {
-                    Ok(p) => vec![p],
-                    Err(_) => vec![MissionPlan {
-                        mission_type: MissionType::Mission,
-                        items: serde_json::from_value(value).with_context(|| {
-                            format!(
-                                "{}: not a .plan, a mission plan or an item list",
-                                file.display()
-                            )
-                        })?,
-                    }],
-                }
-            };
+            let plans = gridpatrol::plan::qgc::mission_file(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let fleet = open(&conn).await?;
             let v = one_vehicle(&fleet, sysid, conn.wait).await?;
             for plan in plans {

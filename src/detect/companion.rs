@@ -12,13 +12,6 @@ pub struct CompanionDetector {
     fetcher: Fetcher,
 }
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum Sidecar {
-    List(Vec<Detection>),
-    Wrapped { detections: Vec<Detection> },
-}
-
 impl CompanionDetector {
     pub fn new(timeout: Duration) -> Self {
         Self {
@@ -44,10 +37,6 @@ impl Detector for CompanionDetector {
             .fetcher
             .fetch(&url)
             .map_err(|e| DetectError::Companion(format!("fetching {url}: {e}")))?;
-        let s: Sidecar = serde_json::from_slice(&bytes)
-            .map_err(|e| DetectError::Companion(format!("{url}: not a detection list: {e}")))?;
-        Ok(match s {
-            Sidecar::List(v) | Sidecar::Wrapped { detections: v } => v,
-        })
+        super::parse_detections(&bytes).map_err(|e| DetectError::Companion(format!("{url}: {e}")))
     }
 }

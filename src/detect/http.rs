@@ -4,20 +4,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::{DetectError, Detection, Detector};
 
 pub struct HttpDetector {
     url: String,
     agent: ureq::Agent,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Reply {
-    List(Vec<Detection>),
-    Wrapped { detections: Vec<Detection> },
 }
 
 impl HttpDetector {
@@ -50,10 +41,6 @@ impl Detector for HttpDetector {
             .send(jpeg)
             .map_err(|e| self.fail(e))?;
         let body = resp.body_mut().read_to_string().map_err(|e| self.fail(e))?;
-        let reply: Reply = serde_json::from_str(&body)
-            .map_err(|e| self.fail(format!("answer is not a detection list: {e}")))?;
-        Ok(match reply {
-            Reply::List(v) | Reply::Wrapped { detections: v } => v,
-        })
+        super::parse_detections(body.as_bytes()).map_err(|e| self.fail(format!("answer: {e}")))
     }
 }

@@ -201,8 +201,58 @@ impl Thresholds {
 }
 
 /// Decodes a JPEG into RGB pixels: (width, height, rgb).
+/// A detection list as JSON from outside (a companion computer or an inference
+/// service): a plain list or `{"detections": [...]}`, each checked: a confidence in 0..1
+/// and a box of finite pixels whose corners are in order. The problem names the entry.
+pub fn parse_detections(json: &[u8]) -> Result<Vec<Detection>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        Plain(Vec<Detection>),
+        Wrapped { detections: Vec<Detection> },
+    }
+    let v = match serde_json::from_slice::<List>(json) {
+        Ok(List::Plain(v) | List::Wrapped { detections: v }) => v,
+        Err(e) => return Err(format!("not a detection list: {e}")),
+    };
+    for (i, d) in v.iter().enumerate() {
+        if !(0.0..=1.0).contains(&d.confidence) {
+            return Err(format!(
+                "detection {i}: confidence {} is not between 0 and 1",
+                d.confidence
+            ));
+        }
+        let [x0, y0, x1, y1] = d.bbox;
+        if d.bbox.iter().any(|v| !v.is_finite()) || x1 < x0 || y1 < y0 {
+            return Err(format!(
+                "detection {i}: box {:?} is not [x0, y0, x1, y1] with x0 ≤ x1 and y0 ≤ y1",
+                d.bbox
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// The most pixels a photo may have: a 100 MP camera's; a header that claims more is a
+/// broken or hostile file, and decoding it would take gigabytes.
+pub const MAX_PIXELS: u64 = 100_000_000;
+
 pub fn decode_jpeg(jpeg: &[u8]) -> Result<(u32, u32, Vec<u8>), DetectError> {
     let mut dec = jpeg_decoder::Decoder::new(jpeg);
+    dec.read_info()
+        .map_err(|e| DetectError::Image(e.to_string()))?;
+    if let Some(i) = dec.info() {
+        let px = u64::from(i.width) * u64::from(i.height);
+        if px > MAX_PIXELS {
+            return Err(DetectError::Image(format!(
+                "{} x {} px is over the {} MP a photo may have",
+                i.width,
+                i.height,
+                MAX_PIXELS / 1_000_000
+            )));
+        }
+    }
+    dec.set_max_decoding_buffer_size(MAX_PIXELS as usize * 3);
     let pixels = dec
         .decode()
         .map_err(|e| DetectError::Image(e.to_string()))?;
@@ -220,6 +270,34 @@ pub fn decode_jpeg(jpeg: &[u8]) -> Result<(u32, u32, Vec<u8>), DetectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_photo_claiming_more_pixels_than_any_camera_is_refused_before_decoding() {
+        // Found by the fuzz target jpeg_exif: 1.6 kB claiming 16518 x 11008 px.
+        let jpeg =
+            include_bytes!("../../tests/__fuzz__/fuzz/jpeg_exif/crashes/claims-181-megapixels.jpg");
+        let e = decode_jpeg(jpeg).unwrap_err().to_string();
+        assert!(e.contains("16518 x 11008 px is over the 100 MP"), "{e}");
+    }
+
+    #[test]
+    fn detection_lists_are_checked_entry_by_entry() {
+        let ok = br#"{"detections": [{"category": "garbage", "confidence": 0.5, "bbox": [1, 2, 3, 4]}]}"#;
+        assert_eq!(parse_detections(ok).unwrap().len(), 1);
+        let e = parse_detections(
+            br#"[{"category": "garbage", "confidence": 1.5, "bbox": [1, 2, 3, 4]}]"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("detection 0: confidence 1.5"), "{e}");
+        let e = parse_detections(
+            br#"[{"category": "crowd", "confidence": 0.5, "bbox": [9, 2, 3, 4]}]"#,
+        )
+        .unwrap_err();
+        assert!(e.contains("detection 0: box"), "{e}");
+        assert!(parse_detections(b"{}")
+            .unwrap_err()
+            .contains("not a detection list"));
+    }
 
     #[test]
     fn categories_parse_by_name_in_english_and_chinese() {

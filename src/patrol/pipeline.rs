@@ -145,7 +145,7 @@ impl Pipeline {
         let intrinsics = described.unwrap_or(self.intrinsics);
         let k = &intrinsics;
         // A photo of another size than the camera model would be geotagged far off.
-        if let Some((w, h)) = jpeg_size(&jpeg) {
+        if let Some((w, h)) = crate::capture::jpeg_size(&jpeg) {
             if (w, h) != (k.width, k.height) {
                 return Err(unusable(format!(
                     "the photo is {w} x {h} px but the camera model{} is {} x {} px; geotagging it with that model would misplace every finding (give the camera's own model with --camera)",
@@ -351,13 +351,6 @@ impl Pipeline {
 /// Where a run keeps its things: `gridpatrol.db`, `images/`, `tlogs/`, `runs/`.
 #[derive(Clone, Debug)]
 pub struct DataDir(pub std::path::PathBuf);
-
-/// A JPEG's pixel size from its header (None if it has none that can be read).
-fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
-    let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(jpeg));
-    d.read_info().ok()?;
-    d.info().map(|i| (u32::from(i.width), u32::from(i.height)))
-}
 
 impl DataDir {
     pub fn db(&self) -> std::path::PathBuf {

@@ -87,6 +87,37 @@ pub fn plan_json(
 }
 
 /// The mission items of a .plan document (SimpleItems only).
+/// A mission file as `mission upload` takes it: a QGroundControl `.plan` (its mission,
+/// and its geofence when it has one), a `{"mission_type": …, "items": […]}` plan, or a
+/// bare list of items.
+pub fn mission_file(text: &str) -> Result<Vec<crate::vehicle::MissionPlan>, String> {
+    use crate::vehicle::{MissionPlan, MissionType};
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    if value.get("fileType").is_some() {
+        let mut v = vec![MissionPlan {
+            mission_type: MissionType::Mission,
+            items: items_from_plan(&value)?,
+        }];
+        let fence = fence_from_plan(&value)?;
+        if !fence.is_empty() {
+            v.push(MissionPlan {
+                mission_type: MissionType::Fence,
+                items: fence,
+            });
+        }
+        return Ok(v);
+    }
+    if let Ok(p) = serde_json::from_value::<MissionPlan>(value.clone()) {
+        return Ok(vec![p]);
+    }
+    let items = serde_json::from_value(value)
+        .map_err(|e| format!("not a .plan, a mission plan or an item list: {e}"))?;
+    Ok(vec![MissionPlan {
+        mission_type: MissionType::Mission,
+        items,
+    }])
+}
+
 pub fn items_from_plan(doc: &Value) -> Result<Vec<MissionItem>, String> {
     if doc.get("fileType").and_then(Value::as_str) != Some("Plan") {
         return Err("not a QGroundControl plan: fileType is not \"Plan\"".into());
