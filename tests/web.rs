@@ -483,7 +483,8 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     .await;
     assert_eq!(run_buttons, json!(0), "a viewer gets no run controls");
 
-    // An operator: photo footprints on demand, and the run paused from the page.
+    // An operator: the run's track and photo footprints on demand, and the run paused
+    // from the page.
     sign_in(&c, &base, &op).await;
     click(&c, "nav button[data-tab='runs']").await;
     click(
@@ -496,6 +497,13 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
         "return gp.layers.footprints.getLayers().length > 0 && gp.layers.footprints.getLayers().every(l => l.getLatLngs && l.getLatLngs()[0].length === 4)",
         Duration::from_secs(20),
         "photo footprints",
+    )
+    .await;
+    wait_js(
+        &c,
+        "return !!gp.runTrack && gp.runTrack.getLayers().some(l => l.getLatLngs().length > 5)",
+        Duration::from_secs(20),
+        "the run's recorded track",
     )
     .await;
     click(

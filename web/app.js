@@ -16,7 +16,7 @@ const WORDS = {
     next: '下次', no_events: '暂无事件', no_alerts: '暂无告警', bad_token: '令牌无效或已撤销',
     department: '部门', handler: '处置人', feedback: '反馈', rating: '评分', close_panel: '关闭',
     link_lost: '链路丢失', link_back: '链路恢复', low_battery: '电量低', run_failed: '任务未能执行',
-    show_photos: '照片覆盖', vehicle: '无人机', role: '角色', note: '备注',
+    show_photos: '航迹与照片', vehicle: '无人机', role: '角色', note: '备注',
     sign: '签收', dispatch: '派遣', start: '处置', transfer: '流转', resolve: '反馈',
     evaluate: '评价', close: '结案',
   },
@@ -32,7 +32,7 @@ const WORDS = {
     next: 'next', no_events: 'No events', no_alerts: 'No alerts', bad_token: 'The token is unknown or revoked',
     department: 'Department', handler: 'Handler', feedback: 'Feedback', rating: 'Rating', close_panel: 'Close',
     link_lost: 'link lost', link_back: 'link regained', low_battery: 'low battery', run_failed: 'run failed to start',
-    show_photos: 'Photo footprints', vehicle: 'Drone', role: 'Role', note: 'Note',
+    show_photos: 'Track and photos', vehicle: 'Drone', role: 'Role', note: 'Note',
     sign: 'Sign for', dispatch: 'Dispatch', start: 'Start work', transfer: 'Transfer', resolve: 'Resolve',
     evaluate: 'Evaluate', close: 'Close',
   },
@@ -496,7 +496,13 @@ async function act(path) {
   loadRuns();
 }
 async function showRunPhotos(id) {
-  const m = await api(`/runs/${id}/media`);
+  const [m, tr] = await Promise.all([api(`/runs/${id}/media`), api(`/runs/${id}/track`)]);
+  // The run's whole track as recorded (a point a second), one line per vehicle.
+  if (gp.runTrack) gp.layers.tracks.removeLayer(gp.runTrack);
+  const bySysid = {};
+  for (const p of tr.points) (bySysid[p.sysid] = bySysid[p.sysid] || []).push(drawn(p.lat, p.lon));
+  gp.runTrack = L.featureGroup(Object.values(bySysid).map((line) =>
+    L.polyline(line, { color: '#6a1b9a', weight: 3, opacity: 0.8, className: 'run-track' }))).addTo(gp.layers.tracks);
   gp.layers.footprints.clearLayers();
   for (const p of m.photos) {
     const shape = p.footprint && p.footprint.length === 4
