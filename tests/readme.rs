@@ -214,13 +214,9 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-/// What a block did: each step's output and exit code (None: it never ended).
-struct Ran {
-    outputs: Vec<(String, Option<i32>)>,
-}
-
-/// Runs one block in `work` with bash, each command's output and exit code to files.
-fn run_block(block: &Block, work: &Path, bins: &Path) -> Ran {
+/// Runs one block in `work` with bash, each command's output and exit code to files; for
+/// each step, its output and exit code (None: it never ended).
+fn run_block(block: &Block, work: &Path, bins: &Path) -> Vec<(String, Option<i32>)> {
     let out = tempfile::tempdir().expect("tempdir");
     let mut script = String::new();
     script.push_str(
@@ -284,7 +280,7 @@ fn run_block(block: &Block, work: &Path, bins: &Path) -> Ran {
         libc::kill(-pgid, libc::SIGKILL);
     }
     let _ = child.wait();
-    let outputs = (0..block.steps.len())
+    (0..block.steps.len())
         .map(|i| {
             let text =
                 std::fs::read_to_string(out.path().join(format!("{i}.out"))).unwrap_or_default();
@@ -293,8 +289,7 @@ fn run_block(block: &Block, work: &Path, bins: &Path) -> Ran {
                 .and_then(|s| s.trim().parse().ok());
             (text, rc)
         })
-        .collect();
-    Ran { outputs }
+        .collect()
 }
 
 /// Runs `block` and says, for the first step that failed, what went wrong.
@@ -302,7 +297,7 @@ fn check_block(block: &Block, work: &Path, bins: &Path) -> Result<Vec<String>, S
     let t = Instant::now();
     let ran = run_block(block, work, bins);
     let mut done = Vec::new();
-    for (s, (text, rc)) in block.steps.iter().zip(&ran.outputs) {
+    for (s, (text, rc)) in block.steps.iter().zip(&ran) {
         let at = format!("{}:{}: $ {}", block.file, s.line, s.cmd);
         let tail: String = {
             let lines: Vec<&str> = text.lines().collect();

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, patrols, spawn, states, token, wait_final, wq25_sim, Serve, COVER_25, DISTRICT,
+    call_as, patrols, spawn, start_run, states, token, wait_final, wq25_sim, Serve, COVER_25,
+    DISTRICT,
 };
 use gridpatrol_sim::{Faults, Sim, SimConfig};
 use serde_json::Value;
@@ -171,12 +172,7 @@ async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cel
     let s = serve_for(port, &data, &pdir);
     let base = s.base.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let (code, run) = call_as(
-            "POST",
-            &format!("{base}/api/v1/patrols/cover-25/runs"),
-            Some(&op),
-        );
-        assert_eq!(code, 201, "{run}");
+        let run = start_run(&base, &op, "cover-25");
         wait_final(
             &base,
             &op,
@@ -244,12 +240,7 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
     let base = first.base.clone();
     let (op2, data2) = (op.clone(), data.clone());
     let id = tokio::task::spawn_blocking(move || {
-        let (code, run) = call_as(
-            "POST",
-            &format!("{base}/api/v1/patrols/cover-25/runs"),
-            Some(&op2),
-        );
-        assert_eq!(code, 201, "{run}");
+        let run = start_run(&base, &op2, "cover-25");
         let id = run["id"].as_i64().unwrap();
         // Wait until it flies and has taken some photos.
         let key = format!("cover-25-{id}");
@@ -356,12 +347,7 @@ async fn two_runs_on_one_vehicle_are_queued_never_flown_at_once() {
         let ids: Vec<i64> = ["around-25", "cover-25"]
             .iter()
             .map(|p| {
-                let (code, run) = call_as(
-                    "POST",
-                    &format!("{base}/api/v1/patrols/{p}/runs"),
-                    Some(&op),
-                );
-                assert_eq!(code, 201, "{run}");
+                let run = start_run(&base, &op, p);
                 run["id"].as_i64().unwrap()
             })
             .collect();
@@ -444,12 +430,7 @@ async fn an_operator_pauses_a_run_in_the_air_and_resumes_it_to_full_coverage() {
     let base = s.base.clone();
     let data2 = data.clone();
     let done = tokio::task::spawn_blocking(move || {
-        let (code, run) = call_as(
-            "POST",
-            &format!("{base}/api/v1/patrols/cover-25/runs"),
-            Some(&op),
-        );
-        assert_eq!(code, 201, "{run}");
+        let run = start_run(&base, &op, "cover-25");
         let id = run["id"].as_i64().unwrap();
         let key = format!("cover-25-{id}");
         // In the air with some photos taken: pause.
@@ -570,12 +551,7 @@ async fn without_a_weather_source_the_vehicles_own_wind_estimate_decides() {
     let s = serve_for(port, &data, &pdir);
     let base = s.base.clone();
     let (done, fleet) = tokio::task::spawn_blocking(move || {
-        let (code, run) = call_as(
-            "POST",
-            &format!("{base}/api/v1/patrols/calm-only/runs"),
-            Some(&op),
-        );
-        assert_eq!(code, 201, "{run}");
+        let run = start_run(&base, &op, "calm-only");
         let done = wait_final(
             &base,
             &op,
@@ -612,12 +588,7 @@ async fn sigterm_with_on_stop_return_brings_the_vehicle_home_and_the_run_resumes
     let base = s.base.clone();
     let (op2, data2) = (op.clone(), data.clone());
     let id = tokio::task::spawn_blocking(move || {
-        let (code, run) = call_as(
-            "POST",
-            &format!("{base}/api/v1/patrols/cover-25/runs"),
-            Some(&op2),
-        );
-        assert_eq!(code, 201, "{run}");
+        let run = start_run(&base, &op2, "cover-25");
         let id = run["id"].as_i64().unwrap();
         let key = format!("cover-25-{id}");
         wait_run(&base, &op2, id, Duration::from_secs(300), |v| {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, patrols, send_body, spawn, token, wq25_sim, Serve, COVER_25, DISTRICT,
+    call_as, patrols, send_body, spawn, start_run, token, wq25_sim, Serve, COVER_25, DISTRICT,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
 use gridpatrol_sim::SimConfig;
@@ -164,10 +164,16 @@ async fn sign_in(c: &Client, base: &str, token: &str) {
     .await;
 }
 
-fn api(base: &str, path: &str, token: &str) -> Value {
-    let (code, v) = call_as("GET", &format!("{base}/api/v1{path}"), Some(token));
-    assert_eq!(code, 200, "{path}: {v}");
-    v
+/// GET `/api/v1{path}` as `token` (off the async workers), asserting a 200; the body.
+async fn api(base: &str, path: &str, token: &str) -> Value {
+    let (url, token) = (format!("{base}/api/v1{path}"), token.to_string());
+    tokio::task::spawn_blocking(move || {
+        let (code, v) = call_as("GET", &url, Some(&token));
+        assert_eq!(code, 200, "{url}: {v}");
+        v
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,19 +253,12 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
         "const p = gp.vehicles[1].marker.getLatLng(); return [p.lat, p.lng]",
     )
     .await;
-    let (code, run) = tokio::task::spawn_blocking({
+    let run = tokio::task::spawn_blocking({
         let (base, op) = (base.clone(), op.clone());
-        move || {
-            call_as(
-                "POST",
-                &format!("{base}/api/v1/patrols/cover-25/runs"),
-                Some(&op),
-            )
-        }
+        move || start_run(&base, &op, "cover-25")
     })
     .await
     .unwrap();
-    assert_eq!(code, 201, "{run}");
     let moved = format!(
         "const p = gp.vehicles[1].marker.getLatLng(); return gp.map.distance(p, L.latLng({}, {})) > 50",
         start[0], start[1]
@@ -287,12 +286,7 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     )
     .await;
     let shown_ms: Value = js(&c, "return Object.fromEntries(Object.entries(gp.seenAt))").await;
-    let events = tokio::task::spawn_blocking({
-        let (base, worker) = (base.clone(), worker.clone());
-        move || api(&base, "/events", &worker)
-    })
-    .await
-    .unwrap();
+    let events = api(&base, "/events", &worker).await;
     let mut lat_ms: Vec<f64> = Vec::new();
     for e in events["events"].as_array().unwrap() {
         let id = e["id"].to_string();
@@ -303,12 +297,7 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     assert!(!lat_ms.is_empty(), "events {events}\nseen {shown_ms}");
     // From the photo reaching the ground station to its event on the page.
     let run_id = run["id"].as_i64().unwrap();
-    let media = tokio::task::spawn_blocking({
-        let (base, op) = (base.clone(), op.clone());
-        move || api(&base, &format!("/runs/{run_id}/media"), &op)
-    })
-    .await
-    .unwrap();
+    let media = api(&base, &format!("/runs/{run_id}/media"), &op).await;
     let mut photo_ms: Vec<f64> = Vec::new();
     for (id, seen) in shown_ms.as_object().unwrap() {
         let id: i64 = id.parse().unwrap();
@@ -408,12 +397,7 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
         "the page to show the event signed for",
     )
     .await;
-    let detail = tokio::task::spawn_blocking({
-        let (base, op) = (base.clone(), op.clone());
-        move || api(&base, &format!("/events/{id}"), &op)
-    })
-    .await
-    .unwrap();
+    let detail = api(&base, &format!("/events/{id}"), &op).await;
     assert_eq!(detail["event"]["state"], json!("signed_for"), "{detail}");
     let last = detail["audit"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["to"], json!("signed_for"), "{detail}");
@@ -513,12 +497,7 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     .await;
     let until = Instant::now() + Duration::from_secs(60);
     loop {
-        let r = tokio::task::spawn_blocking({
-            let (base, op) = (base.clone(), op.clone());
-            move || api(&base, &format!("/runs/{run_id}"), &op)
-        })
-        .await
-        .unwrap();
+        let r = api(&base, &format!("/runs/{run_id}"), &op).await;
         if r["run"]["held_by"] == json!("值班员") {
             break;
         }

@@ -238,8 +238,8 @@ function onTelemetry(v) {
   s.last = v;
   s.samples += 1;
   // Glide from where the marker is now to the new sample over one sample period.
-  s.from = s.marker.getLatLng();
-  s.from = [s.from.lat, s.from.lng];
+  const here = s.marker.getLatLng();
+  s.from = [here.lat, here.lng];
   s.to = target;
   s.t0 = performance.now();
   s.marker.setIcon(vehicleIcon(v));

@@ -82,18 +82,18 @@ impl LiveStream {
         (replay, lost, rx)
     }
 
-    /// Feeds the stream until the process ends: telemetry from the fleet `telemetry_hz`
-    /// times a second per vehicle (0.1 to 10), and run and event changes from the store
+    /// Feeds the stream until the process ends: telemetry from the fleet `asked_hz`
+    /// times a second per vehicle (within [`telemetry_hz`]'s bounds), and run and event changes from the store
     /// (polled every `every`).
     pub fn feed(
         self: Arc<Self>,
         fleet: Fleet,
         store: Arc<EventStore>,
         every: Duration,
-        telemetry_hz: f64,
+        asked_hz: f64,
     ) {
         let me = self.clone();
-        let period = Duration::from_secs_f64(1.0 / telemetry_hz.clamp(0.1, 10.0));
+        let period = Duration::from_secs_f64(1.0 / telemetry_hz(asked_hz));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -133,6 +133,15 @@ impl LiveStream {
             }
         });
     }
+}
+
+/// The telemetry rate the stream sends, samples per second per vehicle: as asked, within
+/// 0.1 to 10 (the map glides between samples, so more would only load the browser).
+pub fn telemetry_hz(asked: f64) -> f64 {
+    if asked.is_nan() {
+        return 2.0;
+    }
+    asked.clamp(0.1, 10.0)
 }
 
 /// Run changes after row `runs` and event audit rows after `audit`, with the new cursors.

@@ -92,18 +92,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
-/// Total bytes of the page and everything it loads (its weight before any API call).
-pub fn page_weight() -> usize {
-    FILES
-        .iter()
-        .filter(|(p, _, _)| !p.ends_with("LICENSE"))
-        .map(|(_, _, b)| b.len())
-        .sum()
-}
-
-fn file(path: &'static str, kind: &'static str, body: &'static [u8]) -> Response {
+fn file(kind: &'static str, body: &'static [u8]) -> Response {
     // The page is small and changes with the binary: revalidate each load.
-    let _ = path;
     (
         StatusCode::OK,
         [
@@ -119,10 +109,10 @@ fn file(path: &'static str, kind: &'static str, body: &'static [u8]) -> Response
 pub fn routes<S: Clone + Send + Sync + 'static>(config: WebConfig) -> Router<S> {
     let mut r = Router::new();
     for &(path, kind, body) in FILES {
-        r = r.route(path, get(move || async move { file(path, kind, body) }));
+        r = r.route(path, get(move || async move { file(kind, body) }));
     }
     let mut config = config;
-    config.telemetry_hz = config.telemetry_hz.clamp(0.1, 10.0);
+    config.telemetry_hz = super::stream::telemetry_hz(config.telemetry_hz);
     r.route(
         "/config.json",
         get(move || std::future::ready(Json(config.clone()))),

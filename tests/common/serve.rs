@@ -120,6 +120,18 @@ pub fn call_as(method: &str, url: &str, token: Option<&str>) -> (u16, Value) {
     )
 }
 
+/// Starts a run of `patrol` now (`POST /api/v1/patrols/{patrol}/runs` as `token`),
+/// asserting it was booked; the run.
+pub fn start_run(base: &str, token: &str, patrol: &str) -> Value {
+    let (code, run) = call_as(
+        "POST",
+        &format!("{base}/api/v1/patrols/{patrol}/runs"),
+        Some(token),
+    );
+    assert_eq!(code, 201, "{run}");
+    run
+}
+
 /// Polls run `id` until it is in a final state, or `limit` of wall time passes (a bound
 /// far above what the flight needs); the run with its changes.
 pub fn wait_final(base: &str, token: &str, id: i64, limit: Duration) -> Value {
