@@ -3,6 +3,7 @@
 //! Modules follow the data: `link` (MAVLink transports, hub, tlog) → `vehicle`
 //! (telemetry, commands, missions, parameters).
 
+pub mod alert;
 pub mod api;
 pub mod capture;
 pub mod detect;

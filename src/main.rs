@@ -111,6 +111,12 @@ enum Cmd {
         #[command(subcommand)]
         op: PatrolsOp,
     },
+    /// Raise an alert with the running service: the nearest ready drone flies to the
+    /// point, orbits it with the camera on it, and the events its photos show are linked.
+    #[command(
+        after_help = "Examples:\n  gridpatrol alert 36.5591,103.6856 --category fire_smoke --source hotline:12345-0001 --token $TOKEN --wait"
+    )]
+    Alert(AlertArgs),
     /// Grid events: list, show, work them through the closed loop, export, statistics.
     #[command(
         after_help = "Examples:\n  gridpatrol events list --cell WQ-24\n  gridpatrol events sign 1 --by 赵艳\n  gridpatrol events stats"
@@ -126,9 +132,9 @@ enum Cmd {
 
 mod cli;
 use cli::{
-    demo, events_cmd, fly, grids_cmd, mission_cmd, patrols_cmd, plan_cmd, replay_cmd, serve,
-    status, token_cmd, Conn, DemoArgs, EventsOp, FlyArgs, GridsOp, MissionOp, PatrolsOp, PlanCmd,
-    ServeArgs, TokenOp,
+    alert, demo, events_cmd, fly, grids_cmd, mission_cmd, patrols_cmd, plan_cmd, replay_cmd, serve,
+    status, token_cmd, AlertArgs, Conn, DemoArgs, EventsOp, FlyArgs, GridsOp, MissionOp, PatrolsOp,
+    PlanCmd, ServeArgs, TokenOp,
 };
 
 #[tokio::main]
@@ -157,6 +163,7 @@ async fn main() -> Result<()> {
         Cmd::Sim(args) => gridpatrol_sim::cli::run(args).await?,
         Cmd::Demo(args) => demo(args).await?,
         Cmd::Fly(args) => fly(*args).await?,
+        Cmd::Alert(args) => alert(args).await?,
         Cmd::Events { data, op } => events_cmd(&data, op)?,
         Cmd::Patrols { op } => patrols_cmd(op)?,
         Cmd::Serve(args) => serve(*args).await?,

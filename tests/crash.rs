@@ -36,7 +36,15 @@ async fn a_killed_run_loses_and_duplicates_nothing_after_restart() {
     drop(store);
     // Photos keep coming while nobody listens; then the operator runs the same command.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = spawn();
+    let recorded_before: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM captures", [], |r| r.get(0))
+        .unwrap();
+    let restarted = std::time::Instant::now();
+    let mut second = spawn();
+    // Recovery: photos are recorded again.
+    wait_for_captures(&db, recorded_before + 1, &mut second).await;
+    let recovery = restarted.elapsed();
     let out = tokio::task::spawn_blocking(move || second.wait_with_output().unwrap())
         .await
         .unwrap();
@@ -65,4 +73,16 @@ async fn a_killed_run_loses_and_duplicates_nothing_after_restart() {
     assert_eq!(s.duplicate_events, 0, "{s:?}");
     assert!(s.recall >= 0.95, "{s:?}");
     assert!(stdout.contains("0 never arrived"), "{stdout}");
+    common::faults::record(
+        "a_killed_run_loses_and_duplicates_nothing_after_restart",
+        "SIGKILL of `fly` mid-sortie (simulator), run again",
+        &format!(
+            "0 of {taken} photos, 0 of {} events; none filed twice",
+            after.len()
+        ),
+        &format!(
+            "{} from the restart until photos were recorded again (re-attached in flight)",
+            common::faults::secs(recovery)
+        ),
+    );
 }

@@ -139,4 +139,16 @@ async fn a_link_outage_mid_patrol_is_shown_and_the_run_carries_on() {
         .lines()
         .count();
     assert_eq!(v.photos, taken);
+    // The link is shown lost from the 0.3 s timeout after the outage began until the
+    // first message after it: about the outage less the timeout, plus one heartbeat.
+    let outage_s = 5.0 / 8.0;
+    common::faults::record(
+        "a_link_outage_mid_patrol_is_shown_and_the_run_carries_on",
+        "Link outage mid-sortie: 5 s (simulated) of silence both ways (simulator at 8×)",
+        &format!("0 of {taken} photos ({} requests for those announced during it)", v.rerequested),
+        &format!(
+            "link shown lost {:.1} s for a {outage_s:.1} s outage; the sortie flew on and was followed to landing",
+            v.link_down_s
+        ),
+    );
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, patrols, spawn, start_run, states, token, wait_final, wq25_sim, Serve, COVER_25,
-    DISTRICT,
+    call_as, on_sim, patrols, start_run, states, token, wait_final, wq25_sim, Serve, COVER_25,
 };
 use gridpatrol_sim::{Faults, Sim, SimConfig};
 use serde_json::Value;
@@ -39,22 +38,7 @@ async fn windy_sim(port: u16, dir: &Path, faults: Vec<Faults>, wind: (f64, f64))
 }
 
 fn serve_for(port: u16, data: &Path, pdir: &Path) -> Serve {
-    serve_with(port, data, pdir, &[])
-}
-
-/// As [`serve_for`], with `extra` arguments.
-fn serve_with(port: u16, data: &Path, pdir: &Path, extra: &[&str]) -> Serve {
-    let connect = format!("udpin:127.0.0.1:{port}");
-    let mut args = vec![
-        "--connect",
-        &connect,
-        "--grids",
-        DISTRICT,
-        "--camera",
-        "sim",
-    ];
-    args.extend(extra);
-    spawn(data, pdir, &args)
+    on_sim(port, data, pdir, &[])
 }
 
 /// The states of a run flown, paused once and resumed to the end.
@@ -255,7 +239,24 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
     .unwrap();
     // SIGKILL: no chance to tidy up.
     drop(first);
+    let key = format!("cover-25-{id}");
+    let recorded = captures(&data, &key).len();
+    let restarted = std::time::Instant::now();
     let again = serve_for(port, &data, &pdir);
+    // Recovery: photos are recorded again.
+    let (data2, key2) = (data.clone(), key.clone());
+    let recovery = tokio::task::spawn_blocking(move || {
+        while captures(&data2, &key2).len() <= recorded {
+            assert!(
+                restarted.elapsed() < Duration::from_secs(120),
+                "no photos after the restart"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        restarted.elapsed()
+    })
+    .await
+    .unwrap();
     let base = again.base.clone();
     let done =
         tokio::task::spawn_blocking(move || wait_final(&base, &op, id, Duration::from_secs(600)))
@@ -273,7 +274,6 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
         done["changes"][3]["reason"], "the service restarted: re-attaching",
         "{done}"
     );
-    let key = format!("cover-25-{id}");
     let caps = captures(&data, &key);
     // No photo lost: every image the camera took is on record, each index once.
     let mut taken: Vec<i64> = std::fs::read_dir(dir.path().join("sim-images").join("1"))
@@ -319,6 +319,15 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
         )
         .unwrap();
     assert_eq!(sorties as usize, planned(&data, &key).len());
+    common::faults::record(
+        "serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo",
+        "SIGKILL of `serve` mid-run (simulator), service restarted",
+        &format!("0 of {} photos; nothing flown twice", taken.len()),
+        &format!(
+            "{} from the restart until photos were recorded again (run re-attached)",
+            common::faults::secs(recovery)
+        ),
+    );
 }
 
 const AROUND_25: &str = r#"
@@ -584,7 +593,7 @@ async fn sigterm_with_on_stop_return_brings_the_vehicle_home_and_the_run_resumes
     let data = dir.path().join("data");
     let op = token(&data, "operator", "飞手", "");
     let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
-    let mut s = serve_with(port, &data, &pdir, &["--on-stop", "return"]);
+    let mut s = on_sim(port, &data, &pdir, &["--on-stop", "return"]);
     let base = s.base.clone();
     let (op2, data2) = (op.clone(), data.clone());
     let id = tokio::task::spawn_blocking(move || {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, patrols, send_body, spawn, start_run, token, wq25_sim, Serve, COVER_25, DISTRICT,
+    call_as, on_sim, patrols, send_body, start_run, token, wq25_sim, Serve, COVER_25,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
 use gridpatrol_sim::SimConfig;
@@ -195,21 +195,7 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
     let worker = token(&data, "grid_worker", "赵艳", "WQ-25,WQ-24");
     let viewer = token(&data, "viewer", "指挥中心", "");
     let pdir = patrols(dir.path(), &[("cover-25", COVER_25)]);
-    let connect = format!("udpin:127.0.0.1:{port}");
-    let serve: Serve = spawn(
-        &data,
-        &pdir,
-        &[
-            "--connect",
-            &connect,
-            "--grids",
-            DISTRICT,
-            "--camera",
-            "sim",
-            "--telemetry-hz",
-            "5",
-        ],
-    );
+    let serve: Serve = on_sim(port, &data, &pdir, &["--telemetry-hz", "5"]);
     let base = serve.base.clone();
 
     let c = browser(&driver, &dir.path().join("profile")).await;

@@ -212,13 +212,15 @@ pub struct ApiStats {
     pub events: Stats,
     /// Runs by state.
     pub runs: BTreeMap<String, usize>,
+    /// Alerts by outcome, and their time to scene.
+    pub alerts: crate::alert::AlertStats,
 }
 
 #[utoipa::path(
     get,
     path = "/api/v1/stats",
     tag = "events",
-    responses((status = 200, description = "viewer: events by state, category and cell, closure rate, share found by drones, overdue, median hours to close; runs by state", body = ApiStats))
+    responses((status = 200, description = "viewer: events by state, category and cell, closure rate, share found by drones, overdue, median hours to close; runs by state; alerts by outcome with their median and 90th-percentile time to scene", body = ApiStats))
 )]
 pub async fn stats(State(s): State<Arc<Service>>) -> ApiResult<ApiStats> {
     let store = s.book().store().clone();
@@ -229,7 +231,12 @@ pub async fn stats(State(s): State<Arc<Service>>) -> ApiResult<ApiStats> {
         .into_iter()
         .map(|(st, n)| (st.as_str().to_string(), n))
         .collect();
-    Ok(Json(ApiStats { events, runs }))
+    let alerts = blocking(move || s.alerts().stats()).await?;
+    Ok(Json(ApiStats {
+        events,
+        runs,
+        alerts,
+    }))
 }
 
 /// An event seen on foot, reported by hand (网格员上报).

@@ -4,6 +4,7 @@
 //! `{"code": "...", "message": "...", "details": ...}`. Everything under `/api/v1` needs a
 //! bearer token ([`auth`]); only `/healthz` and `/readyz` answer without one.
 
+mod alerts;
 pub mod auth;
 mod district;
 mod events;
@@ -101,9 +102,20 @@ impl From<RunError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "not_paused", e.to_string())
             }
             RunError::Ended { .. } => ApiError::new(StatusCode::CONFLICT, "ended", e.to_string()),
-            RunError::Sql(_) => {
+            RunError::Sql(_) | RunError::Alert(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
             }
+        }
+    }
+}
+
+impl From<crate::alert::AlertError> for ApiError {
+    fn from(e: crate::alert::AlertError) -> Self {
+        use crate::alert::AlertError;
+        match e {
+            AlertError::Invalid(m) => ApiError::bad_request(m),
+            AlertError::NoAlert(id) => ApiError::not_found(format!("no alert {id}")),
+            AlertError::Store(e) => e.into(),
         }
     }
 }
@@ -236,6 +248,7 @@ async fn authenticate(
         (name = "runs", description = "Runs of patrols, their media and tracks"),
         (name = "vehicles", description = "The fleet's live state"),
         (name = "events", description = "Grid events through their closed loop, their photos and statistics"),
+        (name = "alerts", description = "Alerts that send the nearest ready drone to a point"),
         (name = "live", description = "Server-Sent Events and metrics"),
     )
 )]
@@ -277,6 +290,8 @@ fn documented() -> (Router<Arc<Service>>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::act))
         .routes(routes!(events::image))
         .routes(routes!(events::stats))
+        .routes(routes!(alerts::raise, alerts::list))
+        .routes(routes!(alerts::get))
         .routes(routes!(live_stream))
         .routes(routes!(me))
         .routes(routes!(prometheus))

@@ -92,9 +92,20 @@ impl ImageStore {
             std::fs::create_dir_all(parent)?;
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(sha)
+        let written = (|| {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            // On disk before its hash is recorded: a power cut must not leave the store
+            // pointing at an empty file.
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        })();
+        if written.is_err() {
+            // A full disk leaves half a file: give its space back for the retry.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|()| sha)
     }
 
     pub fn get(&self, sha: &str) -> std::io::Result<Vec<u8>> {
@@ -120,6 +131,11 @@ impl IndexTracker {
     /// Records an index; false when it was seen before (a duplicate).
     pub fn see(&mut self, index: i32) -> bool {
         self.seen.insert(index)
+    }
+
+    /// Forgets an index whose capture could not be recorded, so it is asked for again.
+    pub fn forget(&mut self, index: i32) {
+        self.seen.remove(&index);
     }
 
     /// The camera had taken `count` images when this run began (CAMERA_CAPTURE_STATUS):

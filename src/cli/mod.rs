@@ -1,5 +1,6 @@
 //! The commands of the binary, one file per group; `main.rs` only parses and dispatches.
 
+mod alert;
 mod events;
 mod link;
 mod patrol;
@@ -8,6 +9,7 @@ mod plan;
 mod serve;
 mod token;
 
+pub use alert::{alert, AlertArgs};
 pub use events::{events_cmd, EventsOp};
 pub use link::{mission_cmd, open, replay_cmd, status, Conn, MissionOp};
 pub use patrol::{demo, fly, DemoArgs, FlyArgs};

@@ -382,10 +382,17 @@ async fn patrol(
         vehicles.len(),
         data.db().display()
     );
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let captures = gridpatrol::patrol::CaptureRecorder::start(
+        pipeline.store.clone(),
+        run_id.clone(),
+        wake.clone(),
+    );
     let ctx = Arc::new(RunContext {
         run_id,
         store: pipeline.store.clone(),
-        wake: Arc::new(tokio::sync::Notify::new()),
+        wake,
+        recorder: captures,
         abort: abort_on_ctrl_c(),
         min_battery_pct: opts.min_battery,
         preflight_wait: Duration::from_secs(15),

@@ -72,6 +72,25 @@ pub struct ServeArgs {
     /// The tiles' attribution, shown on the map.
     #[arg(long, default_value = "")]
     tiles_attribution: String,
+    /// Alerts: orbit altitude above home, metres.
+    #[arg(long, default_value_t = 40.0)]
+    alert_alt: f64,
+    /// Alerts: orbit radius round the point, metres (under half the altitude keeps the
+    /// point in a nadir camera's frame).
+    #[arg(long, default_value_t = 15.0)]
+    alert_orbit_radius: f64,
+    /// Alerts: cruise speed, m/s.
+    #[arg(long, default_value_t = 12.0)]
+    alert_speed: f64,
+    /// Alerts: usable minutes of a full battery.
+    #[arg(long, default_value_t = 25.0)]
+    alert_battery_min: f64,
+    /// Alerts: battery to land with, percent.
+    #[arg(long, default_value_t = 20.0)]
+    alert_reserve: f64,
+    /// Alerts of this priority and above take a vehicle off a routine patrol.
+    #[arg(long, value_enum, default_value = "urgent")]
+    alert_preempt_at: gridpatrol::alert::Priority,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -150,6 +169,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         pipeline,
         ServiceConfig {
             on_stop: args.on_stop,
+            alert: gridpatrol::alert::dispatch::AlertConfig {
+                alt_m: args.alert_alt,
+                orbit_radius_m: args.alert_orbit_radius,
+                speed_m_s: args.alert_speed,
+                battery_min: args.alert_battery_min,
+                reserve_pct: args.alert_reserve,
+                preempt_at: args.alert_preempt_at,
+                camera: args.camera.clone(),
+                ..Default::default()
+            },
             ..ServiceConfig::default()
         },
     );

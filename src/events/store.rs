@@ -178,6 +178,8 @@ const MIGRATIONS: &[&str] = &[
         definition TEXT
     );
     CREATE INDEX patrol_changes_name ON patrol_changes (name);",
+    // 12: alerts, and the events their flights found (src/alert).
+    crate::alert::MIGRATION,
 ];
 
 /// One point of a run's trajectory.
@@ -231,6 +233,21 @@ const PLACE_EVENT: &str = "UPDATE events SET
    uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
  WHERE id = ?1";
 
+/// When a capture that failed is tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// 2 s doubling to 10 min: the camera or the network may be gone for a while.
+    Backoff,
+    /// The same, but at most every [`RETRY_SOON_MAX_US`]: a local fault (a full disk)
+    /// the operator is fixing.
+    Soon,
+    /// Failed for good: kept, not filed.
+    Never,
+}
+
+/// The longest wait between retries of a capture that failed locally, µs (5 s).
+pub const RETRY_SOON_MAX_US: i64 = 5_000_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -253,6 +270,18 @@ pub enum StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+impl StoreError {
+    /// Another connection holds the database (SQLITE_BUSY or SQLITE_LOCKED past the busy
+    /// timeout): the same write may succeed later.
+    pub fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
 
 /// A detection placed on the ground, ready to file.
 #[derive(Clone, Debug)]
@@ -715,6 +744,15 @@ impl EventStore {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// Captures of run `run` not yet filed (still to fetch, or retrying).
+    pub fn pending_captures(&self, run: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT count(*) FROM captures WHERE run = ?1 AND state = 'pending'",
+            [run],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The image is stored: remember its hash so a retry does not fetch it again.
     pub fn capture_fetched(&self, id: i64, sha: &str) -> Result<()> {
         self.conn().execute(
@@ -724,15 +762,20 @@ impl EventStore {
         Ok(())
     }
 
-    /// A fetch or processing attempt failed: try again later, with backoff (2 s doubling
-    /// to 10 min). `give_up` marks it failed for good (a corrupt image): kept, not filed.
-    pub fn capture_failed(&self, id: i64, error: &str, give_up: bool, now: i64) -> Result<()> {
+    /// A fetch or processing attempt failed: when to try again, or never (a corrupt
+    /// image: kept, not filed).
+    pub fn capture_failed(&self, id: i64, error: &str, retry: Retry, now: i64) -> Result<()> {
         let conn = self.conn();
         let attempts: i64 =
             conn.query_row("SELECT attempts FROM captures WHERE id = ?1", [id], |r| {
                 r.get(0)
             })?;
-        let delay_us = (2_000_000i64 << attempts.min(9)).min(600_000_000);
+        let backoff_us = (2_000_000i64 << attempts.min(9)).min(600_000_000);
+        let (delay_us, give_up) = match retry {
+            Retry::Backoff => (backoff_us, false),
+            Retry::Soon => (backoff_us.min(RETRY_SOON_MAX_US), false),
+            Retry::Never => (0, true),
+        };
         conn.execute(
             "UPDATE captures SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3,
              state = CASE WHEN ?4 THEN 'failed' ELSE state END WHERE id = ?1",

@@ -5,6 +5,7 @@
 
 pub mod observe;
 pub mod pipeline;
+mod recorder;
 #[cfg(feature = "rerun")]
 pub mod rerun_rec;
 
@@ -19,6 +20,7 @@ use crate::events::EventStore;
 use crate::vehicle::{
     compare_missions, MissionItem, MissionType, Px4Mode, Telemetry, Vehicle, VehicleEvent,
 };
+pub use recorder::CaptureRecorder;
 
 pub use pipeline::{PassSummary, Pipeline};
 
@@ -55,6 +57,8 @@ pub struct RunContext {
     pub progress: indicatif::MultiProgress,
     /// Told about the plan and each vehicle's state (e.g. the Rerun recorder).
     pub observer: Option<Arc<dyn observe::RunObserver>>,
+    /// Writes the announced captures to `store` (start it with the same store and wake).
+    pub recorder: CaptureRecorder,
 }
 
 /// A preflight check that did not pass: the vehicle is not armed.
@@ -107,6 +111,8 @@ pub struct VehicleReport {
     pub rerequested: usize,
     pub aborted: bool,
     pub link_losses: usize,
+    /// How long the link was shown lost in all, s (ground-station clock).
+    pub link_down_s: f64,
     pub error: Option<String>,
     /// A sortie cut short: (its index, the last mission item reached, if any).
     pub breakpoint: Option<(usize, Option<u16>)>,
@@ -206,9 +212,8 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         ..Default::default()
     };
     let mut tracker = IndexTracker::default();
-    for i in ctx
-        .store
-        .capture_indices(&ctx.run_id, sysid)
+    for i in while_busy(|| ctx.store.capture_indices(&ctx.run_id, sysid))
+        .await
         .unwrap_or_default()
     {
         tracker.see(i);
@@ -220,10 +225,14 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             tracker.set_floor(n);
         }
     }
-    let done = ctx
-        .store
-        .sorties_finished(&ctx.run_id, Some(sysid))
-        .unwrap_or_default();
+    let done = match while_busy(|| ctx.store.sorties_finished(&ctx.run_id, Some(sysid))).await {
+        Ok(done) => done,
+        Err(e) => {
+            // Not knowing which sorties were flown, flying any could fly one twice.
+            rep.error = Some(format!("reading the run's flown sorties: {e}"));
+            return rep;
+        }
+    };
     // Re-attach: a vehicle already flying one of our missions is not disturbed.
     let mut attached: Option<usize> = None;
     let now = v.telemetry();
@@ -292,12 +301,19 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
         match outcome {
             Ok(()) => {
-                let _ = ctx.store.sortie_finished(
-                    &ctx.run_id,
-                    sysid,
-                    job.index,
-                    crate::events::now_us(),
-                );
+                // Kept, or a restart would fly it again.
+                if let Err(e) = while_busy(|| {
+                    ctx.store.sortie_finished(
+                        &ctx.run_id,
+                        sysid,
+                        job.index,
+                        crate::events::now_us(),
+                    )
+                })
+                .await
+                {
+                    tracing::error!("recording sortie {} as flown: {e}", job.index + 1);
+                }
                 rep.sorties_flown.push(job.index);
                 bar.finish_with_message(format!(
                     "sortie {} flown, landed, disarmed",
@@ -310,6 +326,13 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
                 break;
             }
         }
+    }
+    let unrecorded = ctx.recorder.flushed(STORE_BUSY_LIMIT).await;
+    if unrecorded > 0 && rep.error.is_none() {
+        rep.error = Some(format!(
+            "{unrecorded} photos not recorded: the database stayed busy for {} s (a re-run asks the camera for them again)",
+            STORE_BUSY_LIMIT.as_secs()
+        ));
     }
     rep.photos = tracker.count();
     rep.missing = tracker.missing();
@@ -470,6 +493,26 @@ async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<
     Ok(())
 }
 
+/// How long a store write waits out another process holding the database (s).
+const STORE_BUSY_LIMIT: Duration = Duration::from_secs(120);
+
+/// Runs `op` until the database is free, up to [`STORE_BUSY_LIMIT`]: another process (a
+/// backup, an `events` command, the sqlite3 shell) may hold it past SQLite's busy timeout.
+async fn while_busy<T>(
+    mut op: impl FnMut() -> Result<T, crate::events::StoreError>,
+) -> Result<T, crate::events::StoreError> {
+    let until = tokio::time::Instant::now() + STORE_BUSY_LIMIT;
+    loop {
+        match op() {
+            Err(e) if e.is_busy() && tokio::time::Instant::now() < until => {
+                tracing::warn!("{e}: waiting for the database");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 fn record(
     ctx: &RunContext,
     sysid: u8,
@@ -479,20 +522,9 @@ fn record(
     if !tracker.see(c.index) {
         return false; // a duplicate announcement
     }
-    let cap = Capture::from_mavlink(sysid, c);
-    match ctx
-        .store
-        .record_capture(&ctx.run_id, &cap, crate::events::now_us())
-    {
-        Ok(_) => {
-            ctx.wake.notify_one();
-            true
-        }
-        Err(e) => {
-            tracing::error!("recording capture {sysid}/{}: {e}", c.index);
-            false
-        }
-    }
+    ctx.recorder
+        .record(Capture::from_mavlink(sysid, c), crate::events::now_us());
+    true
 }
 
 /// Follows a sortie until the vehicle disarms, recording captures and drawing progress.
@@ -512,7 +544,7 @@ async fn follow_sortie(
     let deadline = tokio::time::Instant::now() + ctx.sortie_timeout;
     let mut airborne = !v.telemetry().on_ground();
     let mut aborting = false;
-    let mut lost = false;
+    let mut lost: Option<std::time::Instant> = None;
     let total = job.mission.len().max(1) as f64;
     let mut reached: Option<u16> = reached_before;
     let mut warning: Option<String> = None;
@@ -544,15 +576,15 @@ async fn follow_sortie(
                         bar.set_position(u64::from(s).max(bar.position()));
                     }
                     VehicleEvent::LinkLost => {
-                        lost = true;
+                        lost = Some(std::time::Instant::now());
                         rep.link_losses += 1;
                         bar.println(format!("vehicle {sysid}: LINK LOST; waiting for it to return"));
                     }
                     VehicleEvent::LinkRegained => {
-                        if lost {
+                        if let Some(at) = lost.take() {
+                            rep.link_down_s += at.elapsed().as_secs_f64();
                             bar.println(format!("vehicle {sysid}: link back; carrying on"));
                         }
-                        lost = false;
                     }
                     VehicleEvent::LandedState(2) => airborne = true,
                     VehicleEvent::Armed(false) => {
@@ -589,7 +621,7 @@ async fn follow_sortie(
                     t.battery.remaining.map_or("?".into(), |b| format!("{b} %")),
                     t.mode,
                     eta / 60.0,
-                    if lost { " LINK LOST" } else { "" },
+                    if lost.is_some() { " LINK LOST" } else { "" },
                 ));
                 if !t.armed && airborne && t.on_ground() {
                     return ended_at(job, rep, aborting, reached, last_nav, &warning);

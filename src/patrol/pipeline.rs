@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::capture::{exif, fetch::Fetcher, ImageStore};
 use crate::detect::{Detector, Thresholds};
-use crate::events::store::{FileOutcome, MergePolicy, PendingCapture};
+use crate::events::store::{FileOutcome, MergePolicy, PendingCapture, Retry};
 use crate::events::{EventStore, FiledDetection, StoreError};
 use crate::geotag::{self, CameraPose, Intrinsics, PoseAccuracy};
 use crate::grid::GridMap;
@@ -44,6 +44,15 @@ pub enum ProcessError {
         sysid: u8,
         index: i32,
         url: String,
+        problem: String,
+    },
+    /// The image could not be written (a full disk): the camera still has it, so it is
+    /// fetched again once there is room.
+    #[error("capture {sysid}/{index}: storing its image in {dir}: {problem} (will retry)")]
+    Storage {
+        sysid: u8,
+        index: i32,
+        dir: String,
         problem: String,
     },
     #[error("capture {sysid}/{index}: {problem} (kept, not filed)")]
@@ -126,7 +135,12 @@ impl Pipeline {
                 let sha = self
                     .images
                     .put(&tagged)
-                    .map_err(|e| unusable(format!("storing the image: {e}")))?;
+                    .map_err(|e| ProcessError::Storage {
+                        sysid: c.sysid,
+                        index: c.index,
+                        dir: self.images.dir().display().to_string(),
+                        problem: e.to_string(),
+                    })?;
                 self.store.capture_fetched(p.id, &sha)?;
                 tagged
             }
@@ -267,13 +281,23 @@ impl Pipeline {
                             tracing::warn!("{e}");
                         }
                         self.store
-                            .capture_failed(p.id, &e.to_string(), false, now)?;
+                            .capture_failed(p.id, &e.to_string(), Retry::Backoff, now)?;
+                        s.errors.push(e.to_string());
+                    }
+                    Err(e @ ProcessError::Storage { .. }) => {
+                        // The operator must act (free space), and the pipeline must notice
+                        // soon when they have.
+                        s.retrying += 1;
+                        tracing::error!("{e}");
+                        self.store
+                            .capture_failed(p.id, &e.to_string(), Retry::Soon, now)?;
                         s.errors.push(e.to_string());
                     }
                     Err(e @ ProcessError::Unusable { .. }) => {
                         s.unusable += 1;
                         tracing::warn!("{e}");
-                        self.store.capture_failed(p.id, &e.to_string(), true, now)?;
+                        self.store
+                            .capture_failed(p.id, &e.to_string(), Retry::Never, now)?;
                         s.errors.push(e.to_string());
                     }
                 }

@@ -30,6 +30,9 @@ pub enum RunError {
         state: RunState,
         what: &'static str,
     },
+    /// An alert's record could not be kept.
+    #[error("{0}")]
+    Alert(String),
     #[error("vehicle {sysid} is leased to run {run} by {holder} until {expires_us} µs")]
     Leased {
         sysid: u8,

@@ -112,6 +112,8 @@ pub enum Trigger {
     Manual,
     /// A firing missed while `serve` was down, run late.
     Late,
+    /// An alert sent a vehicle to a point (`alert-<id>`).
+    Alert,
 }
 
 impl Trigger {
@@ -120,6 +122,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Late => "late",
+            Trigger::Alert => "alert",
         }
     }
 }
@@ -131,6 +134,7 @@ impl std::str::FromStr for Trigger {
             "schedule" => Ok(Trigger::Schedule),
             "manual" => Ok(Trigger::Manual),
             "late" => Ok(Trigger::Late),
+            "alert" => Ok(Trigger::Alert),
             _ => Err(format!("{s:?} is not a run trigger")),
         }
     }

@@ -16,6 +16,8 @@ use super::definition::PatrolDef;
 use super::ready::{site_failures, vehicle_failures, WeatherCache};
 use super::run::{Run, RunState};
 use super::scheduler::{us, Clock, Scheduler};
+use crate::alert::dispatch::{self as alert_dispatch, AlertConfig, Candidate};
+use crate::alert::{Alert, AlertBook, AlertError, AlertRequest, AlertState, Moment};
 use crate::grid::GridMap;
 use crate::patrol::{
     anchor_to_homes, fly_vehicle, jobs_from_plan, resume_job, Pipeline, RunContext, SortieJob,
@@ -36,6 +38,8 @@ pub struct ServiceConfig {
     /// How often a run may be cut short and resume before it ends partially done.
     pub max_resumes: usize,
     pub on_stop: OnStop,
+    /// How alerts are flown.
+    pub alert: AlertConfig,
 }
 
 impl Default for ServiceConfig {
@@ -49,6 +53,7 @@ impl Default for ServiceConfig {
             sortie_timeout: Duration::from_secs(3 * 3600),
             max_resumes: 3,
             on_stop: OnStop::Finish,
+            alert: AlertConfig::default(),
         }
     }
 }
@@ -85,6 +90,7 @@ pub struct Service {
     weather: Arc<WeatherCache>,
     /// When each vehicle was asked to stream its wind estimate (WIND_COV).
     wind_asked: Mutex<HashMap<u8, std::time::Instant>>,
+    alerts: AlertBook,
 }
 
 /// The key under which a run's captures and sorties are stored.
@@ -101,6 +107,7 @@ impl Service {
         cfg: ServiceConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
+            alerts: AlertBook::new(pipeline.store.clone()),
             map: pipeline.map.clone(),
             scheduler,
             clock,
@@ -217,7 +224,81 @@ impl Service {
     }
 
     fn def(&self, patrol: &str) -> Option<PatrolDef> {
-        self.scheduler.patrol(patrol)
+        match self.alert_of(patrol) {
+            Some(a) => self.alert_def(&a),
+            None => self.scheduler.patrol(patrol),
+        }
+    }
+
+    /// The alert a run of `patrol` flies (`alert-<id>`).
+    fn alert_of(&self, patrol: &str) -> Option<Alert> {
+        let id: i64 = patrol.strip_prefix("alert-")?.parse().ok()?;
+        self.alerts.get(id).ok()
+    }
+
+    /// An alert's flight as a patrol: its one point, hovered over and orbited.
+    fn alert_def(&self, a: &Alert) -> Option<PatrolDef> {
+        let c = &self.cfg.alert;
+        let json = serde_json::json!({
+            "name": format!("alert-{}", a.id),
+            "cells": [a.cell_id],
+            "pattern": "points",
+            "alt_m": c.alt_m,
+            "camera": c.camera,
+            "speed_m_s": c.speed_m_s,
+            "battery_min": c.battery_min,
+            "ready": { "min_battery_pct": c.reserve_pct },
+        });
+        serde_json::from_value(json).ok()
+    }
+
+    /// The alerts on record.
+    pub fn alerts(&self) -> &AlertBook {
+        &self.alerts
+    }
+
+    /// Raises an alert for `who`: checked against the district, merged into an open one
+    /// for the same place, or booked as a run that is dispatched at once.
+    pub fn raise_alert(
+        self: &Arc<Self>,
+        req: &AlertRequest,
+        who: &str,
+    ) -> std::result::Result<Alert, AlertError> {
+        let at = req.locate(&self.map)?;
+        let now = us(self.now());
+        let a = self.alerts.raise(req, &at, who, now)?;
+        if a.state == AlertState::Merged {
+            return Ok(a);
+        }
+        let reason = format!(
+            "alert {}: {} at ({:.6}, {:.6}) in {}, {} from {} {}",
+            a.id,
+            a.category,
+            a.lat,
+            a.lon,
+            a.cell_id,
+            a.priority.as_str(),
+            a.source.kind,
+            a.source.id
+        );
+        let run = self
+            .book()
+            .create(
+                &format!("alert-{}", a.id),
+                now,
+                super::run::Trigger::Alert,
+                RunState::Waiting,
+                &reason,
+                now,
+            )
+            .map_err(|e| AlertError::Invalid(e.to_string()))?;
+        if let Some(run) = run {
+            self.alerts.set_run(a.id, run.id)?;
+        }
+        if let Err(e) = self.dispatch(self.now()) {
+            tracing::error!("dispatching alert {}: {e}", a.id);
+        }
+        self.alerts.get(a.id)
     }
 
     /// The middle of `cells` (all of the district when empty): (lat, lon) degrees.
@@ -271,7 +352,12 @@ impl Service {
                 ..Default::default()
             })?);
         }
-        queue.sort_by_key(|r| (r.planned_us, r.id));
+        // Alerts first, the most urgent first; then the oldest.
+        let priority = |r: &Run| {
+            self.alert_of(&r.patrol)
+                .map_or(0, |a| 1 + a.priority as i64)
+        };
+        queue.sort_by_key(|r| (-priority(r), r.planned_us, r.id));
         for run in queue {
             // An operator's pause holds a run until it is resumed.
             if self.flying().contains_key(&run.id) || run.held_by.is_some() {
@@ -296,6 +382,12 @@ impl Service {
                     .filter(|v| v.telemetry().armed);
                 if let Some(v) = flying_it {
                     self.launch(run, def, v, t)?;
+                    continue;
+                }
+            }
+            if let Some(a) = self.alert_of(&run.patrol) {
+                if run.state == RunState::Waiting {
+                    self.dispatch_alert(run, def, &a, t)?;
                     continue;
                 }
             }
@@ -332,6 +424,161 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Sends the vehicle first over the alert's point, or takes one off a routine patrol
+    /// (it returns and lands; the alert launches it from its dock), or refuses the alert
+    /// with each vehicle's reason. An alert whose vehicles are all busy waits.
+    fn dispatch_alert(self: &Arc<Self>, run: Run, def: PatrolDef, a: &Alert, t: i64) -> Result<()> {
+        let c = &self.cfg.alert;
+        let home = self.map.home.map_or((a.lat, a.lon), |h| (h.lat, h.lon));
+        let zones: Vec<_> = self.map.no_fly.iter().map(|z| z.polygon.clone()).collect();
+        let obstacles = crate::plan::avoid::Obstacles::new(
+            alert_dispatch::frame(home),
+            &zones,
+            crate::plan::route::NO_FLY_MARGIN_M,
+        );
+        let flying: Vec<(i64, u8)> = self.flying().iter().map(|(r, f)| (*r, f.sysid)).collect();
+        let mut why = Vec::new();
+        let mut offers = Vec::new();
+        let mut busy = 0;
+        for sysid in self.fleet.sysids() {
+            let Some(v) = self.fleet.vehicle(sysid) else {
+                continue;
+            };
+            let tel = v.telemetry();
+            let leased = self
+                .book()
+                .lease_holder(sysid, t)
+                .ok()
+                .flatten()
+                .filter(|r| *r != run.id);
+            let on = flying.iter().find(|(_, s)| *s == sysid).map(|(r, _)| *r);
+            // A vehicle on a routine run may be taken off it; not one on another alert,
+            // one leased by another controller, or one on its way home.
+            let flying_run = match on.or(leased) {
+                Some(r) => {
+                    let routine = self.book().get(r).is_ok_and(|other| {
+                        other.state == RunState::Executing && self.alert_of(&other.patrol).is_none()
+                    });
+                    let pausing = self.flying().get(&r).is_some_and(|f| f.pausing.is_some());
+                    if !(routine && on.is_some() && !pausing && a.priority >= c.preempt_at) {
+                        busy += 1;
+                        continue;
+                    }
+                    Some(r)
+                }
+                None => None,
+            };
+            if flying_run.is_none() {
+                let f = vehicle_failures(&def.ready, &tel, 0.0);
+                if !f.is_empty() {
+                    why.extend(f);
+                    continue;
+                }
+            }
+            let Some(at) = tel
+                .position
+                .as_ref()
+                .map(|p| (p.lat, p.lon))
+                .or(tel.home.map(|h| (h.lat, h.lon)))
+            else {
+                why.push(format!("vehicle {sysid}: no position"));
+                continue;
+            };
+            let vhome = tel.home.map_or(home, |h| (h.lat, h.lon));
+            let cand = Candidate {
+                sysid,
+                at,
+                alt_rel_m: tel.position.as_ref().map_or(0.0, |p| f64::from(p.alt_rel)),
+                airborne: !tel.on_ground(),
+                home: vhome,
+                battery_pct: tel.battery.remaining.map(f64::from),
+                flying_run,
+            };
+            let mut o = alert_dispatch::offer(c, &obstacles, &cand, (a.lat, a.lon));
+            if flying_run.is_some() {
+                // It goes home first, then out again from its dock.
+                let docked = Candidate {
+                    at: vhome,
+                    airborne: false,
+                    alt_rel_m: 0.0,
+                    ..cand.clone()
+                };
+                let back = alert_dispatch::offer(c, &obstacles, &cand, vhome);
+                let out = alert_dispatch::offer(c, &obstacles, &docked, (a.lat, a.lon));
+                o.eta_s = back.eta_s + cand.alt_rel_m / 1.5 + out.eta_s;
+                o.need_pct = out.need_pct;
+                // Swapped or charged in the dock before it goes out again.
+                o.has_pct = o.has_pct.max(100.0);
+            }
+            offers.push(o);
+        }
+        if offers.is_empty() {
+            if busy > 0 && why.is_empty() {
+                return Ok(()); // every vehicle is busy: it waits
+            }
+            if why.is_empty() {
+                why.push("no vehicle of the fleet is connected".into());
+            }
+        }
+        let chosen = if offers.is_empty() {
+            Err(why)
+        } else {
+            alert_dispatch::choose(c, &offers).map_err(|mut w| {
+                w.extend(why);
+                w
+            })
+        };
+        match chosen {
+            Ok(o) => {
+                if let Some(patrol_run) = o.preempts {
+                    let reason = format!("pre-empted by alert {}", a.id);
+                    if let Some(f) = self.flying().get_mut(&patrol_run) {
+                        f.pausing = Some(reason.clone());
+                        let _ = f.abort.send(true);
+                    }
+                    self.alerts.set_state(
+                        a.id,
+                        AlertState::Dispatching,
+                        &format!(
+                            "vehicle {} leaves run {patrol_run} and returns to its dock; it goes out from there (over the point in about {:.0} s)",
+                            o.sysid, o.eta_s
+                        ),
+                        t,
+                    )
+                    .map_err(|e| RunError::Alert(e.to_string()))?;
+                    return Ok(());
+                }
+                let Some(v) = self.fleet.vehicle(o.sysid) else {
+                    return Ok(());
+                };
+                self.alerts
+                    .mark(a.id, Moment::Dispatched, Some(o.sysid), t)
+                    .and_then(|()| {
+                        self.alerts.set_state(
+                            a.id,
+                            AlertState::EnRoute,
+                            &format!(
+                                "vehicle {} on its way: over the point in about {:.0} s; the trip takes {:.0} % of its battery",
+                                o.sysid, o.eta_s, o.need_pct
+                            ),
+                            t,
+                        )
+                    })
+                    .map_err(|e| RunError::Alert(e.to_string()))?;
+                self.launch(run, def, v, t)
+            }
+            Err(why) => {
+                let reason = format!("refused: {}", why.join("; "));
+                self.alerts
+                    .set_state(a.id, AlertState::Refused, &reason, t)
+                    .map_err(|e| RunError::Alert(e.to_string()))?;
+                self.book()
+                    .transition(run.id, RunState::Skipped, &reason, None, t)
+                    .map(|_| ())
+            }
+        }
     }
 
     /// The nearest ready vehicle (then the one with the most battery), or why none is ready (empty: wait, as
@@ -466,8 +713,51 @@ impl Service {
             }
             let _ = me.book().release(sysid, run.id);
             me.flying().remove(&run.id);
+            if let Some(a) = me.alert_of(&run.patrol) {
+                me.conclude_alert(&run, &a, to, &reason).await;
+            }
         });
         Ok(())
+    }
+
+    /// An alert's flight has ended: once the pipeline has filed its photos, the events
+    /// near the point are linked (confirmed), or it is not confirmed; a flight that never
+    /// got there refuses it with the run's reason.
+    async fn conclude_alert(&self, run: &Run, a: &Alert, to: RunState, reason: &str) {
+        let key = capture_run_key(run);
+        let store = self.pipeline.store.clone();
+        // Filed within a minute, or concluded on what is filed.
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let (s, k) = (store.clone(), key.clone());
+            let pending = tokio::task::spawn_blocking(move || s.pending_captures(&k))
+                .await
+                .ok()
+                .and_then(|r| r.ok())
+                .unwrap_or(0);
+            if pending == 0 || tokio::time::Instant::now() >= until {
+                break;
+            }
+            self.wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let now = us(self.now());
+        let got_there = self.alerts.get(a.id).is_ok_and(|a| a.over_us.is_some());
+        let res = if got_there || to == RunState::Success {
+            self.alerts
+                .conclude(a.id, &key, self.cfg.alert.link_radius_m, now)
+                .map(|_| ())
+        } else {
+            self.alerts.set_state(
+                a.id,
+                AlertState::Refused,
+                &format!("the flight ended {}: {reason}", to.as_str()),
+                now,
+            )
+        };
+        if let Err(e) = res {
+            tracing::error!("alert {}: {e}", a.id);
+        }
     }
 
     /// Plans the run from the vehicle's home (or takes its stored sorties when resuming)
@@ -555,13 +845,29 @@ impl Service {
                 indicatif::ProgressDrawTarget::hidden(),
             ),
             observer: None,
+            recorder: crate::patrol::CaptureRecorder::start(
+                store.clone(),
+                key.clone(),
+                self.wake.clone(),
+            ),
         });
         let track = tokio::spawn(crate::patrol::observe::record_track(
             v.clone(),
             store.clone(),
             key.clone(),
         ));
+        let scene = self.alert_of(&run.patrol).map(|a| {
+            tokio::spawn(watch_scene(
+                self.alerts.clone(),
+                a,
+                v.clone(),
+                self.cfg.alert.clone(),
+            ))
+        });
         let rep = fly_vehicle(v, left.clone(), ctx).await;
+        if let Some(s) = scene {
+            s.abort();
+        }
         watcher.abort();
         track.abort();
         if let Some((sortie, reached)) = rep.breakpoint {
@@ -672,6 +978,18 @@ impl Service {
             lon: home.lon,
             alt_m: f64::from(home.alt_msl),
         });
+        // An alert's one point, orbited: the planner's hotspot visit, round the no-fly
+        // zones, under the fence and the ceiling.
+        if let Some(a) = self.alert_of(&run.patrol) {
+            map.hotspots = vec![crate::grid::Hotspot {
+                id: format!("alert-{}", a.id),
+                name: format!("alert {}: {}", a.id, a.category),
+                lat: a.lat,
+                lon: a.lon,
+                hover_s: self.cfg.alert.hover_s,
+                orbit_radius_m: Some(self.cfg.alert.orbit_radius_m),
+            }];
+        }
         let opts = def.plan_options().map_err(|e| e.to_string())?;
         let plan = crate::plan::plan_coverage(&map, &def.cells, &opts)
             .map_err(|e| format!("planning: {e}"))?;
@@ -756,4 +1074,42 @@ impl Service {
 /// battery time.
 fn sortie_need_pct(def: &PatrolDef, job: &SortieJob) -> f64 {
     (job.flight_time_s / (def.battery_min * 60.0) * 100.0).clamp(0.0, 100.0)
+}
+
+/// Marks an alert's flight as it goes: armed, climbed to orbit height (less 5 m), over the
+/// point (within the orbit radius and 15 m, horizontally, at orbit height less 10 m).
+async fn watch_scene(alerts: AlertBook, a: Alert, v: Vehicle, cfg: AlertConfig) {
+    let sysid = Some(v.sysid());
+    let day = Duration::from_secs(24 * 3600);
+    let now = crate::events::now_us;
+    if v.wait_for(day, |t| t.armed).await {
+        let _ = alerts.mark(a.id, Moment::Armed, sysid, now());
+    }
+    let height = cfg.alt_m - 5.0;
+    let climbed = |t: &Telemetry| {
+        !t.on_ground()
+            && t.position
+                .as_ref()
+                .is_some_and(|p| f64::from(p.alt_rel) >= height)
+    };
+    if v.wait_for(day, climbed).await {
+        let _ = alerts.mark(a.id, Moment::Climbed, sysid, now());
+    }
+    let (lat, lon, r) = (a.lat, a.lon, cfg.orbit_radius_m + 15.0);
+    let over = |t: &Telemetry| {
+        t.position.as_ref().is_some_and(|p| {
+            crate::geotag::distance_m(p.lat, p.lon, lat, lon) <= r
+                && f64::from(p.alt_rel) >= cfg.alt_m - 10.0
+        })
+    };
+    if v.wait_for(day, over).await {
+        let t = now();
+        let _ = alerts.mark(a.id, Moment::Over, sysid, t);
+        let _ = alerts.set_state(
+            a.id,
+            AlertState::OnScene,
+            &format!("vehicle {} over the point, orbiting", v.sysid()),
+            t,
+        );
+    }
 }

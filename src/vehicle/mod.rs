@@ -44,7 +44,9 @@ pub struct FleetConfig {
     pub command_timeout: Duration,
     /// Retransmissions of a command after the first send (QGroundControl 5; MAVSDK 3).
     pub command_retries: u32,
-    /// Wait for the next mission-protocol message (QGroundControl PlanManager: 1.5 s).
+    /// Wait for the next mission-protocol message (QGroundControl PlanManager: 1.5 s). A
+    /// transfer waits at most a fifth of PX4's 5 s protocol timeout (of the vehicle's
+    /// clock) before it sends again, with as many more retries.
     pub mission_timeout: Duration,
     /// Mission-protocol retries per step (QGroundControl PlanManager: 5).
     pub mission_retries: u32,

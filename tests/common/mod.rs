@@ -77,6 +77,7 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
         .expect("vehicle heard");
     (r, v)
 }
+pub mod faults;
 pub mod patrol;
 pub mod proxy;
 pub mod px4;

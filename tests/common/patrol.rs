@@ -11,7 +11,8 @@ use gridpatrol::geotag::{distance_m, offset};
 use gridpatrol::grid::{Datum, GridMap};
 use gridpatrol::link::{Hub, HubConfig, LinkConfig};
 use gridpatrol::patrol::{
-    jobs_from_plan, pipeline::DataDir, run_id_for, run_patrol, Pipeline, RunContext, RunReport,
+    jobs_from_plan, pipeline::DataDir, run_id_for, run_patrol, CaptureRecorder, Pipeline,
+    RunContext, RunReport,
 };
 use gridpatrol::plan::{plan_coverage, Camera, PlanOptions};
 use gridpatrol::vehicle::{Fleet, FleetConfig};
@@ -195,10 +196,12 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
     let (_abort_tx, abort) = tokio::sync::watch::channel(false);
+    let (run_id, wake) = (run_id_for(&jobs), Arc::new(tokio::sync::Notify::new()));
     let ctx = Arc::new(RunContext {
-        run_id: run_id_for(&jobs),
+        recorder: CaptureRecorder::start(pipeline.store.clone(), run_id.clone(), wake.clone()),
+        run_id,
         store: pipeline.store.clone(),
-        wake: Arc::new(tokio::sync::Notify::new()),
+        wake,
         abort,
         min_battery_pct: 50,
         preflight_wait: Duration::from_secs(10),

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::UdpSocket;
@@ -17,6 +17,8 @@ pub struct Proxy {
     /// Vehicle → ground passes while true.
     pub downlink: Arc<AtomicBool>,
     up_ids: Arc<Mutex<HashMap<u32, u64>>>,
+    /// The fraction dropped each way, as f64 bits.
+    loss: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -24,6 +26,11 @@ impl Proxy {
     pub fn set_open(&self, open: bool) {
         self.uplink.store(open, Ordering::SeqCst);
         self.downlink.store(open, Ordering::SeqCst);
+    }
+
+    /// Drops `loss` (0..1) of the datagrams each way from now on.
+    pub fn set_loss(&self, loss: f64) {
+        self.loss.store(loss.to_bits(), Ordering::SeqCst);
     }
 
     /// How many messages with this id the ground station sent (passed or not).
@@ -61,13 +68,17 @@ pub async fn start(loss: f64, gcs: SocketAddr, seed: u64) -> Proxy {
         uplink: Arc::new(AtomicBool::new(true)),
         downlink: Arc::new(AtomicBool::new(true)),
         up_ids: Arc::default(),
+        loss: Arc::new(AtomicU64::new(loss.to_bits())),
     };
+    let drop_now =
+        |l: &AtomicU64, s: &mut u64| uniform(s) < f64::from_bits(l.load(Ordering::SeqCst));
     let vehicle: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
-    let (o, i, veh, open) = (
+    let (o, i, veh, open, l) = (
         outer.clone(),
         inner.clone(),
         vehicle.clone(),
         proxy.downlink.clone(),
+        proxy.loss.clone(),
     );
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
@@ -78,12 +89,16 @@ pub async fn start(loss: f64, gcs: SocketAddr, seed: u64) -> Proxy {
                 continue;
             };
             *veh.lock().unwrap() = Some(from);
-            if uniform(&mut s) >= loss && open.load(Ordering::SeqCst) {
+            if !drop_now(&l, &mut s) && open.load(Ordering::SeqCst) {
                 let _ = i.send(&buf[..n]).await;
             }
         }
     });
-    let (open, ids) = (proxy.uplink.clone(), proxy.up_ids.clone());
+    let (open, ids, l) = (
+        proxy.uplink.clone(),
+        proxy.up_ids.clone(),
+        proxy.loss.clone(),
+    );
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         let mut s = seed ^ 0xFFFF;
@@ -96,7 +111,7 @@ pub async fn start(loss: f64, gcs: SocketAddr, seed: u64) -> Proxy {
             }
             let to = *vehicle.lock().unwrap();
             if let Some(to) = to {
-                if uniform(&mut s) >= loss && open.load(Ordering::SeqCst) {
+                if !drop_now(&l, &mut s) && open.load(Ordering::SeqCst) {
                     let _ = outer.send_to(&buf[..n], to).await;
                 }
             }

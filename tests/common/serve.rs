@@ -86,6 +86,22 @@ pub fn spawn(data: &Path, patrols: &Path, args: &[&str]) -> Serve {
     }
 }
 
+/// `serve` over the sample district with the simulator's camera, its fleet on the UDP
+/// `port` the simulator sends to, and `extra` arguments.
+pub fn on_sim(port: u16, data: &Path, patrols: &Path, extra: &[&str]) -> Serve {
+    let connect = format!("udpin:127.0.0.1:{port}");
+    let mut args = vec![
+        "--connect",
+        &connect,
+        "--grids",
+        DISTRICT,
+        "--camera",
+        "sim",
+    ];
+    args.extend(extra);
+    spawn(data, patrols, &args)
+}
+
 /// Writes each (name, TOML) patrol definition into `dir/patrols`; that folder.
 pub fn patrols(dir: &Path, defs: &[(&str, &str)]) -> PathBuf {
     let p = dir.join("patrols");
