@@ -2,7 +2,8 @@
 //! to the point, orbits it, and the events its photos show are linked (or the alert is not
 //! confirmed); duplicates share one flight; a point behind a no-fly zone is reached round
 //! it; one no vehicle can reach on its battery is refused with the reason; an urgent one
-//! takes the drone off a routine patrol, which resumes from its breakpoint after.
+//! takes the drone off a routine patrol in the air, which resumes from its breakpoint
+//! after. The same on real PX4 SITL where ../shared/px4-sitl is present.
 
 mod common;
 
@@ -11,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, on_sim, patrols, send_body, start_run, states, token, wait_final, Serve, COVER_25,
-    DISTRICT,
+    call_as, on_sim, patrols, send_body, start_run, states, token, wait_final, Serve, AROUND_25,
+    COVER_25, DISTRICT,
 };
 use gridpatrol::grid::{Datum, GridMap};
 use gridpatrol_sim::world::{Category, IssueObject, World};
@@ -315,8 +316,84 @@ async fn an_alert_behind_a_no_fly_zone_is_reached_round_it() {
     .unwrap();
 }
 
+/// A run of `patrol` flown to its altitude (over 50 m), then an urgent alert at the
+/// market's fire: the drone leaves the patrol in the air, the fire is confirmed, and the
+/// patrol resumes from its breakpoint after and ends in success.
+fn diverted_patrol_resumes(base: &str, op: &str, patrol: &str) {
+    wait_vehicles(base, op, 1);
+    let run = start_run(base, op, patrol);
+    let id = run["id"].as_i64().unwrap();
+    // Once the patrol is up at its 60 m, the alert.
+    let end = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, v) = call_as("GET", &format!("{base}/api/v1/vehicles"), Some(op));
+        let alt = v["vehicles"][0]["position"]["alt_rel"]
+            .as_f64()
+            .unwrap_or(0.0);
+        if alt > 50.0 {
+            break;
+        }
+        assert!(Instant::now() < end, "the patrol never flew: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, a) = raise(base, op, alert_at(MARKET, "fire_smoke", "12345-0001"));
+    assert_eq!(code, 201, "{a}");
+    assert_eq!(a["state"], "dispatching", "{a}");
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("leaves run {id} in the air")),
+        "{a}"
+    );
+    let a = wait_concluded(base, op, a["id"].as_i64().unwrap());
+    assert_eq!(a["state"], "confirmed", "{a}");
+    let done = wait_final(base, op, id, Duration::from_secs(600));
+    assert_eq!(done["run"]["state"], "success", "{done}");
+    let st = states(&done);
+    assert!(st.contains(&"paused".to_string()), "{st:?}");
+    let pre = done["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["to"] == "paused")
+        .unwrap();
+    let why = pre["reason"].as_str().unwrap();
+    assert!(
+        why.contains("pre-empted by alert") && why.contains("held in the air and handed over"),
+        "{pre}"
+    );
+    // The alert took the drone in the air: its track starts aloft, not in the dock.
+    let (_, track) = call_as(
+        "GET",
+        &format!("{base}/api/v1/runs/{}/track", a["run_id"]),
+        Some(op),
+    );
+    let first = &track["points"][0];
+    assert!(first["alt_rel"].as_f64().unwrap() > 30.0, "{first}");
+    // The alert flew between the patrol's two parts.
+    let (_, ar) = call_as(
+        "GET",
+        &format!("{base}/api/v1/runs/{}", a["run_id"]),
+        Some(op),
+    );
+    assert_eq!(ar["run"]["state"], "success", "{ar}");
+    let resumed_at = done["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["to"] == "preparing")
+        .nth(1)
+        .map(|c| c["at_us"].as_i64().unwrap())
+        .expect("the patrol was prepared again");
+    assert!(
+        resumed_at >= a["over_us"].as_i64().unwrap(),
+        "the patrol resumed after the alert was over its point"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_urgent_alert_takes_the_drone_off_a_patrol_which_resumes_after() {
+async fn an_urgent_alert_diverts_the_drone_from_a_patrol_which_resumes_after() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_udp_port();
     let _sim = sim(port, dir.path(), 1, vec![fire_at(MARKET)]).await;
@@ -324,67 +401,131 @@ async fn an_urgent_alert_takes_the_drone_off_a_patrol_which_resumes_after() {
     let base = s.base.clone();
     tokio::task::spawn_blocking(move || {
         wait_vehicles(&base, &op, 1);
-        let run = start_run(&base, &op, "cover-25");
-        let id = run["id"].as_i64().unwrap();
-        // Once the patrol is in the air, the alert.
-        let end = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (_, r) = call_as("GET", &format!("{base}/api/v1/runs/{id}"), Some(&op));
-            if r["run"]["state"] == "executing" {
-                break;
-            }
-            assert!(Instant::now() < end, "the patrol never flew: {r}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let (code, a) = raise(&base, &op, alert_at(MARKET, "fire_smoke", "12345-0001"));
-        assert_eq!(code, 201, "{a}");
-        assert_eq!(a["state"], "dispatching", "{a}");
-        assert!(
-            a["reason"]
-                .as_str()
-                .unwrap()
-                .contains(&format!("leaves run {id}")),
-            "{a}"
-        );
-        let a = wait_concluded(&base, &op, a["id"].as_i64().unwrap());
-        assert_eq!(a["state"], "confirmed", "{a}");
-        let done = wait_final(&base, &op, id, Duration::from_secs(600));
-        assert_eq!(done["run"]["state"], "success", "{done}");
-        let st = states(&done);
-        assert!(st.contains(&"paused".to_string()), "{st:?}");
-        let pre = done["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["to"] == "paused")
-            .unwrap();
-        assert!(
-            pre["reason"]
-                .as_str()
-                .unwrap()
-                .contains("pre-empted by alert"),
-            "{pre}"
-        );
-        // The alert flew between the patrol's two parts.
-        let (_, ar) = call_as(
-            "GET",
-            &format!("{base}/api/v1/runs/{}", a["run_id"]),
-            Some(&op),
-        );
-        assert_eq!(ar["run"]["state"], "success", "{ar}");
-        let resumed_at = done["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["to"] == "preparing")
-            .nth(1)
-            .map(|c| c["at_us"].as_i64().unwrap())
-            .expect("the patrol was prepared again");
-        assert!(
-            resumed_at >= a["over_us"].as_i64().unwrap(),
-            "the patrol resumed after the alert was over its point"
-        );
+        diverted_patrol_resumes(&base, &op, "cover-25");
     })
     .await
     .unwrap();
+}
+
+/// PX4 v1.16 SITL instance `instance` at 5× in the dock with the simulator's camera on its
+/// payload link (its photos of `objects`), and `serve` flying it; None where PX4 is absent.
+async fn px4_and_serve(
+    instance: u8,
+    dir: &Path,
+    objects: Vec<IssueObject>,
+    defs: &[(&str, &str)],
+) -> Option<(common::px4::Px4, Serve, String)> {
+    let launcher = common::px4::launcher()?;
+    let port = free_udp_port();
+    let world = World {
+        name: "alerts".into(),
+        ground_alt_m: common::px4::DOCK.2,
+        objects,
+    };
+    gridpatrol_sim::cli::attach_px4(
+        &[instance],
+        std::sync::Arc::new(world),
+        dir.join("sim-images"),
+        gridpatrol_sim::camera::Camera::default(),
+    )
+    .await
+    .unwrap();
+    let px4 = common::px4::Px4::start(&launcher, instance, 5.0, common::px4::DOCK, port);
+    let (s, op) = serve(port, dir, defs, &[]);
+    Some((px4, s, op))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn px4_flies_an_alert_from_its_dock_and_the_fire_is_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((px4, s, op)) = px4_and_serve(5, dir.path(), vec![fire_at(MARKET)], &[]).await else {
+        return;
+    };
+    let base = s.base.clone();
+    let a = tokio::task::spawn_blocking(move || {
+        wait_vehicles(&base, &op, 1);
+        let (code, fire) = raise(&base, &op, alert_at(MARKET, "fire_smoke", "12345-0001"));
+        assert_eq!(code, 201, "{fire}");
+        assert_eq!(fire["state"], "en_route", "{fire}");
+        let (_, again) = raise(&base, &op, alert_at(MARKET, "fire_smoke", "110-0002"));
+        assert_eq!(again["state"], "merged", "{again}");
+        let fire = wait_concluded(&base, &op, fire["id"].as_i64().unwrap());
+        let (_, run) = call_as(
+            "GET",
+            &format!("{base}/api/v1/runs/{}", fire["run_id"]),
+            Some(&op),
+        );
+        (fire, run)
+    })
+    .await
+    .unwrap();
+    let (fire, run) = a;
+    let log = px4.log();
+    assert_eq!(fire["state"], "confirmed", "{fire}\n{run}\n{log}");
+    assert_eq!(run["run"]["state"], "success", "{run}");
+    assert!(fire["times"]["total_s"].as_f64().is_some(), "{fire}");
+    assert_eq!(log.matches("Armed by external command").count(), 1, "{log}");
+    assert!(log.contains("Disarmed by landing"), "it came home: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn px4_reaches_an_alert_behind_a_no_fly_zone_round_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((px4, s, op)) = px4_and_serve(6, dir.path(), Vec::new(), &[]).await else {
+        return;
+    };
+    let base = s.base.clone();
+    let (a, track) = tokio::task::spawn_blocking(move || {
+        wait_vehicles(&base, &op, 1);
+        let (code, a) = raise(&base, &op, alert_at(BEHIND_ZONE, "crowd", "12345-7"));
+        assert_eq!(code, 201, "{a}");
+        let a = wait_concluded(&base, &op, a["id"].as_i64().unwrap());
+        let (_, track) = call_as(
+            "GET",
+            &format!("{base}/api/v1/runs/{}/track", a["run_id"]),
+            Some(&op),
+        );
+        (a, track)
+    })
+    .await
+    .unwrap();
+    let log = px4.log();
+    assert_eq!(a["state"], "not_confirmed", "{a}\n{log}");
+    assert!(a["over_us"].is_i64(), "it got there: {a}");
+    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
+    let points = track["points"].as_array().unwrap();
+    assert!(points.len() > 20, "{track}");
+    for p in points {
+        let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+        assert!(
+            map.in_no_fly(lat, lon).is_none(),
+            "through a no-fly zone at {lat}, {lon}"
+        );
+    }
+    assert!(log.contains("Disarmed by landing"), "it came home: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn px4_is_diverted_from_its_patrol_to_an_alert_and_the_patrol_resumes_after() {
+    let dir = tempfile::tempdir().unwrap();
+    // The perimeter of WQ-25 at 60 m: a short patrol for PX4 to be taken off.
+    let around = AROUND_25.replace("alt_m = 40.0", "alt_m = 60.0");
+    let defs = [("around-25", around.as_str())];
+    let Some((px4, s, op)) = px4_and_serve(7, dir.path(), vec![fire_at(MARKET)], &defs).await
+    else {
+        return;
+    };
+    let base = s.base.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(|| diverted_patrol_resumes(&base, &op, "around-25"))
+    })
+    .await
+    .unwrap();
+    let log = px4.log();
+    if let Err(e) = done {
+        let why = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        panic!("{why}\n{}", &log[log.len().saturating_sub(4000)..]);
+    }
+    // Taken over in the air: armed twice (the patrol, its resumption), never for the alert.
+    assert_eq!(log.matches("Armed by external command").count(), 2, "{log}");
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, on_sim, patrols, start_run, states, token, wait_final, wq25_sim, Serve, COVER_25,
+    call_as, on_sim, patrols, start_run, states, token, wait_final, wq25_sim, Serve, AROUND_25,
+    COVER_25,
 };
 use gridpatrol_sim::{Faults, Sim, SimConfig};
 use serde_json::Value;
@@ -329,15 +330,6 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
         ),
     );
 }
-
-const AROUND_25: &str = r#"
-name = "around-25"
-cells = ["WQ-25"]
-pattern = "perimeter"
-alt_m = 40.0
-camera = "sim"
-speed_m_s = 10.0
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_runs_on_one_vehicle_are_queued_never_flown_at_once() {

@@ -393,6 +393,8 @@ async fn patrol(
         store: pipeline.store.clone(),
         wake,
         recorder: captures,
+        divert: Default::default(),
+        take_over_airborne: false,
         abort: abort_on_ctrl_c(),
         min_battery_pct: opts.min_battery,
         preflight_wait: Duration::from_secs(15),

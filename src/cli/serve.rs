@@ -23,7 +23,7 @@ pub struct ServeArgs {
     #[arg(long = "connect", short = 'c')]
     connect: Vec<String>,
     /// Fly the simulator: the sample district, `--vehicles` simulated drones in their docks
-    /// and issues hidden in the patrols' cells.
+    /// and issues hidden in the patrols' cells (in every cell when there are no patrols).
     #[arg(long)]
     demo: bool,
     /// Simulated drones with --demo.
@@ -131,7 +131,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         let mut patrolled: Vec<String> = defs.iter().flat_map(|d| d.cells.clone()).collect();
         patrolled.sort();
         patrolled.dedup();
-        let world = sample_world(&map, &patrolled, 8 * patrolled.len().max(1), 7, &data)?;
+        // No patrols (an alerts-only service): issues across the whole district.
+        let world = if patrolled.is_empty() {
+            let all: Vec<String> = map.cells.iter().map(|c| c.id.clone()).collect();
+            sample_world(&map, &all, 2 * all.len(), 7, &data)?
+        } else {
+            sample_world(&map, &patrolled, 8 * patrolled.len(), 7, &data)?
+        };
         let gcs = hub.links()[0].local_addr.context("no local address")?;
         _sim = Some(start_demo_sim(args.vehicles, gcs, args.speed, &map, world, &data).await?);
         println!(

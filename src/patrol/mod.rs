@@ -36,6 +36,13 @@ pub struct SortieJob {
     pub flight_time_s: f64,
 }
 
+impl SortieJob {
+    /// Planned for a vehicle already in the air: no takeoff item.
+    pub fn starts_in_the_air(&self) -> bool {
+        !self.mission.is_empty() && !self.mission.iter().any(|i| i.command == 22)
+    }
+}
+
 /// What every vehicle of a run shares.
 pub struct RunContext {
     pub run_id: String,
@@ -59,6 +66,12 @@ pub struct RunContext {
     pub observer: Option<Arc<dyn observe::RunObserver>>,
     /// Writes the announced captures to `store` (start it with the same store and wake).
     pub recorder: CaptureRecorder,
+    /// Set before an abort: the vehicle holds where it is instead of returning, for
+    /// another run (an alert) to take it from there.
+    pub divert: Arc<std::sync::atomic::AtomicBool>,
+    /// A vehicle in the air flying another run's mission (one diverted to this run) is
+    /// taken over: its mission replaced by this run's, which starts without a takeoff.
+    pub take_over_airborne: bool,
 }
 
 /// A preflight check that did not pass: the vehicle is not armed.
@@ -243,15 +256,19 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
                 attached = jobs
                     .iter()
                     .position(|j| compare_missions(&j.mission, &items).is_ok());
-                if attached.is_none() {
+                if attached.is_none() && ctx.take_over_airborne && !now.on_ground() {
+                    tracing::info!(sysid, "taking over the vehicle in the air");
+                } else if attached.is_none() {
                     rep.error = Some(format!(
                         "vehicle {sysid} is flying a mission of {} items this run did not plan; not touching it",
                         items.len()
                     ));
                     return rep;
                 }
-                rep.reattached = true;
-                tracing::info!(sysid, sortie = ?attached, "re-attached to the sortie in flight");
+                rep.reattached = attached.is_some();
+                if attached.is_some() {
+                    tracing::info!(sysid, sortie = ?attached, "re-attached to the sortie in flight");
+                }
             }
             Err(e) => {
                 rep.error = Some(format!(
@@ -278,6 +295,9 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             ));
             attached = None;
             Ok(())
+        } else if v.telemetry().armed && !v.telemetry().on_ground() && job.starts_in_the_air() {
+            tracing::info!(sysid, sortie = job.index, "taking over in the air");
+            start_in_the_air(&v, job).await
         } else {
             wait_for_battery(&v, &ctx, &bar).await;
             tracing::info!(sysid, sortie = job.index, "starting the sortie");
@@ -458,6 +478,39 @@ async fn wait_for_battery(v: &Vehicle, ctx: &RunContext, bar: &indicatif::Progre
 }
 
 /// Preflight, fence and mission up and read back, mission mode, arm.
+/// The sortie's geofence (when it has one) and mission, each uploaded, read back and
+/// compared.
+async fn upload_plan(v: &Vehicle, job: &SortieJob) -> Result<(), String> {
+    if !job.fence.is_empty() {
+        v.upload_verified(MissionType::Fence, &job.fence)
+            .await
+            .map_err(|e| format!("geofence upload: {e}"))?;
+    }
+    v.upload_verified(MissionType::Mission, &job.mission)
+        .await
+        .map_err(|e| format!("mission upload: {e}"))
+}
+
+/// A sortie planned from where a vehicle already flying is (no takeoff): its fence and
+/// mission uploaded and read back, then flown from its first item (PX4 flies a mission
+/// uploaded in the air from MISSION_SET_CURRENT on switching to AUTO.MISSION).
+async fn start_in_the_air(v: &Vehicle, job: &SortieJob) -> Result<(), String> {
+    // Holding while the plan changes under it.
+    if v.telemetry().mode != Px4Mode::AutoLoiter {
+        v.set_mode(Px4Mode::AutoLoiter)
+            .await
+            .map_err(|e| format!("holding before the new mission: {e}"))?;
+    }
+    upload_plan(v, job).await?;
+    v.set_current(0)
+        .await
+        .map_err(|e| format!("setting the first item: {e}"))?;
+    v.set_mode(Px4Mode::AutoMission)
+        .await
+        .map_err(|e| format!("starting the mission in the air: {e}"))?;
+    Ok(())
+}
+
 async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<(), String> {
     preflight(v, ctx.min_battery_pct, ctx.preflight_wait)
         .await
@@ -470,14 +523,7 @@ async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<
         };
         check_sortie_from_home(job, (h.lat, h.lon), max_first)?;
     }
-    if !job.fence.is_empty() {
-        v.upload_verified(MissionType::Fence, &job.fence)
-            .await
-            .map_err(|e| format!("geofence upload: {e}"))?;
-    }
-    v.upload_verified(MissionType::Mission, &job.mission)
-        .await
-        .map_err(|e| format!("mission upload: {e}"))?;
+    upload_plan(v, job).await?;
     // The state may have changed while uploading: check again right before starting.
     let failed = preflight_failures(&v.telemetry(), ctx.min_battery_pct);
     if !failed.is_empty() {
@@ -598,6 +644,16 @@ async fn follow_sortie(
                 }
             }
             _ = abort.changed(), if !aborting => {
+                let in_the_air = airborne || !v.telemetry().on_ground();
+                if *abort.borrow() && ctx.divert.load(std::sync::atomic::Ordering::SeqCst) && in_the_air {
+                    rep.aborted = true;
+                    bar.println(format!("vehicle {sysid}: diverted: holding in the air for another run"));
+                    if let Err(e) = v.set_mode(Px4Mode::AutoLoiter).await {
+                        bar.println(format!("vehicle {sysid}: hold refused: {e}"));
+                    }
+                    rep.breakpoint = Some((job.index, reached));
+                    return Err("diverted: holding in the air for another run".into());
+                }
                 if *abort.borrow() {
                     aborting = true;
                     rep.aborted = true;
@@ -610,6 +666,8 @@ async fn follow_sortie(
             }
             _ = tick.tick() => {
                 let t = v.telemetry();
+                // The change to "in the air" may have come before this loop listened.
+                airborne |= t.landed == Some(2);
                 if let Some(o) = &ctx.observer {
                     o.vehicle(&t);
                 }

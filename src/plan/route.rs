@@ -606,26 +606,7 @@ fn split_sorties(
             }
             items.extend(via.iter().map(|p| MissionItem::waypoint(p.0, p.1, alt)));
             if s.from == s.to {
-                // A hotspot: hover (NAV_WAYPOINT param1 is the hold time) and take a photo.
-                let mut wp = MissionItem::waypoint(s.from.0, s.from.1, alt);
-                wp.params[0] = s.hover_s as f32;
-                items.push(wp);
-                items.push(single_photo());
-                photos += 1;
-                if s.orbit_m > 0.0 {
-                    let (e0, n0) = frame.to_local(s.from.0, s.from.1);
-                    items.push(trigger(survey.trigger_distance_m));
-                    for k in 0..=ORBIT_POINTS {
-                        let a = 2.0 * std::f64::consts::PI * k as f64 / ORBIT_POINTS as f64;
-                        let (lat, lon) =
-                            frame.to_geo(e0 + s.orbit_m * a.sin(), n0 + s.orbit_m * a.cos());
-                        items.push(MissionItem::waypoint(lat, lon, alt));
-                    }
-                    items.push(trigger(0.0));
-                    photos += (2.0 * std::f64::consts::PI * s.orbit_m / survey.trigger_distance_m)
-                        as u32
-                        + 1;
-                }
+                photos += hotspot_items(frame, s, alt, survey, &mut items);
                 continue;
             }
             let (entry, exit) = s.ends(frame);
@@ -674,6 +655,117 @@ fn split_sorties(
         });
     }
     Ok(sorties)
+}
+
+/// A hotspot's items: hover over it (NAV_WAYPOINT param1 is the hold time), one photo,
+/// and an orbit's ring with the camera triggering by distance; the photos planned.
+fn hotspot_items(
+    frame: &Frame,
+    s: &Sweep,
+    alt: f32,
+    survey: &Survey,
+    items: &mut Vec<MissionItem>,
+) -> u32 {
+    let mut wp = MissionItem::waypoint(s.from.0, s.from.1, alt);
+    wp.params[0] = s.hover_s as f32;
+    items.push(wp);
+    items.push(single_photo());
+    let mut photos = 1;
+    if s.orbit_m > 0.0 {
+        let (e0, n0) = frame.to_local(s.from.0, s.from.1);
+        items.push(trigger(survey.trigger_distance_m));
+        for k in 0..=ORBIT_POINTS {
+            let a = 2.0 * std::f64::consts::PI * k as f64 / ORBIT_POINTS as f64;
+            let (lat, lon) = frame.to_geo(e0 + s.orbit_m * a.sin(), n0 + s.orbit_m * a.cos());
+            items.push(MissionItem::waypoint(lat, lon, alt));
+        }
+        items.push(trigger(0.0));
+        photos += (2.0 * std::f64::consts::PI * s.orbit_m / survey.trigger_distance_m) as u32 + 1;
+    }
+    photos
+}
+
+/// One hotspot visited by a vehicle already in the air at `at` ((lat, lon) degrees): round
+/// the no-fly zones to it, its hover, photo and orbit, round them again to home, and
+/// RTL. No takeoff: the mission starts where the vehicle is. Its fence holds `at`, home,
+/// the route and the hotspot's cell.
+pub fn plan_visit_from_air(
+    map: &GridMap,
+    spot: &crate::grid::Hotspot,
+    at: (f64, f64),
+    opts: &PlanOptions,
+) -> Result<Sortie, PlanError> {
+    let home = map.home.ok_or(PlanError::NoHome)?;
+    if opts.altitude_m > opts.ceiling_m {
+        return Err(PlanError::AboveCeiling {
+            alt: opts.altitude_m,
+            ceiling: opts.ceiling_m,
+        });
+    }
+    if map.in_no_fly(spot.lat, spot.lon).is_some() {
+        return Err(PlanError::HotspotInNoFly(spot.id.clone()));
+    }
+    let survey = opts.camera.survey(
+        opts.altitude_m,
+        opts.front_overlap_pct,
+        opts.side_overlap_pct,
+    )?;
+    let frame = Frame::new(home.lat, home.lon);
+    let zones: Vec<_> = map.no_fly.iter().map(|z| z.polygon.clone()).collect();
+    let obstacles = Obstacles::new(frame, &zones, NO_FLY_MARGIN_M);
+    let point = (spot.lat, spot.lon);
+    let (there, there_m) = obstacles.detour(at, point);
+    let (back, back_m) = obstacles.detour(point, (home.lat, home.lon));
+    let alt = opts.altitude_m as f32;
+    let mut items = vec![MissionItem::action(
+        178,
+        [1.0, opts.speed_mps as f32, -1.0, 0.0],
+    )];
+    items.extend(there.iter().map(|p| MissionItem::waypoint(p.0, p.1, alt)));
+    let visit = Sweep {
+        cell: 0,
+        from: point,
+        to: point,
+        hover_s: spot.hover_s,
+        orbit_m: spot.orbit_radius_m.unwrap_or(0.0),
+        run_m: 0.0,
+    };
+    let photos = hotspot_items(&frame, &visit, alt, &survey, &mut items);
+    items.extend(back.iter().map(|p| MissionItem::waypoint(p.0, p.1, alt)));
+    items.push(MissionItem::return_to_launch());
+    let orbit_m = 2.0 * std::f64::consts::PI * visit.orbit_m;
+    let length = there_m + orbit_m + back_m;
+    let time = length / opts.speed_mps + visit.hover_s + opts.altitude_m / 1.5;
+    let mut corners = vec![at, (home.lat, home.lon)];
+    corners.extend(
+        items
+            .iter()
+            .filter(|i| i.command == 16)
+            .map(|i| (i.lat(), i.lon())),
+    );
+    let cell = map.cell_at(spot.lat, spot.lon);
+    if let Some(c) = cell {
+        corners.extend(c.polygon.exterior().0.iter().map(|p| (p.y, p.x)));
+    }
+    let fence = fence_around(&frame, &corners, FENCE_MARGIN_M);
+    let fence_items = super::fence::fence_items(
+        &fence,
+        &map.no_fly,
+        opts.fence_capacity,
+        NO_FLY_MARGIN_M / 2.0,
+    )
+    .map_err(|source| PlanError::Fence { sortie: 1, source })?;
+    Ok(Sortie {
+        cells: cell.map(|c| vec![c.id.clone()]).unwrap_or_default(),
+        items,
+        length_m: length,
+        flight_time_s: time,
+        photos,
+        turns: 1,
+        battery_pct: 100.0 * time / (opts.battery_min * 60.0),
+        fence,
+        fence_items,
+    })
 }
 
 /// Waypoints on an orbit around a hotspot (plus one to close it).

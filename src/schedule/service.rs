@@ -65,6 +65,8 @@ struct Flying {
     abort: watch::Sender<bool>,
     /// The abort is a pause, and why: the run is kept, with its breakpoint, to resume.
     pausing: Option<String>,
+    /// Set with the abort: the vehicle holds in the air for an alert instead of returning.
+    divert: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What SIGTERM does to the sorties in the air.
@@ -91,6 +93,8 @@ pub struct Service {
     /// When each vehicle was asked to stream its wind estimate (WIND_COV).
     wind_asked: Mutex<HashMap<u8, std::time::Instant>>,
     alerts: AlertBook,
+    /// Vehicles taken off a routine run in the air, holding there for an alert (its id).
+    diverted: Mutex<HashMap<u8, i64>>,
 }
 
 /// The key under which a run's captures and sorties are stored.
@@ -118,6 +122,7 @@ impl Service {
             flying: Mutex::new(HashMap::new()),
             weather: Arc::new(WeatherCache::default()),
             wind_asked: Mutex::new(HashMap::new()),
+            diverted: Mutex::new(HashMap::new()),
         })
     }
 
@@ -139,6 +144,10 @@ impl Service {
 
     fn flying(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Flying>> {
         self.flying.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn diverted_lock(&self) -> std::sync::MutexGuard<'_, HashMap<u8, i64>> {
+        self.diverted.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Ticks until `stop` turns true, with the capture pipeline running beside; then
@@ -378,6 +387,7 @@ impl Service {
             if run.state == RunState::Paused {
                 let flying_it = run
                     .sysid
+                    .filter(|id| !self.diverted_lock().contains_key(id))
                     .and_then(|id| self.fleet.vehicle(id))
                     .filter(|v| v.telemetry().armed);
                 if let Some(v) = flying_it {
@@ -439,6 +449,15 @@ impl Service {
             crate::plan::route::NO_FLY_MARGIN_M,
         );
         let flying: Vec<(i64, u8)> = self.flying().iter().map(|(r, f)| (*r, f.sysid)).collect();
+        // A vehicle taken off a patrol for this alert: wait until that run lets it go.
+        let reserved: Option<u8> = self
+            .diverted_lock()
+            .iter()
+            .find(|(_, id)| **id == a.id)
+            .map(|(s, _)| *s);
+        if reserved.is_some_and(|sysid| flying.iter().any(|(_, s)| *s == sysid)) {
+            return Ok(());
+        }
         let mut why = Vec::new();
         let mut offers = Vec::new();
         let mut busy = 0;
@@ -454,6 +473,12 @@ impl Service {
                 .flatten()
                 .filter(|r| *r != run.id);
             let on = flying.iter().find(|(_, s)| *s == sysid).map(|(r, _)| *r);
+            let held_for = self.diverted_lock().get(&sysid).copied();
+            if held_for.is_some_and(|id| id != a.id) {
+                busy += 1; // holding in the air for another alert
+                continue;
+            }
+            let ours = held_for == Some(a.id) && tel.armed && !tel.on_ground();
             // A vehicle on a routine run may be taken off it; not one on another alert,
             // one leased by another controller, or one on its way home.
             let flying_run = match on.or(leased) {
@@ -470,7 +495,7 @@ impl Service {
                 }
                 None => None,
             };
-            if flying_run.is_none() {
+            if flying_run.is_none() && !ours {
                 let f = vehicle_failures(&def.ready, &tel, 0.0);
                 if !f.is_empty() {
                     why.extend(f);
@@ -496,23 +521,8 @@ impl Service {
                 battery_pct: tel.battery.remaining.map(f64::from),
                 flying_run,
             };
-            let mut o = alert_dispatch::offer(c, &obstacles, &cand, (a.lat, a.lon));
-            if flying_run.is_some() {
-                // It goes home first, then out again from its dock.
-                let docked = Candidate {
-                    at: vhome,
-                    airborne: false,
-                    alt_rel_m: 0.0,
-                    ..cand.clone()
-                };
-                let back = alert_dispatch::offer(c, &obstacles, &cand, vhome);
-                let out = alert_dispatch::offer(c, &obstacles, &docked, (a.lat, a.lon));
-                o.eta_s = back.eta_s + cand.alt_rel_m / 1.5 + out.eta_s;
-                o.need_pct = out.need_pct;
-                // Swapped or charged in the dock before it goes out again.
-                o.has_pct = o.has_pct.max(100.0);
-            }
-            offers.push(o);
+            // One in the air (on a patrol, or holding for this alert) goes straight there.
+            offers.push(alert_dispatch::offer(c, &obstacles, &cand, (a.lat, a.lon)));
         }
         if offers.is_empty() {
             if busy > 0 && why.is_empty() {
@@ -533,16 +543,19 @@ impl Service {
         match chosen {
             Ok(o) => {
                 if let Some(patrol_run) = o.preempts {
+                    // It holds where it is; once its run lets go, this alert takes it.
                     let reason = format!("pre-empted by alert {}", a.id);
                     if let Some(f) = self.flying().get_mut(&patrol_run) {
                         f.pausing = Some(reason.clone());
+                        f.divert.store(true, std::sync::atomic::Ordering::SeqCst);
                         let _ = f.abort.send(true);
                     }
+                    self.diverted_lock().insert(o.sysid, a.id);
                     self.alerts.set_state(
                         a.id,
                         AlertState::Dispatching,
                         &format!(
-                            "vehicle {} leaves run {patrol_run} and returns to its dock; it goes out from there (over the point in about {:.0} s)",
+                            "vehicle {} leaves run {patrol_run} in the air and comes straight here (over the point in about {:.0} s)",
                             o.sysid, o.eta_s
                         ),
                         t,
@@ -550,6 +563,7 @@ impl Service {
                     .map_err(|e| RunError::Alert(e.to_string()))?;
                     return Ok(());
                 }
+                self.diverted_lock().retain(|_, id| *id != a.id);
                 let Some(v) = self.fleet.vehicle(o.sysid) else {
                     return Ok(());
                 };
@@ -701,6 +715,7 @@ impl Service {
                 sysid,
                 abort: abort_tx,
                 pausing: None,
+                divert: Default::default(),
             },
         );
         let me = self.clone();
@@ -850,6 +865,12 @@ impl Service {
                 key.clone(),
                 self.wake.clone(),
             ),
+            divert: self
+                .flying()
+                .get(&run.id)
+                .map(|f| f.divert.clone())
+                .unwrap_or_default(),
+            take_over_airborne: self.alert_of(&run.patrol).is_some(),
         });
         let track = tokio::spawn(crate::patrol::observe::record_track(
             v.clone(),
@@ -892,13 +913,24 @@ impl Service {
                     RunState::Success,
                     format!("all {} sortie(s) flown", jobs.len()),
                 ),
-                _ => (
-                    RunState::Paused,
-                    format!(
-                        "{why}: returned and landed; {flown} of {} sortie(s) flown; resumes from its breakpoint",
-                        jobs.len()
-                    ),
-                ),
+                _ => {
+                    let diverted = self
+                        .flying()
+                        .get(&run.id)
+                        .is_some_and(|f| f.divert.load(std::sync::atomic::Ordering::SeqCst));
+                    let how = if diverted {
+                        "held in the air and handed over"
+                    } else {
+                        "returned and landed"
+                    };
+                    (
+                        RunState::Paused,
+                        format!(
+                            "{why}: {how}; {flown} of {} sortie(s) flown; resumes from its breakpoint",
+                            jobs.len()
+                        ),
+                    )
+                }
             };
         }
         if *abort.borrow() {
@@ -978,23 +1010,60 @@ impl Service {
             lon: home.lon,
             alt_m: f64::from(home.alt_msl),
         });
-        // An alert's one point, orbited: the planner's hotspot visit, round the no-fly
-        // zones, under the fence and the ceiling.
-        if let Some(a) = self.alert_of(&run.patrol) {
-            map.hotspots = vec![crate::grid::Hotspot {
-                id: format!("alert-{}", a.id),
-                name: format!("alert {}: {}", a.id, a.category),
-                lat: a.lat,
-                lon: a.lon,
-                hover_s: self.cfg.alert.hover_s,
-                orbit_radius_m: Some(self.cfg.alert.orbit_radius_m),
-            }];
-        }
         let opts = def.plan_options().map_err(|e| e.to_string())?;
-        let plan = crate::plan::plan_coverage(&map, &def.cells, &opts)
-            .map_err(|e| format!("planning: {e}"))?;
-        let mut jobs = jobs_from_plan(&plan);
-        anchor_to_homes(&mut jobs, &[(v.sysid(), home.lat, home.lon)], 100.0)?;
+        // An alert's one point, orbited: the planner's hotspot visit, round the no-fly
+        // zones, under the fence and the ceiling; from where the vehicle is when it is
+        // already in the air.
+        let tel = v.telemetry();
+        let jobs = match self.alert_of(&run.patrol) {
+            Some(a) => {
+                let spot = crate::grid::Hotspot {
+                    id: format!("alert-{}", a.id),
+                    name: format!("alert {}: {}", a.id, a.category),
+                    lat: a.lat,
+                    lon: a.lon,
+                    hover_s: self.cfg.alert.hover_s,
+                    orbit_radius_m: Some(self.cfg.alert.orbit_radius_m),
+                };
+                match tel
+                    .position
+                    .as_ref()
+                    .filter(|_| tel.armed && !tel.on_ground())
+                {
+                    Some(p) => {
+                        let s = crate::plan::route::plan_visit_from_air(
+                            &map,
+                            &spot,
+                            (p.lat, p.lon),
+                            &opts,
+                        )
+                        .map_err(|e| format!("planning: {e}"))?;
+                        vec![SortieJob {
+                            index: 0,
+                            mission: s.items,
+                            fence: s.fence_items,
+                            cells: s.cells,
+                            flight_time_s: s.flight_time_s,
+                        }]
+                    }
+                    None => {
+                        map.hotspots = vec![spot];
+                        let plan = crate::plan::plan_coverage(&map, &def.cells, &opts)
+                            .map_err(|e| format!("planning: {e}"))?;
+                        let mut jobs = jobs_from_plan(&plan);
+                        anchor_to_homes(&mut jobs, &[(v.sysid(), home.lat, home.lon)], 100.0)?;
+                        jobs
+                    }
+                }
+            }
+            None => {
+                let plan = crate::plan::plan_coverage(&map, &def.cells, &opts)
+                    .map_err(|e| format!("planning: {e}"))?;
+                let mut jobs = jobs_from_plan(&plan);
+                anchor_to_homes(&mut jobs, &[(v.sysid(), home.lat, home.lon)], 100.0)?;
+                jobs
+            }
+        };
         if let Ok(json) = serde_json::to_string(&jobs) {
             let _ = store.save_run_plan(key, &json, crate::events::now_us());
         }

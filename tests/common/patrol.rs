@@ -199,6 +199,8 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
     let (run_id, wake) = (run_id_for(&jobs), Arc::new(tokio::sync::Notify::new()));
     let ctx = Arc::new(RunContext {
         recorder: CaptureRecorder::start(pipeline.store.clone(), run_id.clone(), wake.clone()),
+        divert: Default::default(),
+        take_over_airborne: false,
         run_id,
         store: pipeline.store.clone(),
         wake,

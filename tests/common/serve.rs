@@ -219,6 +219,16 @@ pub fn delete(url: &str, token: &str) -> u16 {
 /// The sample district, as the serve tests fly it.
 pub const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
 
+/// The perimeter of cell WQ-25 at 40 m with the simulator's camera.
+pub const AROUND_25: &str = r#"
+name = "around-25"
+cells = ["WQ-25"]
+pattern = "perimeter"
+alt_m = 40.0
+camera = "sim"
+speed_m_s = 10.0
+"#;
+
 /// A coverage patrol of cell WQ-25 with the simulator's camera.
 pub const COVER_25: &str = r#"
 name = "cover-25"
