@@ -407,7 +407,7 @@ async fn an_urgent_alert_diverts_the_drone_from_a_patrol_which_resumes_after() {
     .unwrap();
 }
 
-/// PX4 v1.16 SITL instance `instance` at 5× in the dock with the simulator's camera on its
+/// PX4 v1.16 SITL instance `instance` at 8× in the dock with the simulator's camera on its
 /// payload link (its photos of `objects`), and `serve` flying it; None where PX4 is absent.
 async fn px4_and_serve(
     instance: u8,
@@ -430,7 +430,7 @@ async fn px4_and_serve(
     )
     .await
     .unwrap();
-    let px4 = common::px4::Px4::start(&launcher, instance, 5.0, common::px4::DOCK, port);
+    let px4 = common::px4::Px4::start(&launcher, instance, 8.0, common::px4::DOCK, port);
     let (s, op) = serve(port, dir, defs, &[]);
     Some((px4, s, op))
 }

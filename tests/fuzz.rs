@@ -307,6 +307,9 @@ fn patrol_definition() {
 #[test]
 fn api_bodies() {
     let cells: Vec<String> = (1..=52).map(|i| format!("WQ-{i:02}")).collect();
+    let district = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
+    let map =
+        gridpatrol::grid::GridMap::load(std::path::Path::new(district), Datum::Wgs84).unwrap();
     fuzz("api_bodies", move |b| {
         // POST /patrols, PUT /patrols/{name}, POST /plans/preview
         let patrol = match serde_json::from_slice::<gridpatrol::schedule::PatrolDef>(b) {
@@ -316,7 +319,12 @@ fn api_bodies() {
         // POST /events/{id}/actions and POST /events
         let action = err(serde_json::from_slice::<gridpatrol::api::ActionRequest>(b));
         let report = err(serde_json::from_slice::<gridpatrol::api::ManualReport>(b));
-        patrol.and(action).and(report)
+        // POST /alerts: parsed, then checked against the district.
+        let alert = match serde_json::from_slice::<gridpatrol::alert::AlertRequest>(b) {
+            Ok(a) => err(a.locate(&map)),
+            Err(e) => Some(e.to_string()),
+        };
+        patrol.and(action).and(report).and(alert)
     });
 }
 

@@ -494,6 +494,29 @@ async fn the_map_shows_the_patrol_live_and_a_grid_worker_signs_from_it() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // An alert shows on the map at its point, with where it stands.
+    let body = json!({
+        "lat": 36.559_101_7, "lon": 103.685_591_8, "category": "fire_smoke", "priority": "routine",
+        "source": {"kind": "camera", "id": "CAM-7"},
+    });
+    let (b, o) = (base.clone(), op.clone());
+    let (code, alert) = tokio::task::spawn_blocking(move || {
+        send_body("POST", &format!("{b}/api/v1/alerts"), &o, &body.to_string())
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 201, "{alert}");
+    wait_js(
+        &c,
+        &format!(
+            "const m = document.querySelector(\"path.incident[data-incident='{}']\"); return !!m && !!m.getAttribute('data-state')",
+            alert["id"]
+        ),
+        Duration::from_secs(20),
+        "the alert on the map",
+    )
+    .await;
+
     // The page's GCJ-02 shift is the library's, for Chinese base maps.
     let (glat, glon) = gridpatrol::grid::wgs84_to_gcj02(36.56, 103.68);
     let page = js(&c, "return gcj02(36.56, 103.68)").await;

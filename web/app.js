@@ -19,6 +19,9 @@ const WORDS = {
     show_photos: '航迹与照片', vehicle: '无人机', role: '角色', note: '备注',
     sign: '签收', dispatch: '派遣', start: '处置', transfer: '流转', resolve: '反馈',
     evaluate: '评价', close: '结案',
+    incidents: '警情派机', incident: '警情', time_to_scene: '到场用时',
+    inc_dispatching: '待派机', inc_en_route: '前往中', inc_on_scene: '已到场', inc_confirmed: '已确认',
+    inc_not_confirmed: '未发现', inc_refused: '无法派机',
   },
   en: {
     title: 'gridpatrol · one map', offline: 'offline', live: 'live', reconnecting: 'reconnecting',
@@ -35,6 +38,9 @@ const WORDS = {
     show_photos: 'Track and photos', vehicle: 'Drone', role: 'Role', note: 'Note',
     sign: 'Sign for', dispatch: 'Dispatch', start: 'Start work', transfer: 'Transfer', resolve: 'Resolve',
     evaluate: 'Evaluate', close: 'Close',
+    incidents: 'Alert flights', incident: 'Alert', time_to_scene: 'time to scene',
+    inc_dispatching: 'waiting for a drone', inc_en_route: 'drone on its way', inc_on_scene: 'drone over the point',
+    inc_confirmed: 'confirmed', inc_not_confirmed: 'not confirmed', inc_refused: 'refused',
   },
 };
 const CATEGORIES = {
@@ -142,7 +148,7 @@ function initMap() {
   if (gp.config.tiles) {
     L.tileLayer(gp.config.tiles, { maxZoom: 20, attribution: gp.config.tiles_attribution || '' }).addTo(map);
   }
-  for (const name of ['cells', 'no_fly', 'routes', 'tracks', 'footprints', 'events', 'vehicles']) {
+  for (const name of ['cells', 'no_fly', 'routes', 'tracks', 'footprints', 'events', 'incidents', 'vehicles']) {
     gp.layers[name] = L.layerGroup();
     if (name !== 'footprints') gp.layers[name].addTo(map);
   }
@@ -516,7 +522,31 @@ let runsTimer = null;
 function runChanged(c) {
   if (['failed_to_start', 'terminated', 'timeout'].includes(c.to)) addAlert('crit', `#${c.run} ${c.patrol}: ${runStateName(c.to)} · ${c.reason}`, c.at_us);
   clearTimeout(runsTimer);
-  runsTimer = setTimeout(loadRuns, 300);
+  runsTimer = setTimeout(() => { loadRuns(); loadIncidents(); }, 300);
+}
+
+// ---- alert flights: each alert's point, coloured by where it stands ------------------
+const INCIDENT_COLOURS = {
+  dispatching: '#ef6c00', en_route: '#1565c0', on_scene: '#6a1b9a',
+  confirmed: '#c62828', not_confirmed: '#757575', refused: '#212121',
+};
+async function loadIncidents() {
+  let r;
+  try { r = await api('/alerts'); } catch (err) { return; }
+  gp.layers.incidents.clearLayers();
+  for (const a of r.alerts.filter((a) => a.state !== 'merged')) {
+    const m = L.circleMarker(drawn(a.lat, a.lon), {
+      radius: 10, weight: 3, color: INCIDENT_COLOURS[a.state] || '#000', fillOpacity: 0.25, className: 'incident',
+    });
+    const tts = a.times.total_s != null ? ` · ${t('time_to_scene')} ${a.times.total_s.toFixed(0)} s` : '';
+    m.bindTooltip(el('div', {},
+      el('b', {}, `${t('incident')} #${a.id} ${catName(a.category)}`),
+      el('div', {}, `${t('inc_' + a.state)}${tts}`),
+      el('div', {}, a.reason)));
+    m.addTo(gp.layers.incidents);
+    const node = m.getElement();
+    if (node) { node.setAttribute('data-incident', String(a.id)); node.setAttribute('data-state', a.state); }
+  }
 }
 async function loadRoutes() {
   gp.layers.routes.clearLayers();
@@ -619,7 +649,9 @@ async function start() {
   translate();
   initMap();
   await loadDistrict();
-  await Promise.all([loadEvents(), loadRuns()]);
+  await Promise.all([loadEvents(), loadRuns(), loadIncidents()]);
+  // A drone reaching the point changes no run: look again every few seconds.
+  setInterval(loadIncidents, 3000);
   requestAnimationFrame(animate);
   stream();
   loadRoutes();

@@ -95,6 +95,8 @@ pub struct Service {
     alerts: AlertBook,
     /// Vehicles taken off a routine run in the air, holding there for an alert (its id).
     diverted: Mutex<HashMap<u8, i64>>,
+    /// One dispatch pass at a time: the tick's and an alert's must not launch a run twice.
+    dispatching: Mutex<()>,
 }
 
 /// The key under which a run's captures and sorties are stored.
@@ -123,6 +125,7 @@ impl Service {
             weather: Arc::new(WeatherCache::default()),
             wind_asked: Mutex::new(HashMap::new()),
             diverted: Mutex::new(HashMap::new()),
+            dispatching: Mutex::new(()),
         })
     }
 
@@ -352,6 +355,7 @@ impl Service {
     /// Waiting and paused runs due now, oldest first, each to the best ready vehicle;
     /// a run no vehicle can take stays queued.
     fn dispatch(self: &Arc<Self>, now: DateTime<Utc>) -> Result<()> {
+        let _one = self.dispatching.lock().unwrap_or_else(|p| p.into_inner());
         let t = us(now);
         let mut queue: Vec<Run> = Vec::new();
         for state in [RunState::Paused, RunState::Waiting] {
