@@ -220,6 +220,60 @@ async fn alerts_from_the_docks_confirm_a_fire_find_nothing_elsewhere_and_merge_a
     .unwrap();
 }
 
+/// Bad points refused with the reason, a GCJ-02 point taken back to WGS-84, and an alert
+/// beyond what a two-minute battery reaches refused with each vehicle's shortfall (the
+/// service runs with `--alert-battery-min 2`).
+fn refusals(base: &str, op: &str) {
+    wait_vehicles(base, op, 1);
+    let refused = |body: Value, says: &str| {
+        let (code, e) = raise(base, op, body);
+        assert_eq!(code, 400, "{e}");
+        let m = e["message"].as_str().unwrap();
+        assert!(m.contains(says), "{m}");
+    };
+    refused(
+        alert_at((36.60, 103.679), "fire_smoke", "x"),
+        "outside the district",
+    );
+    refused(alert_at((f64::NAN, 0.0), "fire_smoke", "x"), "expected");
+    refused(alert_at(MARKET, "dragons", "x"), "category");
+    refused(
+        alert_at((36.568_14, 103.694_52), "fire_smoke", "x"),
+        "no-fly zone",
+    );
+    let mut camera = alert_at(MARKET, "fire_smoke", "x");
+    camera["source"] = json!({"kind": "pigeon", "id": "7"});
+    refused(camera, "source kind");
+    // The market given as a Chinese web map shows it (GCJ-02) is the same place.
+    let (glat, glon) = Datum::Gcj02.from_wgs84(MARKET.0, MARKET.1);
+    let mut gcj = alert_at((glat, glon), "garbage", "platform-1");
+    gcj["datum"] = json!("gcj02");
+    let (code, a) = raise(base, op, gcj);
+    assert_eq!(code, 201, "{a}");
+    let d = gridpatrol::geotag::distance_m(
+        a["lat"].as_f64().unwrap(),
+        a["lon"].as_f64().unwrap(),
+        MARKET.0,
+        MARKET.1,
+    );
+    assert!(d < 5.0, "GCJ-02 taken back to WGS-84: {d:.1} m off");
+    // Two minutes of battery do not reach the square and back.
+    let (code, far) = raise(base, op, alert_at(SQUARE, "crowd", "12345-9"));
+    assert_eq!(code, 201, "{far}");
+    assert_eq!(far["state"], "refused", "{far}");
+    let why = far["reason"].as_str().unwrap();
+    assert!(
+        why.contains("would need") && why.contains("% of its battery"),
+        "{why}"
+    );
+    let (_, run) = call_as(
+        "GET",
+        &format!("{base}/api/v1/runs/{}", far["run_id"]),
+        Some(op),
+    );
+    assert_eq!(run["run"]["state"], "skipped", "{run}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_points_are_refused_and_so_is_an_alert_no_battery_can_reach() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,58 +282,9 @@ async fn bad_points_are_refused_and_so_is_an_alert_no_battery_can_reach() {
     // A battery that lasts two minutes: the square, 1.4 km away and back, is out of reach.
     let (s, op) = serve(port, dir.path(), &[], &["--alert-battery-min", "2"]);
     let base = s.base.clone();
-    tokio::task::spawn_blocking(move || {
-        wait_vehicles(&base, &op, 1);
-        let refused = |body: Value, says: &str| {
-            let (code, e) = raise(&base, &op, body);
-            assert_eq!(code, 400, "{e}");
-            let m = e["message"].as_str().unwrap();
-            assert!(m.contains(says), "{m}");
-        };
-        refused(
-            alert_at((36.60, 103.679), "fire_smoke", "x"),
-            "outside the district",
-        );
-        refused(alert_at((f64::NAN, 0.0), "fire_smoke", "x"), "expected");
-        refused(alert_at(MARKET, "dragons", "x"), "category");
-        refused(
-            alert_at((36.568_14, 103.694_52), "fire_smoke", "x"),
-            "no-fly zone",
-        );
-        let mut camera = alert_at(MARKET, "fire_smoke", "x");
-        camera["source"] = json!({"kind": "pigeon", "id": "7"});
-        refused(camera, "source kind");
-        // The market given as a Chinese web map shows it (GCJ-02) is the same place.
-        let (glat, glon) = Datum::Gcj02.from_wgs84(MARKET.0, MARKET.1);
-        let mut gcj = alert_at((glat, glon), "garbage", "platform-1");
-        gcj["datum"] = json!("gcj02");
-        let (code, a) = raise(&base, &op, gcj);
-        assert_eq!(code, 201, "{a}");
-        let d = gridpatrol::geotag::distance_m(
-            a["lat"].as_f64().unwrap(),
-            a["lon"].as_f64().unwrap(),
-            MARKET.0,
-            MARKET.1,
-        );
-        assert!(d < 5.0, "GCJ-02 taken back to WGS-84: {d:.1} m off");
-        // Two minutes of battery do not reach the square and back.
-        let (code, far) = raise(&base, &op, alert_at(SQUARE, "crowd", "12345-9"));
-        assert_eq!(code, 201, "{far}");
-        assert_eq!(far["state"], "refused", "{far}");
-        let why = far["reason"].as_str().unwrap();
-        assert!(
-            why.contains("would need") && why.contains("% of its battery"),
-            "{why}"
-        );
-        let (_, run) = call_as(
-            "GET",
-            &format!("{base}/api/v1/runs/{}", far["run_id"]),
-            Some(&op),
-        );
-        assert_eq!(run["run"]["state"], "skipped", "{run}");
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || refusals(&base, &op))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,6 +419,7 @@ async fn px4_and_serve(
     dir: &Path,
     objects: Vec<IssueObject>,
     defs: &[(&str, &str)],
+    extra: &[&str],
 ) -> Option<(common::px4::Px4, Serve, String)> {
     let launcher = common::px4::launcher()?;
     let port = free_udp_port();
@@ -431,14 +437,15 @@ async fn px4_and_serve(
     .await
     .unwrap();
     let px4 = common::px4::Px4::start(&launcher, instance, 8.0, common::px4::DOCK, port);
-    let (s, op) = serve(port, dir, defs, &[]);
+    let (s, op) = serve(port, dir, defs, extra);
     Some((px4, s, op))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_flies_an_alert_from_its_dock_and_the_fire_is_confirmed() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((px4, s, op)) = px4_and_serve(5, dir.path(), vec![fire_at(MARKET)], &[]).await else {
+    let Some((px4, s, op)) = px4_and_serve(5, dir.path(), vec![fire_at(MARKET)], &[], &[]).await
+    else {
         return;
     };
     let base = s.base.clone();
@@ -471,7 +478,7 @@ async fn px4_flies_an_alert_from_its_dock_and_the_fire_is_confirmed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_reaches_an_alert_behind_a_no_fly_zone_round_it() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((px4, s, op)) = px4_and_serve(6, dir.path(), Vec::new(), &[]).await else {
+    let Some((px4, s, op)) = px4_and_serve(6, dir.path(), Vec::new(), &[], &[]).await else {
         return;
     };
     let base = s.base.clone();
@@ -511,7 +518,7 @@ async fn px4_is_diverted_from_its_patrol_to_an_alert_and_the_patrol_resumes_afte
     // The perimeter of WQ-25 at 60 m: a short patrol for PX4 to be taken off.
     let around = AROUND_25.replace("alt_m = 40.0", "alt_m = 60.0");
     let defs = [("around-25", around.as_str())];
-    let Some((px4, s, op)) = px4_and_serve(7, dir.path(), vec![fire_at(MARKET)], &defs).await
+    let Some((px4, s, op)) = px4_and_serve(7, dir.path(), vec![fire_at(MARKET)], &defs, &[]).await
     else {
         return;
     };
@@ -528,4 +535,24 @@ async fn px4_is_diverted_from_its_patrol_to_an_alert_and_the_patrol_resumes_afte
     }
     // Taken over in the air: armed twice (the patrol, its resumption), never for the alert.
     assert_eq!(log.matches("Armed by external command").count(), 2, "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn px4_bad_points_are_refused_and_so_is_an_alert_its_battery_cannot_reach() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((_px4, s, op)) = px4_and_serve(
+        8,
+        dir.path(),
+        Vec::new(),
+        &[],
+        &["--alert-battery-min", "2"],
+    )
+    .await
+    else {
+        return;
+    };
+    let base = s.base.clone();
+    tokio::task::spawn_blocking(move || refusals(&base, &op))
+        .await
+        .unwrap();
 }

@@ -567,7 +567,7 @@ impl Service {
                     .map_err(|e| RunError::Alert(e.to_string()))?;
                     return Ok(());
                 }
-                self.diverted_lock().retain(|_, id| *id != a.id);
+                self.release_diverted(a.id, Some(o.sysid));
                 let Some(v) = self.fleet.vehicle(o.sysid) else {
                     return Ok(());
                 };
@@ -588,6 +588,7 @@ impl Service {
                 self.launch(run, def, v, t)
             }
             Err(why) => {
+                self.release_diverted(a.id, None);
                 let reason = format!("refused: {}", why.join("; "));
                 self.alerts
                     .set_state(a.id, AlertState::Refused, &reason, t)
@@ -595,6 +596,33 @@ impl Service {
                 self.book()
                     .transition(run.id, RunState::Skipped, &reason, None, t)
                     .map(|_| ())
+            }
+        }
+    }
+
+    /// Ends alert `alert`'s hold on a vehicle it took off a patrol; one still holding in
+    /// the air that is not `keep` (the vehicle the alert goes with) is sent home.
+    fn release_diverted(&self, alert: i64, keep: Option<u8>) {
+        let held: Vec<u8> = self
+            .diverted_lock()
+            .iter()
+            .filter(|(_, id)| **id == alert)
+            .map(|(s, _)| *s)
+            .collect();
+        self.diverted_lock().retain(|_, id| *id != alert);
+        for sysid in held.into_iter().filter(|s| Some(*s) != keep) {
+            let Some(v) = self.fleet.vehicle(sysid) else {
+                continue;
+            };
+            if v.telemetry().armed {
+                tracing::warn!(
+                    sysid,
+                    alert,
+                    "the alert went otherwise: the vehicle holding for it returns"
+                );
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move { v.return_to_launch().await });
+                }
             }
         }
     }
