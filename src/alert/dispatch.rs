@@ -15,7 +15,9 @@ pub struct AlertConfig {
     /// Orbit altitude above home, metres.
     pub alt_m: f64,
     /// Orbit radius round the point, metres: a nadir camera at `alt_m` keeps the point in
-    /// the frame while it is under about half the altitude.
+    /// the frame while it is under about half the altitude. No region of interest is set:
+    /// PX4 v1.16 takes a DO_SET_ROI_LOCATION item but cannot send it back
+    /// (format_mavlink_mission_item has no case for it), and every mission is read back.
     pub orbit_radius_m: f64,
     /// Hover over the point before the orbit, seconds.
     pub hover_s: f64,
