@@ -272,13 +272,19 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl StoreError {
-    /// Another connection holds the database (SQLITE_BUSY or SQLITE_LOCKED past the busy
-    /// timeout): the same write may succeed later.
-    pub fn is_busy(&self) -> bool {
+    /// The same write may succeed later: another connection holds the database
+    /// (SQLITE_BUSY or SQLITE_LOCKED past the busy timeout), or its disk is full
+    /// (SQLITE_FULL) until someone frees space.
+    pub fn is_transient(&self) -> bool {
         matches!(
             self,
             StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(e.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::DiskFull
+                )
         )
     }
 }

@@ -543,14 +543,15 @@ async fn start_sortie(v: &Vehicle, job: &SortieJob, ctx: &RunContext) -> Result<
 const STORE_BUSY_LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs `op` until the database is free, up to [`STORE_BUSY_LIMIT`]: another process (a
-/// backup, an `events` command, the sqlite3 shell) may hold it past SQLite's busy timeout.
+/// backup, an `events` command, the sqlite3 shell) may hold it past SQLite's busy timeout,
+/// or its disk may be full.
 async fn while_busy<T>(
     mut op: impl FnMut() -> Result<T, crate::events::StoreError>,
 ) -> Result<T, crate::events::StoreError> {
     let until = tokio::time::Instant::now() + STORE_BUSY_LIMIT;
     loop {
         match op() {
-            Err(e) if e.is_busy() && tokio::time::Instant::now() < until => {
+            Err(e) if e.is_transient() && tokio::time::Instant::now() < until => {
                 tracing::warn!("{e}: waiting for the database");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

@@ -1,7 +1,7 @@
 //! Records announced captures in the store off the vehicles' event loops. A database
 //! held by another process (a backup, an `events` command, the sqlite3 shell) past
-//! SQLite's busy timeout delays a photo's record; it never drops it, and it never stalls
-//! the loop that follows the vehicle.
+//! SQLite's busy timeout, or on a full disk, delays a photo's record; it never drops it,
+//! and it never stalls the loop that follows the vehicle.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::capture::Capture;
 use crate::events::EventStore;
 
-/// Wait between attempts while the database is busy (ms).
+/// Wait between attempts while the database is busy or full (ms).
 const BUSY_RETRY: Duration = Duration::from_millis(500);
 
 pub struct CaptureRecorder {
@@ -38,7 +38,7 @@ impl CaptureRecorder {
                         tokio::task::spawn_blocking(move || s.record_capture(&r, &c, received_us))
                             .await;
                     match res {
-                        Ok(Err(e)) if e.is_busy() => {
+                        Ok(Err(e)) if e.is_transient() => {
                             if !warned {
                                 tracing::warn!(
                                     "recording capture {}/{}: {e}; waiting for the database",
