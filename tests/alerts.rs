@@ -287,6 +287,33 @@ async fn bad_points_are_refused_and_so_is_an_alert_no_battery_can_reach() {
         .unwrap();
 }
 
+/// An alert behind the 西岔派出所 zone, followed to its end: it got over the point, and
+/// its recorded track keeps out of every no-fly zone. The alert.
+fn reached_round_the_zone(base: &str, op: &str) -> Value {
+    wait_vehicles(base, op, 1);
+    let (code, a) = raise(base, op, alert_at(BEHIND_ZONE, "crowd", "12345-7"));
+    assert_eq!(code, 201, "{a}");
+    let a = wait_concluded(base, op, a["id"].as_i64().unwrap());
+    assert!(a["over_us"].is_i64(), "it got there: {a}");
+    let track = run_track(base, op, &a["run_id"]);
+    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
+    let points = track["points"].as_array().unwrap();
+    assert!(points.len() > 20, "{track}");
+    for p in points {
+        let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
+        assert!(
+            map.in_no_fly(lat, lon).is_none(),
+            "through a no-fly zone at {lat}, {lon}"
+        );
+    }
+    a
+}
+
+/// Run `run`'s recorded track (`GET /runs/{id}/track`).
+fn run_track(base: &str, op: &str, run: &Value) -> Value {
+    call_as("GET", &format!("{base}/api/v1/runs/{run}/track"), Some(op)).1
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alert_behind_a_no_fly_zone_is_reached_round_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,31 +321,9 @@ async fn an_alert_behind_a_no_fly_zone_is_reached_round_it() {
     let _sim = sim(port, dir.path(), 1, Vec::new()).await;
     let (s, op) = serve(port, dir.path(), &[], &[]);
     let base = s.base.clone();
-    tokio::task::spawn_blocking(move || {
-        wait_vehicles(&base, &op, 1);
-        let (code, a) = raise(&base, &op, alert_at(BEHIND_ZONE, "crowd", "12345-7"));
-        assert_eq!(code, 201, "{a}");
-        let a = wait_concluded(&base, &op, a["id"].as_i64().unwrap());
-        assert!(a["over_us"].is_i64(), "it got there: {a}");
-        // Its recorded track keeps out of every no-fly zone.
-        let (_, track) = call_as(
-            "GET",
-            &format!("{base}/api/v1/runs/{}/track", a["run_id"]),
-            Some(&op),
-        );
-        let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
-        let points = track["points"].as_array().unwrap();
-        assert!(points.len() > 20, "{track}");
-        for p in points {
-            let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
-            assert!(
-                map.in_no_fly(lat, lon).is_none(),
-                "through a no-fly zone at {lat}, {lon}"
-            );
-        }
-    })
-    .await
-    .unwrap();
+    tokio::task::spawn_blocking(move || reached_round_the_zone(&base, &op))
+        .await
+        .unwrap();
 }
 
 /// A run of `patrol` flown to its altitude (over 50 m), then an urgent alert at the
@@ -369,11 +374,7 @@ fn diverted_patrol_resumes(base: &str, op: &str, patrol: &str) {
         "{pre}"
     );
     // The alert took the drone in the air: its track starts aloft, not in the dock.
-    let (_, track) = call_as(
-        "GET",
-        &format!("{base}/api/v1/runs/{}/track", a["run_id"]),
-        Some(op),
-    );
+    let track = run_track(base, op, &a["run_id"]);
     let first = &track["points"][0];
     assert!(first["alt_rel"].as_f64().unwrap() > 30.0, "{first}");
     // The alert flew between the patrol's two parts.
@@ -482,33 +483,11 @@ async fn px4_reaches_an_alert_behind_a_no_fly_zone_round_it() {
         return;
     };
     let base = s.base.clone();
-    let (a, track) = tokio::task::spawn_blocking(move || {
-        wait_vehicles(&base, &op, 1);
-        let (code, a) = raise(&base, &op, alert_at(BEHIND_ZONE, "crowd", "12345-7"));
-        assert_eq!(code, 201, "{a}");
-        let a = wait_concluded(&base, &op, a["id"].as_i64().unwrap());
-        let (_, track) = call_as(
-            "GET",
-            &format!("{base}/api/v1/runs/{}/track", a["run_id"]),
-            Some(&op),
-        );
-        (a, track)
-    })
-    .await
-    .unwrap();
+    let a = tokio::task::spawn_blocking(move || reached_round_the_zone(&base, &op))
+        .await
+        .unwrap();
     let log = px4.log();
     assert_eq!(a["state"], "not_confirmed", "{a}\n{log}");
-    assert!(a["over_us"].is_i64(), "it got there: {a}");
-    let map = GridMap::load(Path::new(DISTRICT), Datum::Wgs84).unwrap();
-    let points = track["points"].as_array().unwrap();
-    assert!(points.len() > 20, "{track}");
-    for p in points {
-        let (lat, lon) = (p["lat"].as_f64().unwrap(), p["lon"].as_f64().unwrap());
-        assert!(
-            map.in_no_fly(lat, lon).is_none(),
-            "through a no-fly zone at {lat}, {lon}"
-        );
-    }
     assert!(log.contains("Disarmed by landing"), "it came home: {log}");
 }
 

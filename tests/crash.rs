@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::patrol::{fly_cmd, score, sim_for_cli, wait_for_captures};
+use common::patrol::{fly_cmd, photos_taken, score, sim_for_cli, wait_for_captures};
 use gridpatrol::events::EventStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,10 +64,7 @@ async fn a_killed_run_loses_and_duplicates_nothing_after_restart() {
     let (pending, processed, failed) = store.capture_counts().unwrap();
     assert_eq!((pending, failed), (0, 0));
     assert!(processed > processed_before);
-    let taken = std::fs::read_to_string(dir.path().join("sim-images/ground_truth.jsonl"))
-        .unwrap()
-        .lines()
-        .count() as i64;
+    let taken = photos_taken(dir.path());
     assert_eq!(processed, taken, "{stdout}");
     let s = score(&world, &after, 8.0);
     assert_eq!(s.duplicate_events, 0, "{s:?}");

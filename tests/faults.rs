@@ -11,15 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::faults::{record, secs};
-use common::patrol::{fly_cmd, score, sim_for_cli, wait_for_captures};
+use common::patrol::{fly_cmd, photos_taken, score, sim_for_cli, wait_for_captures};
 use gridpatrol::events::EventStore;
-
-/// Photos the simulated camera has taken so far (the test's view of the world).
-fn taken(dir: &Path) -> i64 {
-    std::fs::read_to_string(dir.join("sim-images/ground_truth.jsonl"))
-        .map(|s| s.lines().count() as i64)
-        .unwrap_or(0)
-}
 
 fn count(db: &Path, sql: &str) -> i64 {
     rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -64,7 +57,11 @@ fn check_nothing_lost(
     let store = EventStore::open(db).unwrap();
     let (pending, processed, failed) = store.capture_counts().unwrap();
     assert_eq!((pending, failed), (0, 0), "{stdout}\n{stderr}");
-    assert_eq!(processed, taken(dir), "every photo filed once: {stdout}");
+    assert_eq!(
+        processed,
+        photos_taken(dir),
+        "every photo filed once: {stdout}"
+    );
     assert!(stdout.contains("0 never arrived"), "{stdout}");
     let s = score(world, &store.list(None, None, None).unwrap(), 8.0);
     assert_eq!(s.duplicate_events, 0, "{s:?}");
@@ -98,7 +95,7 @@ async fn fly_with_the_database_held(
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     // The fault's length, not a wait for a condition.
     tokio::time::sleep(hold).await;
-    let by_then = taken(dir.path());
+    let by_then = photos_taken(dir.path());
     assert!(
         child.try_wait().unwrap().is_none(),
         "the patrol was still flying when the database was let go"
@@ -213,7 +210,7 @@ async fn a_full_disk_under_the_image_store_loses_no_photo() {
     );
     let refused = count(&db, "SELECT count(*) FROM captures");
     std::fs::write(dir.path().join("free"), "").unwrap();
-    let by_then = taken(dir.path());
+    let by_then = photos_taken(dir.path());
     let recovery = until_filed(&db, by_then, &mut child).await;
     let stderr = check_nothing_lost(dir.path(), &db, child, &world);
     assert!(stderr.contains("No space left on device"), "{stderr}");

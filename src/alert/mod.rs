@@ -10,7 +10,7 @@ pub mod dispatch;
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::detect::Category;
@@ -443,25 +443,27 @@ impl AlertBook {
     }
 
     pub fn get(&self, id: i64) -> Result<Alert, AlertError> {
-        let mut a = self.store.transaction(|tx| {
-            tx.query_row(
-                &format!("SELECT {COLUMNS} FROM alerts WHERE id = ?1"),
-                [id],
-                row,
-            )
-            .optional()
-        })?;
-        match &mut a {
-            Some(a) => {
-                a.events = self.linked(a.merged_into.unwrap_or(a.id))?;
-                Ok(a.clone())
-            }
-            None => Err(AlertError::NoAlert(id)),
-        }
+        let a = self
+            .select("WHERE id = ?1", [id])?
+            .pop()
+            .ok_or(AlertError::NoAlert(id))?;
+        self.with_events(a)
     }
 
-    fn linked(&self, id: i64) -> Result<Vec<i64>, AlertError> {
+    /// The alerts `clause` picks, without their linked events.
+    fn select(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<Alert>, AlertError> {
         Ok(self.store.transaction(|tx| {
+            let mut st = tx.prepare(&format!("SELECT {COLUMNS} FROM alerts {clause}"))?;
+            let v = st.query_map(p, row)?.collect::<rusqlite::Result<Vec<_>>>();
+            v
+        })?)
+    }
+
+    /// `a` with the events its flight linked (a merged alert: those of the one it merged
+    /// into).
+    fn with_events(&self, mut a: Alert) -> Result<Alert, AlertError> {
+        let id = a.merged_into.unwrap_or(a.id);
+        a.events = self.store.transaction(|tx| {
             let mut st = tx.prepare(
                 "SELECT event_id FROM alert_events WHERE alert_id = ?1 ORDER BY event_id",
             )?;
@@ -469,32 +471,16 @@ impl AlertBook {
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>();
             v
-        })?)
+        })?;
+        Ok(a)
     }
 
     /// The newest `limit` alerts, newest first.
     pub fn list(&self, limit: usize) -> Result<Vec<Alert>, AlertError> {
-        let ids: Vec<i64> = self.store.transaction(|tx| {
-            let mut st = tx.prepare("SELECT id FROM alerts ORDER BY id DESC LIMIT ?1")?;
-            let v = st
-                .query_map([limit as i64], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>();
-            v
-        })?;
-        ids.into_iter().map(|id| self.get(id)).collect()
-    }
-
-    /// The alert flown by run `run_id` (not the ones merged into it).
-    pub fn of_run(&self, run_id: i64) -> Result<Option<Alert>, AlertError> {
-        let id: Option<i64> = self.store.transaction(|tx| {
-            tx.query_row(
-                "SELECT id FROM alerts WHERE run_id = ?1 AND merged_into IS NULL",
-                [run_id],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
-        id.map(|id| self.get(id)).transpose()
+        self.select("ORDER BY id DESC LIMIT ?1", [limit as i64])?
+            .into_iter()
+            .map(|a| self.with_events(a))
+            .collect()
     }
 
     /// Moves alert `id` (and those merged into it) to `state`, with the reason.
@@ -624,7 +610,7 @@ impl AlertBook {
 
     /// The figures for `GET /stats`.
     pub fn stats(&self) -> Result<AlertStats, AlertError> {
-        let all = self.list(100_000)?;
+        let all = self.select("", [])?;
         let mut s = AlertStats {
             total: all.len(),
             ..Default::default()

@@ -133,11 +133,6 @@ impl IndexTracker {
         self.seen.insert(index)
     }
 
-    /// Forgets an index whose capture could not be recorded, so it is asked for again.
-    pub fn forget(&mut self, index: i32) {
-        self.seen.remove(&index);
-    }
-
     /// The camera had taken `count` images when this run began (CAMERA_CAPTURE_STATUS):
     /// the run's own start at index `count`.
     pub fn set_floor(&mut self, count: i32) {

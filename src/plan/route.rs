@@ -264,12 +264,7 @@ pub fn plan_coverage(
     if let Some(z) = map.in_no_fly(home.lat, home.lon) {
         return Err(PlanError::HomeInNoFly(z.id.clone()));
     }
-    if opts.altitude_m > opts.ceiling_m {
-        return Err(PlanError::AboveCeiling {
-            alt: opts.altitude_m,
-            ceiling: opts.ceiling_m,
-        });
-    }
+    under_ceiling(opts)?;
     let survey = opts.camera.survey(
         opts.altitude_m,
         opts.front_overlap_pct,
@@ -657,6 +652,17 @@ fn split_sorties(
     Ok(sorties)
 }
 
+/// Every item flies at the plan's altitude: it must not be above the ceiling.
+fn under_ceiling(opts: &PlanOptions) -> Result<(), PlanError> {
+    if opts.altitude_m > opts.ceiling_m {
+        return Err(PlanError::AboveCeiling {
+            alt: opts.altitude_m,
+            ceiling: opts.ceiling_m,
+        });
+    }
+    Ok(())
+}
+
 /// A hotspot's items: hover over it (NAV_WAYPOINT param1 is the hold time), one photo,
 /// and an orbit's ring with the camera triggering by distance; the photos planned.
 fn hotspot_items(
@@ -696,12 +702,7 @@ pub fn plan_visit_from_air(
     opts: &PlanOptions,
 ) -> Result<Sortie, PlanError> {
     let home = map.home.ok_or(PlanError::NoHome)?;
-    if opts.altitude_m > opts.ceiling_m {
-        return Err(PlanError::AboveCeiling {
-            alt: opts.altitude_m,
-            ceiling: opts.ceiling_m,
-        });
-    }
+    under_ceiling(opts)?;
     if map.in_no_fly(spot.lat, spot.lon).is_some() {
         return Err(PlanError::HotspotInNoFly(spot.id.clone()));
     }

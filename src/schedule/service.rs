@@ -235,16 +235,12 @@ impl Service {
         self.dispatch(now)
     }
 
-    fn def(&self, patrol: &str) -> Option<PatrolDef> {
-        match self.alert_of(patrol) {
-            Some(a) => self.alert_def(&a),
-            None => self.scheduler.patrol(patrol),
+    /// The alert run `run` flies (its patrol is `alert-<id>`); None for a patrol's run.
+    fn alert_of(&self, run: &Run) -> Option<Alert> {
+        if run.trigger != super::run::Trigger::Alert {
+            return None;
         }
-    }
-
-    /// The alert a run of `patrol` flies (`alert-<id>`).
-    fn alert_of(&self, patrol: &str) -> Option<Alert> {
-        let id: i64 = patrol.strip_prefix("alert-")?.parse().ok()?;
+        let id: i64 = run.patrol.strip_prefix("alert-")?.parse().ok()?;
         self.alerts.get(id).ok()
     }
 
@@ -365,18 +361,23 @@ impl Service {
                 ..Default::default()
             })?);
         }
-        // Alerts first, the most urgent first; then the oldest.
-        let priority = |r: &Run| {
-            self.alert_of(&r.patrol)
-                .map_or(0, |a| 1 + a.priority as i64)
-        };
-        queue.sort_by_key(|r| (-priority(r), r.planned_us, r.id));
-        for run in queue {
+        // Each alert read once; alerts first, the most urgent first; then the oldest.
+        let mut queue: Vec<(Option<Alert>, Run)> =
+            queue.into_iter().map(|r| (self.alert_of(&r), r)).collect();
+        queue.sort_by_key(|(a, r)| {
+            let urgency = a.as_ref().map_or(0, |a| 1 + a.priority as i64);
+            (-urgency, r.planned_us, r.id)
+        });
+        for (alert, run) in queue {
             // An operator's pause holds a run until it is resumed.
             if self.flying().contains_key(&run.id) || run.held_by.is_some() {
                 continue;
             }
-            let Some(def) = self.def(&run.patrol) else {
+            let def = match &alert {
+                Some(a) => self.alert_def(a),
+                None => self.scheduler.patrol(&run.patrol),
+            };
+            let Some(def) = def else {
                 self.book().transition(
                     run.id,
                     RunState::Terminated,
@@ -399,9 +400,9 @@ impl Service {
                     continue;
                 }
             }
-            if let Some(a) = self.alert_of(&run.patrol) {
+            if let Some(a) = &alert {
                 if run.state == RunState::Waiting {
-                    self.dispatch_alert(run, def, &a, t)?;
+                    self.dispatch_alert(run, def, a, t)?;
                     continue;
                 }
             }
@@ -441,8 +442,9 @@ impl Service {
     }
 
     /// Sends the vehicle first over the alert's point, or takes one off a routine patrol
-    /// (it returns and lands; the alert launches it from its dock), or refuses the alert
-    /// with each vehicle's reason. An alert whose vehicles are all busy waits.
+    /// (it holds in the air; once its run lets go, the alert takes it from there), or
+    /// refuses the alert with each vehicle's reason. An alert whose vehicles are all busy
+    /// waits.
     fn dispatch_alert(self: &Arc<Self>, run: Run, def: PatrolDef, a: &Alert, t: i64) -> Result<()> {
         let c = &self.cfg.alert;
         let home = self.map.home.map_or((a.lat, a.lon), |h| (h.lat, h.lon));
@@ -488,7 +490,8 @@ impl Service {
             let flying_run = match on.or(leased) {
                 Some(r) => {
                     let routine = self.book().get(r).is_ok_and(|other| {
-                        other.state == RunState::Executing && self.alert_of(&other.patrol).is_none()
+                        other.state == RunState::Executing
+                            && other.trigger != super::run::Trigger::Alert
                     });
                     let pausing = self.flying().get(&r).is_some_and(|f| f.pausing.is_some());
                     if !(routine && on.is_some() && !pausing && a.priority >= c.preempt_at) {
@@ -760,7 +763,7 @@ impl Service {
             }
             let _ = me.book().release(sysid, run.id);
             me.flying().remove(&run.id);
-            if let Some(a) = me.alert_of(&run.patrol) {
+            if let Some(a) = me.alert_of(&run) {
                 me.conclude_alert(&run, &a, to, &reason).await;
             }
         });
@@ -902,14 +905,14 @@ impl Service {
                 .get(&run.id)
                 .map(|f| f.divert.clone())
                 .unwrap_or_default(),
-            take_over_airborne: self.alert_of(&run.patrol).is_some(),
+            take_over_airborne: run.trigger == super::run::Trigger::Alert,
         });
         let track = tokio::spawn(crate::patrol::observe::record_track(
             v.clone(),
             store.clone(),
             key.clone(),
         ));
-        let scene = self.alert_of(&run.patrol).map(|a| {
+        let scene = self.alert_of(run).map(|a| {
             tokio::spawn(watch_scene(
                 self.alerts.clone(),
                 a,
@@ -1047,7 +1050,7 @@ impl Service {
         // zones, under the fence and the ceiling; from where the vehicle is when it is
         // already in the air.
         let tel = v.telemetry();
-        let jobs = match self.alert_of(&run.patrol) {
+        let jobs = match self.alert_of(run) {
             Some(a) => {
                 let spot = crate::grid::Hotspot {
                     id: format!("alert-{}", a.id),

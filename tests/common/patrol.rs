@@ -375,6 +375,14 @@ pub fn fly_cmd(
     c
 }
 
+/// Photos the simulated camera writing to `dir/sim-images` has taken so far, by its
+/// ground truth (the test's view of the world; 0 before the first).
+pub fn photos_taken(dir: &std::path::Path) -> i64 {
+    std::fs::read_to_string(dir.join("sim-images/ground_truth.jsonl"))
+        .map(|s| s.lines().count() as i64)
+        .unwrap_or(0)
+}
+
 /// Waits until the database at `db` has recorded `n` captures (while `child` runs).
 pub async fn wait_for_captures(db: &std::path::Path, n: i64, child: &mut std::process::Child) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
