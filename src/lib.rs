@@ -15,4 +15,5 @@ pub mod patrol;
 pub mod plan;
 pub mod replay;
 pub mod schedule;
+pub mod store;
 pub mod vehicle;

@@ -1,6 +1,8 @@
 //! A later patrol that no longer sees a resolved issue confirms the fix; one that still
 //! sees it adds a sighting instead; an event that is not resolved is never "confirmed".
 
+mod common;
+
 use gridpatrol::capture::Capture;
 use gridpatrol::detect::{Category, Detection};
 use gridpatrol::events::store::MergePolicy;
@@ -53,7 +55,14 @@ fn garbage_at(lat: f64, lon: f64) -> FiledDetection {
 #[test]
 fn absence_confirms_a_resolved_fix_and_presence_does_not() {
     let dir = tempfile::tempdir().unwrap();
-    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    for spec in common::pg::engines(dir.path(), "absence_confirms_a_resolved_fi") {
+        absence_confirms_a_resolved_fix_and_presence_does_not_on(
+            EventStore::connect(&spec).unwrap(),
+        );
+    }
+}
+
+fn absence_confirms_a_resolved_fix_and_presence_does_not_on(s: EventStore) {
     let none = |_: f64, _: f64, _: f64| Some("T-1".to_string());
     let p = MergePolicy::default();
     // First patrol: two piles of garbage.
@@ -129,7 +138,14 @@ fn absence_confirms_a_resolved_fix_and_presence_does_not() {
 #[test]
 fn two_events_that_turn_out_to_be_one_object_are_folded_into_the_older() {
     let dir = tempfile::tempdir().unwrap();
-    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    for spec in common::pg::engines(dir.path(), "two_events_that_turn_out_to_be") {
+        two_events_that_turn_out_to_be_one_object_are_folded_into_the_older_on(
+            EventStore::connect(&spec).unwrap(),
+        );
+    }
+}
+
+fn two_events_that_turn_out_to_be_one_object_are_folded_into_the_older_on(s: EventStore) {
     let cell = |_: f64, _: f64, _: f64| Some("T-1".to_string());
     let p = MergePolicy::default();
     // 1.5 × √2 × 3 m ≈ 6.4 m gate. Two sightings 8 m apart: two events.

@@ -10,12 +10,13 @@ pub mod dispatch;
 
 use std::sync::Arc;
 
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
+use crate::args;
 use crate::detect::Category;
 use crate::events::{EventStore, StoreError};
 use crate::grid::{Datum, GridMap};
+use crate::store::{DbError, Row};
 
 /// How urgent an alert is: `urgent` and above may pre-empt a routine patrol.
 #[derive(
@@ -105,9 +106,9 @@ pub enum AlertError {
     Store(#[from] StoreError),
 }
 
-impl From<rusqlite::Error> for AlertError {
-    fn from(e: rusqlite::Error) -> Self {
-        AlertError::Store(StoreError::Sql(e))
+impl From<DbError> for AlertError {
+    fn from(e: DbError) -> Self {
+        AlertError::Store(StoreError::Db(e))
     }
 }
 
@@ -345,20 +346,20 @@ pub struct AlertBook {
 
 const COLUMNS: &str = "id, lat, lon, cell_id, category, priority, source_kind, source_id, reported_by, state, reason, run_id, merged_into, sysid, received_us, dispatched_us, armed_us, climbed_us, over_us, closed_us";
 
-fn row(r: &rusqlite::Row) -> rusqlite::Result<Alert> {
+fn row(r: &Row) -> crate::store::Result<Alert> {
     Ok(Alert {
         id: r.get(0)?,
         lat: r.get(1)?,
         lon: r.get(2)?,
         cell_id: r.get(3)?,
         category: r.get(4)?,
-        priority: r.get::<_, String>(5)?.parse().unwrap_or_default(),
+        priority: r.get::<String>(5)?.parse().unwrap_or_default(),
         source: AlertSource {
             kind: r.get(6)?,
             id: r.get(7)?,
         },
         reported_by: r.get(8)?,
-        state: AlertState::parse(&r.get::<_, String>(9)?),
+        state: AlertState::parse(&r.get::<String>(9)?),
         reason: r.get(10)?,
         run_id: r.get(11)?,
         merged_into: r.get(12)?,
@@ -399,13 +400,14 @@ impl AlertBook {
         now: i64,
     ) -> Result<Alert, AlertError> {
         let id = self.store.transaction(|tx| {
-            let mut st = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM alerts WHERE category = ?1 AND received_us >= ?2
-                 AND state IN ('dispatching', 'en_route', 'on_scene') ORDER BY id"
-            ))?;
-            let open: Vec<Alert> = st
-                .query_map(params![at.category.as_str(), now - MERGE_WINDOW_US], row)?
-                .collect::<rusqlite::Result<_>>()?;
+            let open: Vec<Alert> = tx.query_map(
+                &format!(
+                    "SELECT {COLUMNS} FROM alerts WHERE category = ?1 AND received_us >= ?2
+                     AND state IN ('dispatching', 'en_route', 'on_scene') ORDER BY id"
+                ),
+                args![at.category.as_str(), now - MERGE_WINDOW_US],
+                row,
+            )?;
             let into = open.iter().find(|a| {
                 crate::geotag::distance_m(a.lat, a.lon, at.lat, at.lon) <= MERGE_RADIUS_M
             });
@@ -418,10 +420,10 @@ impl AlertBook {
                 ),
                 None => (AlertState::Dispatching, "waiting for a vehicle".to_string(), None, None),
             };
-            tx.execute(
+            tx.query_value::<i64>(
                 "INSERT INTO alerts (lat, lon, cell_id, category, priority, source_kind, source_id, reported_by, state, reason, run_id, merged_into, received_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+                args![
                     at.lat,
                     at.lon,
                     at.cell_id,
@@ -436,48 +438,43 @@ impl AlertBook {
                     merged,
                     now
                 ],
-            )?;
-            Ok::<_, rusqlite::Error>(tx.last_insert_rowid())
+            )
         })?;
         self.get(id)
     }
 
     pub fn get(&self, id: i64) -> Result<Alert, AlertError> {
         let a = self
-            .select("WHERE id = ?1", [id])?
+            .select("WHERE id = ?1", args![id])?
             .pop()
             .ok_or(AlertError::NoAlert(id))?;
         self.with_events(a)
     }
 
     /// The alerts `clause` picks, without their linked events.
-    fn select(&self, clause: &str, p: impl rusqlite::Params) -> Result<Vec<Alert>, AlertError> {
-        Ok(self.store.transaction(|tx| {
-            let mut st = tx.prepare(&format!("SELECT {COLUMNS} FROM alerts {clause}"))?;
-            let v = st.query_map(p, row)?.collect::<rusqlite::Result<Vec<_>>>();
-            v
-        })?)
+    fn select(&self, clause: &str, p: &[crate::store::Value]) -> Result<Vec<Alert>, AlertError> {
+        Ok(self
+            .store
+            .read(|tx| tx.query_map(&format!("SELECT {COLUMNS} FROM alerts {clause}"), p, row))?)
     }
 
     /// `a` with the events its flight linked (a merged alert: those of the one it merged
     /// into).
     fn with_events(&self, mut a: Alert) -> Result<Alert, AlertError> {
         let id = a.merged_into.unwrap_or(a.id);
-        a.events = self.store.transaction(|tx| {
-            let mut st = tx.prepare(
+        a.events = self.store.read(|tx| {
+            tx.query_map(
                 "SELECT event_id FROM alert_events WHERE alert_id = ?1 ORDER BY event_id",
-            )?;
-            let v = st
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>();
-            v
+                args![id],
+                |r| r.get(0),
+            )
         })?;
         Ok(a)
     }
 
     /// The newest `limit` alerts, newest first.
     pub fn list(&self, limit: usize) -> Result<Vec<Alert>, AlertError> {
-        self.select("ORDER BY id DESC LIMIT ?1", [limit as i64])?
+        self.select("ORDER BY id DESC LIMIT ?1", args![limit as i64])?
             .into_iter()
             .map(|a| self.with_events(a))
             .collect()
@@ -495,13 +492,16 @@ impl AlertBook {
         self.store.transaction(|tx| {
             tx.execute(
                 "UPDATE alerts SET state = ?2, reason = ?3, closed_us = coalesce(?4, closed_us) WHERE id = ?1",
-                params![id, state.as_str(), reason, closed],
+                args![id, state.as_str(), reason, closed],
             )?;
             // A merged alert keeps its state, and shares the closing time.
-            tx.execute(
-                "UPDATE alerts SET closed_us = ?2 WHERE merged_into = ?1 AND ?2 IS NOT NULL",
-                params![id, closed],
-            )
+            match closed {
+                Some(t) => tx.execute(
+                    "UPDATE alerts SET closed_us = ?2 WHERE merged_into = ?1",
+                    args![id, t],
+                ),
+                None => Ok(0),
+            }
         })?;
         Ok(())
     }
@@ -511,7 +511,7 @@ impl AlertBook {
         self.store.transaction(|tx| {
             tx.execute(
                 "UPDATE alerts SET run_id = ?2 WHERE id = ?1 OR merged_into = ?1",
-                params![id, run],
+                args![id, run],
             )
         })?;
         Ok(())
@@ -530,7 +530,7 @@ impl AlertBook {
                 &format!(
                     "UPDATE alerts SET {col} = coalesce({col}, ?2), sysid = coalesce(?3, sysid) WHERE id = ?1"
                 ),
-                params![id, now, sysid],
+                args![id, now, sysid],
             )
         })?;
         Ok(())
@@ -548,43 +548,34 @@ impl AlertBook {
         let a = self.get(id)?;
         let near: Vec<i64> = self
             .store
-            .transaction(|tx| {
-                let mut st = tx.prepare(
+            .read(|tx| {
+                tx.query_map(
                     "SELECT DISTINCT e.id, e.lat, e.lon FROM events e
                      JOIN detections d ON d.event_id = e.id
                      JOIN captures c ON c.id = d.capture_id
                      WHERE c.run = ?1 ORDER BY e.id",
-                )?;
-                let v = st
-                    .query_map([run_key], |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, f64>(1)?,
-                            r.get::<_, f64>(2)?,
-                        ))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>();
-                v
+                    args![run_key],
+                    |r| Ok((r.get::<i64>(0)?, r.get::<f64>(1)?, r.get::<f64>(2)?)),
+                )
             })?
             .into_iter()
             .filter(|(_, lat, lon)| crate::geotag::distance_m(*lat, *lon, a.lat, a.lon) <= radius_m)
             .map(|(id, _, _)| id)
             .collect();
-        let photos: i64 = self.store.transaction(|tx| {
-            tx.query_row(
+        let photos: i64 = self.store.read(|tx| {
+            tx.query_value(
                 "SELECT count(*) FROM captures WHERE run = ?1",
-                [run_key],
-                |r| r.get(0),
+                args![run_key],
             )
         })?;
         self.store.transaction(|tx| {
             for e in &near {
                 tx.execute(
-                    "INSERT OR IGNORE INTO alert_events (alert_id, event_id) VALUES (?1, ?2)",
-                    params![id, e],
+                    "INSERT INTO alert_events (alert_id, event_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    args![id, e],
                 )?;
             }
-            Ok::<_, rusqlite::Error>(())
+            Ok::<_, DbError>(())
         })?;
         let (state, reason) = if near.is_empty() {
             (
@@ -610,7 +601,7 @@ impl AlertBook {
 
     /// The figures for `GET /stats`.
     pub fn stats(&self) -> Result<AlertStats, AlertError> {
-        let all = self.select("", [])?;
+        let all = self.select("", args![])?;
         let mut s = AlertStats {
             total: all.len(),
             ..Default::default()

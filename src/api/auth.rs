@@ -8,12 +8,12 @@
 //!
 //! Bad tokens are rate-limited per client address.
 
+use crate::args;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -117,33 +117,33 @@ pub fn create_token(
     );
     let cells_json = serde_json::to_string(cells).unwrap_or_else(|_| "[]".into());
     let id = store.transaction(|tx| {
-        tx.execute(
-            "INSERT INTO tokens (hash, holder, role, cells, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hash(&secret), holder, role.as_str(), cells_json, now_us],
-        )?;
-        Ok::<_, StoreError>(tx.last_insert_rowid())
+        tx.query_value::<i64>(
+            "INSERT INTO tokens (hash, holder, role, cells, created_us) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+            args![hash(&secret), holder, role.as_str(), cells_json, now_us],
+        )
     })?;
     Ok((id, secret))
 }
 
 pub fn list_tokens(store: &EventStore) -> Result<Vec<TokenInfo>, StoreError> {
-    store.transaction(|tx| {
-        let mut st = tx.prepare(
+    store.read(|tx| {
+        tx.query_map(
             "SELECT id, holder, role, cells, created_us, revoked_us FROM tokens ORDER BY id",
-        )?;
-        let rows = st.query_map([], |r| {
-            let role: String = r.get(2)?;
-            let cells: String = r.get(3)?;
-            Ok(TokenInfo {
-                id: r.get(0)?,
-                holder: r.get(1)?,
-                role: role.parse().unwrap_or(Role::Viewer),
-                cells: serde_json::from_str(&cells).unwrap_or_default(),
-                created_us: r.get(4)?,
-                revoked_us: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            args![],
+            |r| {
+                let role: String = r.get(2)?;
+                let cells: String = r.get(3)?;
+                Ok(TokenInfo {
+                    id: r.get(0)?,
+                    holder: r.get(1)?,
+                    role: role.parse().unwrap_or(Role::Viewer),
+                    cells: serde_json::from_str(&cells).unwrap_or_default(),
+                    created_us: r.get(4)?,
+                    revoked_us: r.get(5)?,
+                })
+            },
+        )
+        .map_err(StoreError::from)
     })
 }
 
@@ -152,7 +152,7 @@ pub fn revoke_token(store: &EventStore, id: i64, now_us: i64) -> Result<bool, St
     store.transaction(|tx| {
         Ok(tx.execute(
             "UPDATE tokens SET revoked_us = ?2 WHERE id = ?1 AND revoked_us IS NULL",
-            params![id, now_us],
+            args![id, now_us],
         )? == 1)
     })
 }
@@ -160,23 +160,21 @@ pub fn revoke_token(store: &EventStore, id: i64, now_us: i64) -> Result<bool, St
 /// The live token whose secret is `token`.
 pub fn verify(store: &EventStore, token: &str) -> Result<Option<Principal>, StoreError> {
     let h = hash(token);
-    store.transaction(|tx| {
-        Ok(tx
-            .query_row(
-                "SELECT id, holder, role, cells FROM tokens WHERE hash = ?1 AND revoked_us IS NULL",
-                [h],
-                |r| {
-                    let role: String = r.get(2)?;
-                    let cells: String = r.get(3)?;
-                    Ok(Principal {
-                        token_id: r.get(0)?,
-                        holder: r.get(1)?,
-                        role: role.parse().unwrap_or(Role::Viewer),
-                        cells: serde_json::from_str(&cells).unwrap_or_default(),
-                    })
-                },
-            )
-            .optional()?)
+    store.read(|tx| {
+        Ok(tx.query_opt(
+            "SELECT id, holder, role, cells FROM tokens WHERE hash = ?1 AND revoked_us IS NULL",
+            args![h],
+            |r| {
+                let role: String = r.get(2)?;
+                let cells: String = r.get(3)?;
+                Ok(Principal {
+                    token_id: r.get(0)?,
+                    holder: r.get(1)?,
+                    role: role.parse().unwrap_or(Role::Viewer),
+                    cells: serde_json::from_str(&cells).unwrap_or_default(),
+                })
+            },
+        )?)
     })
 }
 

@@ -102,7 +102,7 @@ impl From<RunError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "not_paused", e.to_string())
             }
             RunError::Ended { .. } => ApiError::new(StatusCode::CONFLICT, "ended", e.to_string()),
-            RunError::Sql(_) | RunError::Alert(_) => {
+            RunError::Db(_) | RunError::Alert(_) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
             }
         }

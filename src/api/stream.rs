@@ -7,6 +7,8 @@
 //! Run and event changes are read from the store (their tables' row ids), so whatever
 //! writes them, this process or another controller, is streamed.
 
+use crate::args;
+use crate::store::DbError;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -108,15 +110,11 @@ impl LiveStream {
         });
         tokio::spawn(async move {
             let (mut runs, mut audit) = store
-                .transaction(|tx| {
-                    let max = |t: &str| {
-                        tx.query_row(
-                            &format!("SELECT coalesce(max(rowid), 0) FROM {t}"),
-                            [],
-                            |r| r.get::<_, i64>(0),
-                        )
-                    };
-                    Ok::<_, rusqlite::Error>((max("run_changes")?, max("audit")?))
+                .read(|tx| {
+                    Ok::<_, DbError>((
+                        tx.query_value("SELECT coalesce(max(rowid), 0) FROM run_changes", args![])?,
+                        tx.query_value("SELECT coalesce(max(id), 0) FROM audit", args![])?,
+                    ))
                 })
                 .unwrap_or((0, 0));
             let mut tick = tokio::time::interval(every);
@@ -150,55 +148,51 @@ fn new_changes(
     store: &EventStore,
     runs: i64,
     audit: i64,
-) -> Result<(i64, i64, Vec<(&'static str, Value)>), rusqlite::Error> {
-    store.transaction(|tx| {
+) -> Result<(i64, i64, Vec<(&'static str, Value)>), DbError> {
+    store.read(|tx| {
         let mut out = Vec::new();
         let (mut r, mut a) = (runs, audit);
-        let mut st = tx.prepare(
+        let rows = tx.query_map(
             "SELECT c.rowid, c.run_id, r.patrol, c.from_state, c.to_state, c.reason, c.at_us, r.sysid
              FROM run_changes c JOIN runs r ON r.id = c.run_id WHERE c.rowid > ?1 ORDER BY c.rowid",
-        )?;
-        let rows = st.query_map([runs], |x| {
+            args![runs], |x| {
             Ok((
-                x.get::<_, i64>(0)?,
+                x.get::<i64>(0)?,
                 json!({
-                    "run": x.get::<_, i64>(1)?,
-                    "patrol": x.get::<_, String>(2)?,
-                    "from": x.get::<_, Option<String>>(3)?,
-                    "to": x.get::<_, String>(4)?,
-                    "reason": x.get::<_, String>(5)?,
-                    "at_us": x.get::<_, i64>(6)?,
-                    "sysid": x.get::<_, Option<i64>>(7)?,
+                    "run": x.get::<i64>(1)?,
+                    "patrol": x.get::<String>(2)?,
+                    "from": x.get::<Option<String>>(3)?,
+                    "to": x.get::<String>(4)?,
+                    "reason": x.get::<String>(5)?,
+                    "at_us": x.get::<i64>(6)?,
+                    "sysid": x.get::<Option<i64>>(7)?,
                 }),
             ))
         })?;
-        for row in rows {
-            let (id, v) = row?;
+        for (id, v) in rows {
             r = r.max(id);
             out.push(("run", v));
         }
-        let mut st = tx.prepare(
+        let rows = tx.query_map(
             "SELECT a.id, a.event_id, e.category, e.cell_id, a.from_state, a.to_state, a.actor, a.at_us, e.lat, e.lon
              FROM audit a JOIN events e ON e.id = a.event_id WHERE a.id > ?1 ORDER BY a.id",
-        )?;
-        let rows = st.query_map([audit], |x| {
+            args![audit], |x| {
             Ok((
-                x.get::<_, i64>(0)?,
+                x.get::<i64>(0)?,
                 json!({
-                    "event": x.get::<_, i64>(1)?,
-                    "category": x.get::<_, String>(2)?,
-                    "cell_id": x.get::<_, Option<String>>(3)?,
-                    "from": x.get::<_, Option<String>>(4)?,
-                    "to": x.get::<_, String>(5)?,
-                    "actor": x.get::<_, String>(6)?,
-                    "at_us": x.get::<_, i64>(7)?,
-                    "lat": x.get::<_, f64>(8)?,
-                    "lon": x.get::<_, f64>(9)?,
+                    "event": x.get::<i64>(1)?,
+                    "category": x.get::<String>(2)?,
+                    "cell_id": x.get::<Option<String>>(3)?,
+                    "from": x.get::<Option<String>>(4)?,
+                    "to": x.get::<String>(5)?,
+                    "actor": x.get::<String>(6)?,
+                    "at_us": x.get::<i64>(7)?,
+                    "lat": x.get::<f64>(8)?,
+                    "lon": x.get::<f64>(9)?,
                 }),
             ))
         })?;
-        for row in rows {
-            let (id, v) = row?;
+        for (id, v) in rows {
             a = a.max(id);
             out.push(("event", v));
         }

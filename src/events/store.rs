@@ -3,18 +3,19 @@
 //! processed later, so a crash loses nothing that was acknowledged: an unprocessed
 //! capture is processed after restart, a processed one never twice.
 
+use crate::args;
 use std::path::Path;
-use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::{default_deadline_hours, Action, EventState, GridEvent};
 use crate::capture::Capture;
 use crate::detect::{Category, Detection};
 use crate::geotag::{distance_m, GroundFix};
+use crate::store::{Db, DbError, DbSpec, Engine, Row, Tx};
 
-/// Schema versions, applied in order; `PRAGMA user_version` says how many ran.
+/// Schema versions, applied in order, in SQLite's SQL (PostgreSQL's is derived from it:
+/// [`crate::store::dialect`]); the database records how many ran.
 const MIGRATIONS: &[&str] = &[
     // 1: captures, events, their evidence, the audit trail and the outbox.
     "CREATE TABLE captures (
@@ -228,8 +229,8 @@ pub struct RunPhoto {
 /// when there are any; its uncertainty is the best single sighting's (GPS bias is shared
 /// between photos close in time, so averaging does not shrink it much).
 const PLACE_EVENT: &str = "UPDATE events SET
-   lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
-   lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1))),
+   lat = (SELECT sum(lat / (u * u)) / sum(1 / (u * u)) FROM (SELECT lat, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1)) AS s),
+   lon = (SELECT sum(lon / (u * u)) / sum(1 / (u * u)) FROM (SELECT lon, uncertainty_m AS u FROM detections WHERE event_id = ?1 AND at_edge = (SELECT min(at_edge) FROM detections WHERE event_id = ?1)) AS s),
    uncertainty_m = (SELECT min(uncertainty_m) FROM detections WHERE event_id = ?1)
  WHERE id = ?1";
 
@@ -251,7 +252,7 @@ pub const RETRY_SOON_MAX_US: i64 = 5_000_000;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     #[error("no event {0}")]
     NoEvent(i64),
     #[error("event {id} is {state}: cannot {action} it (allowed from {allowed})")]
@@ -263,29 +264,15 @@ pub enum StoreError {
     },
     #[error("{0}")]
     Invalid(String),
-    #[error(
-        "the database was written by a newer gridpatrol (schema {found}, this one knows {known})"
-    )]
-    TooNew { found: i64, known: i64 },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
 
 impl StoreError {
-    /// The same write may succeed later: another connection holds the database
-    /// (SQLITE_BUSY or SQLITE_LOCKED past the busy timeout), or its disk is full
-    /// (SQLITE_FULL) until someone frees space.
+    /// The same write may succeed later ([`DbError::is_transient`]): the database is
+    /// held by another connection, unreachable, or out of disk until someone frees space.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Sql(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy
-                        | rusqlite::ErrorCode::DatabaseLocked
-                        | rusqlite::ErrorCode::DiskFull
-                )
-        )
+        matches!(self, StoreError::Db(e) if e.is_transient())
     }
 }
 
@@ -415,7 +402,7 @@ pub struct Stats {
 }
 
 pub struct EventStore {
-    conn: Mutex<Connection>,
+    db: Db,
 }
 
 const EVENT_COLUMNS: &str = "id, category, state, lat, lon, uncertainty_m, cell_id, source, sightings,
@@ -423,11 +410,13 @@ const EVENT_COLUMNS: &str = "id, category, state, lat, lon, uncertainty_m, cell_
     department, handler, created_us, updated_us, first_seen_us, last_seen_us, deadline_us, closed_us,
     confirmed, feedback, rating, merged_into";
 
-fn event_from_row(r: &Row) -> rusqlite::Result<GridEvent> {
+fn event_from_row(r: &Row) -> crate::store::Result<GridEvent> {
     let cat: String = r.get(1)?;
     let state: String = r.get(2)?;
-    let bad = |i, s: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, s.into())
+    let bad = |i, s: String| DbError::Decode {
+        column: i,
+        want: "a known name",
+        got: s,
     };
     Ok(GridEvent {
         id: r.get(0)?,
@@ -448,26 +437,25 @@ fn event_from_row(r: &Row) -> rusqlite::Result<GridEvent> {
         last_seen_us: r.get(15)?,
         deadline_us: r.get(16)?,
         closed_us: r.get(17)?,
-        confirmed: r.get::<_, i64>(18)? != 0,
+        confirmed: r.get(18)?,
         feedback: r.get(19)?,
         rating: r.get(20)?,
         merged_into: r.get(21)?,
     })
 }
 
-fn get_event(tx: &Connection, id: i64) -> Result<GridEvent> {
-    tx.query_row(
+fn get_event(tx: &Tx, id: i64) -> Result<GridEvent> {
+    tx.query_opt(
         &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
-        [id],
+        args![id],
         event_from_row,
-    )
-    .optional()?
+    )?
     .ok_or(StoreError::NoEvent(id))
 }
 
 /// Records a transition and queues it for the grid platform, in the caller's transaction.
 fn audit_and_queue(
-    tx: &Transaction,
+    tx: &Tx,
     id: i64,
     from: Option<EventState>,
     kind: &str,
@@ -476,15 +464,14 @@ fn audit_and_queue(
     now: i64,
 ) -> Result<()> {
     let ev = get_event(tx, id)?;
-    tx.execute(
-        "INSERT INTO audit (event_id, from_state, to_state, actor, note, at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, from.map(|s| s.as_str()), ev.state.as_str(), actor, note, now],
+    let audit_id: i64 = tx.query_value(
+        "INSERT INTO audit (event_id, from_state, to_state, actor, note, at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        args![id, from.map(|s| s.as_str()), ev.state.as_str(), actor, note, now],
     )?;
-    let audit_id = tx.last_insert_rowid();
     let payload = serde_json::json!({ "kind": kind, "event": ev, "actor": actor, "note": note });
     tx.execute(
         "INSERT INTO outbox (event_id, kind, payload, idempotency_key, created_us) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, kind, payload.to_string(), format!("gridpatrol-event-{id}-{audit_id}"), now],
+        args![id, kind, payload.to_string(), format!("gridpatrol-event-{id}-{audit_id}"), now],
     )?;
     Ok(())
 }
@@ -503,7 +490,7 @@ struct Nearby {
 /// Open (not closed, not folded) events of `category` within 30 m of (lat, lon), last seen
 /// at or after `since_us`, other than `except`.
 fn open_events_near(
-    tx: &Transaction,
+    tx: &Tx,
     category: &str,
     lat: f64,
     lon: f64,
@@ -512,34 +499,30 @@ fn open_events_near(
 ) -> Result<Vec<Nearby>> {
     let reach = 30.0 / 111_000.0;
     let lon_reach = reach / lat.to_radians().cos().max(0.1);
-    let mut st = tx.prepare_cached(
+    let near = tx.query_map(
         "SELECT id, lat, lon, uncertainty_m,
            (SELECT min(at_edge) FROM detections WHERE event_id = events.id) FROM events
          WHERE category = ?1 AND state != 'closed' AND merged_into IS NULL AND last_seen_us >= ?2
          AND id != ?3 AND lat BETWEEN ?4 AND ?5 AND lon BETWEEN ?6 AND ?7",
+        args![
+            category,
+            since_us,
+            except,
+            lat - reach,
+            lat + reach,
+            lon - lon_reach,
+            lon + lon_reach
+        ],
+        |r| {
+            Ok(Nearby {
+                id: r.get(0)?,
+                lat: r.get(1)?,
+                lon: r.get(2)?,
+                uncertainty_m: r.get(3)?,
+                edge_only: r.get::<Option<bool>>(4)?.unwrap_or(false),
+            })
+        },
     )?;
-    let near = st
-        .query_map(
-            params![
-                category,
-                since_us,
-                except,
-                lat - reach,
-                lat + reach,
-                lon - lon_reach,
-                lon + lon_reach
-            ],
-            |r| {
-                Ok(Nearby {
-                    id: r.get(0)?,
-                    lat: r.get(1)?,
-                    lon: r.get(2)?,
-                    uncertainty_m: r.get(3)?,
-                    edge_only: r.get::<_, Option<bool>>(4)?.unwrap_or(false),
-                })
-            },
-        )?
-        .collect::<rusqlite::Result<_>>()?;
     Ok(near)
 }
 
@@ -549,14 +532,14 @@ fn open_events_near(
 /// all, while nobody has started working on it; it stays in the database, marked, and
 /// the platform is told.
 fn fold_duplicate(
-    tx: &Transaction,
+    tx: &Tx,
     event_id: i64,
     policy: MergePolicy,
     now: i64,
 ) -> Result<Option<(i64, i64)>> {
     let (cat, lat, lon, u): (String, f64, f64, f64) = tx.query_row(
         "SELECT category, lat, lon, uncertainty_m FROM events WHERE id = ?1",
-        [event_id],
+        args![event_id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let slack = cat
@@ -564,14 +547,13 @@ fn fold_duplicate(
         .map(|c| c.typical_max_size_m())
         .unwrap_or(0.0);
     let mine_cut = tx
-        .query_row(
+        .query_value::<Option<bool>>(
             "SELECT min(at_edge) FROM detections WHERE event_id = ?1",
-            [event_id],
-            |r| r.get::<_, Option<bool>>(0),
+            args![event_id],
         )?
         .unwrap_or(false);
     let state_of = |id: i64| -> Result<String> {
-        Ok(tx.query_row("SELECT state FROM events WHERE id = ?1", [id], |r| r.get(0))?)
+        Ok(tx.query_value("SELECT state FROM events WHERE id = ?1", args![id])?)
     };
     for o in open_events_near(tx, &cat, lat, lon, i64::MIN, event_id)? {
         let cut = mine_cut || o.edge_only;
@@ -585,24 +567,24 @@ fn fold_duplicate(
         }
         tx.execute(
             "UPDATE detections SET event_id = ?1 WHERE event_id = ?2",
-            params![kept, folded],
+            args![kept, folded],
         )?;
         tx.execute(
             "UPDATE events SET
                sightings = (SELECT count(*) FROM detections WHERE event_id = ?1),
-               first_seen_us = min(first_seen_us, (SELECT first_seen_us FROM events WHERE id = ?2)),
-               last_seen_us = max(last_seen_us, (SELECT last_seen_us FROM events WHERE id = ?2)),
+               first_seen_us = least(first_seen_us, (SELECT first_seen_us FROM events WHERE id = ?2)),
+               last_seen_us = greatest(last_seen_us, (SELECT last_seen_us FROM events WHERE id = ?2)),
                cover_detection = CASE WHEN (SELECT cover_score FROM events WHERE id = ?2) > cover_score
                  THEN (SELECT cover_detection FROM events WHERE id = ?2) ELSE cover_detection END,
-               cover_score = max(cover_score, (SELECT cover_score FROM events WHERE id = ?2)),
+               cover_score = greatest(cover_score, (SELECT cover_score FROM events WHERE id = ?2)),
                updated_us = ?3
              WHERE id = ?1",
-            params![kept, folded, now],
+            args![kept, folded, now],
         )?;
-        tx.execute(PLACE_EVENT, [kept])?;
+        tx.execute(PLACE_EVENT, args![kept])?;
         tx.execute(
             "UPDATE events SET merged_into = ?2, sightings = 0, updated_us = ?3 WHERE id = ?1",
-            params![folded, kept, now],
+            args![folded, kept, now],
         )?;
         audit_and_queue(
             tx,
@@ -619,68 +601,51 @@ fn fold_duplicate(
 }
 
 impl EventStore {
-    /// Opens (creating and migrating) the database at `path`.
+    /// Opens (creating and migrating) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Invalid(format!("{}: {e}", dir.display())))?;
-            }
-        }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // FULL: a committed event survives power loss, not only a process crash.
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(m)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
+        Self::connect(&DbSpec::Sqlite(path.to_path_buf()))
+    }
+
+    /// Opens (migrating) the database `spec` names: SQLite or PostgreSQL.
+    pub fn connect(spec: &DbSpec) -> Result<Self> {
         Ok(Self {
-            conn: Mutex::new(conn),
+            db: Db::open(spec, MIGRATIONS)?,
         })
     }
 
-    /// Runs `f` in one transaction on the store's connection, for the other modules that
-    /// keep their tables here (the scheduler's runs and leases): committed when `f` returns
-    /// Ok, rolled back otherwise.
-    pub fn transaction<T, E>(
-        &self,
-        f: impl FnOnce(&rusqlite::Transaction) -> std::result::Result<T, E>,
-    ) -> std::result::Result<T, E>
-    where
-        E: From<rusqlite::Error>,
-    {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    pub fn engine(&self) -> Engine {
+        self.db.engine()
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves SQLite consistent (the transaction rolls
-        // back), so the poisoned guard is still good.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// Runs `f` in one writing transaction, for the other modules that keep their tables
+    /// here (the scheduler's runs and leases): committed when `f` returns Ok, rolled back
+    /// otherwise.
+    pub fn transaction<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.db.transaction(f)
+    }
+
+    /// Runs `f` in a transaction that only reads.
+    pub fn read<T, E: From<DbError>>(
+        &self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.db.read(f)
+    }
+
+    /// Runs one writing statement in a transaction of its own.
+    fn write(&self, sql: &str, args: &[crate::store::Value]) -> Result<u64> {
+        Ok(self.db.transaction(|tx| tx.execute(sql, args))?)
     }
 
     /// Records an announced capture; false when it was already recorded (a duplicate).
     pub fn record_capture(&self, run: &str, c: &Capture, now: i64) -> Result<bool> {
-        let n = self.conn().execute(
-            "INSERT OR IGNORE INTO captures (run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, received_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
+        let n = self.write(
+            "INSERT INTO captures (run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, received_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+            args![
                 run,
                 c.sysid,
                 c.index,
@@ -699,12 +664,13 @@ impl EventStore {
 
     /// Image indices recorded for a vehicle in a run.
     pub fn capture_indices(&self, run: &str, sysid: u8) -> Result<Vec<i32>> {
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT idx FROM captures WHERE run = ?1 AND sysid = ?2")?;
-        let v = st
-            .query_map(params![run, sysid], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i32>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT idx FROM captures WHERE run = ?1 AND sysid = ?2",
+                args![run, sysid],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// Captures not yet filed whose next attempt is due, oldest first.
@@ -721,13 +687,11 @@ impl EventStore {
         part: u32,
         parts: u32,
     ) -> Result<Vec<PendingCapture>> {
-        let conn = self.conn();
-        let mut st = conn.prepare_cached(
+        let rows = self.db.read(|tx| tx.query_map(
             "SELECT id, run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, image_sha, attempts
              FROM captures WHERE state = 'pending' AND next_try_us <= ?1 AND id % ?3 = ?4
              ORDER BY id LIMIT ?2",
-        )?;
-        let rows = st.query_map(params![now, limit as i64, parts.max(1), part], |r| {
+            args![now, limit as i64, parts.max(1), part], |r| {
             let q: String = r.get(9)?;
             Ok(PendingCapture {
                 id: r.get(0)?,
@@ -735,7 +699,7 @@ impl EventStore {
                 capture: Capture {
                     sysid: r.get(2)?,
                     index: r.get(3)?,
-                    time_utc_us: r.get::<_, i64>(4)? as u64,
+                    time_utc_us: r.get::<i64>(4)? as u64,
                     lat: r.get(5)?,
                     lon: r.get(6)?,
                     alt_msl: r.get(7)?,
@@ -746,24 +710,25 @@ impl EventStore {
                 image_sha: r.get(11)?,
                 attempts: r.get(12)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        }))?;
+        Ok(rows)
     }
 
     /// Captures of run `run` not yet filed (still to fetch, or retrying).
     pub fn pending_captures(&self, run: &str) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "SELECT count(*) FROM captures WHERE run = ?1 AND state = 'pending'",
-            [run],
-            |r| r.get(0),
-        )?)
+        Ok(self.db.read(|tx| {
+            tx.query_value(
+                "SELECT count(*) FROM captures WHERE run = ?1 AND state = 'pending'",
+                args![run],
+            )
+        })?)
     }
 
     /// The image is stored: remember its hash so a retry does not fetch it again.
     pub fn capture_fetched(&self, id: i64, sha: &str) -> Result<()> {
-        self.conn().execute(
+        self.write(
             "UPDATE captures SET image_sha = ?2 WHERE id = ?1",
-            params![id, sha],
+            args![id, sha],
         )?;
         Ok(())
     }
@@ -771,23 +736,22 @@ impl EventStore {
     /// A fetch or processing attempt failed: when to try again, or never (a corrupt
     /// image: kept, not filed).
     pub fn capture_failed(&self, id: i64, error: &str, retry: Retry, now: i64) -> Result<()> {
-        let conn = self.conn();
-        let attempts: i64 =
-            conn.query_row("SELECT attempts FROM captures WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })?;
-        let backoff_us = (2_000_000i64 << attempts.min(9)).min(600_000_000);
-        let (delay_us, give_up) = match retry {
-            Retry::Backoff => (backoff_us, false),
-            Retry::Soon => (backoff_us.min(RETRY_SOON_MAX_US), false),
-            Retry::Never => (0, true),
-        };
-        conn.execute(
-            "UPDATE captures SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3,
-             state = CASE WHEN ?4 THEN 'failed' ELSE state END WHERE id = ?1",
-            params![id, error, now + delay_us, give_up],
-        )?;
-        Ok(())
+        self.db.transaction(|tx| {
+            let attempts: i64 =
+                tx.query_value("SELECT attempts FROM captures WHERE id = ?1", args![id])?;
+            let backoff_us = (2_000_000i64 << attempts.min(9)).min(600_000_000);
+            let (delay_us, give_up) = match retry {
+                Retry::Backoff => (backoff_us, false),
+                Retry::Soon => (backoff_us.min(RETRY_SOON_MAX_US), false),
+                Retry::Never => (0, true),
+            };
+            tx.execute(
+                "UPDATE captures SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3,
+                 state = CASE WHEN ?4 = 1 THEN 'failed' ELSE state END WHERE id = ?1",
+                args![id, error, now + delay_us, give_up],
+            )?;
+            Ok(())
+        })
     }
 
     /// Files the detections of one capture in one transaction: each merges into an open
@@ -803,11 +767,10 @@ impl EventStore {
         policy: MergePolicy,
         now: i64,
     ) -> Result<FileOutcome> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        self.db.transaction(|tx| {
         let (state, t_us): (String, i64) = tx.query_row(
             "SELECT state, time_utc_us FROM captures WHERE id = ?1",
-            [capture_id],
+            args![capture_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         let mut out = FileOutcome::default();
@@ -823,7 +786,7 @@ impl EventStore {
             }
             let cat = f.detection.category.as_str();
             let near = open_events_near(
-                &tx,
+                tx,
                 cat,
                 f.fix.lat,
                 f.fix.lon,
@@ -854,35 +817,33 @@ impl EventStore {
                     id
                 }
                 None => {
-                    tx.execute(
+                    let id: i64 = tx.query_value(
                         // The cell is set below, once this photo's sightings have placed it.
                         "INSERT INTO events (category, state, lat, lon, uncertainty_m, source, created_us, updated_us, first_seen_us, last_seen_us)
-                         VALUES (?1, 'reported', ?2, ?3, ?4, 'drone', ?5, ?5, ?6, ?6)",
-                        params![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, now, seen_at],
+                         VALUES (?1, 'reported', ?2, ?3, ?4, 'drone', ?5, ?5, ?6, ?6) RETURNING id",
+                        args![cat, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, now, seen_at],
                     )?;
-                    let id = tx.last_insert_rowid();
                     out.new_events.push(id);
                     id
                 }
             };
-            tx.execute(
+            let det_id: i64 = tx.query_value(
                 "INSERT INTO detections (capture_id, event_id, category, confidence, bbox, lat, lon, uncertainty_m, at_edge)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![capture_id, event_id, cat, f.detection.confidence, bbox, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, f.at_edge],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                args![capture_id, event_id, cat, f.detection.confidence, bbox, f.fix.lat, f.fix.lon, f.fix.uncertainty_m, f.at_edge],
             )?;
-            let det_id = tx.last_insert_rowid();
             tx.execute(
-                "UPDATE events SET sightings = sightings + 1, last_seen_us = max(last_seen_us, ?2),
+                "UPDATE events SET sightings = sightings + 1, last_seen_us = greatest(last_seen_us, ?2),
                  cover_detection = CASE WHEN cover_detection IS NULL OR ?3 > cover_score THEN ?4 ELSE cover_detection END,
-                 cover_score = max(cover_score, ?3) WHERE id = ?1",
-                params![event_id, seen_at, score, det_id],
+                 cover_score = greatest(cover_score, ?3) WHERE id = ?1",
+                args![event_id, seen_at, score, det_id],
             )?;
             // Position: the mean of the sightings weighted by 1/σ², whole boxes only when
             // there are any. Uncertainty: the best single sighting's (GPS bias is shared
             // between photos close in time, so averaging does not shrink it much).
-            tx.execute(PLACE_EVENT, [event_id])?;
+            tx.execute(PLACE_EVENT, args![event_id])?;
             if !out.new_events.contains(&event_id) {
-                if let Some((kept, folded)) = fold_duplicate(&tx, event_id, policy, now)? {
+                if let Some((kept, folded)) = fold_duplicate(tx, event_id, policy, now)? {
                     out.merged.retain(|&m| m != folded);
                     out.merged.push(kept);
                     out.folded.push(folded);
@@ -892,38 +853,36 @@ impl EventStore {
         for &id in &out.new_events {
             let (lat, lon, u): (f64, f64, f64) = tx.query_row(
                 "SELECT lat, lon, uncertainty_m FROM events WHERE id = ?1",
-                [id],
+                args![id],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let cell = cell_of(lat, lon, u);
             tx.execute(
                 "UPDATE events SET cell_id = ?2 WHERE id = ?1",
-                params![id, cell],
+                args![id, cell],
             )?;
             let note = match cell {
                 Some(c) => format!("found by drone in cell {c}"),
                 None => "found by drone outside every grid cell".to_string(),
             };
-            audit_and_queue(&tx, id, None, "created", "gridpatrol", &note, now)?;
+            audit_and_queue(tx, id, None, "created", "gridpatrol", &note, now)?;
         }
         if let Some((clat, clon, radius)) = view {
-            let mut st = tx.prepare(
+            let done: Vec<(i64, f64, f64)> = tx.query_map(
                 "SELECT id, lat, lon FROM events WHERE state IN ('resolved', 'evaluated', 'closed') AND merged_into IS NULL
                  AND confirmed = 0 AND last_seen_us < ?1",
+                args![seen_at],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
-            let done: Vec<(i64, f64, f64)> = st
-                .query_map([seen_at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            drop(st);
             for (id, lat, lon) in done {
                 if distance_m(clat, clon, lat, lon) <= radius && !out.merged.contains(&id) {
                     tx.execute(
                         "UPDATE events SET confirmed = 1, updated_us = ?2 WHERE id = ?1",
-                        params![id, now],
+                        args![id, now],
                     )?;
-                    let state = get_event(&tx, id)?.state;
+                    let state = get_event(tx, id)?.state;
                     audit_and_queue(
-                        &tx,
+                        tx,
                         id,
                         Some(state),
                         "confirmed",
@@ -937,12 +896,12 @@ impl EventStore {
         }
         tx.execute(
             "UPDATE captures SET state = 'processed', last_error = NULL, processed_us = ?2 WHERE id = ?1",
-            params![capture_id, now],
+            args![capture_id, now],
         )?;
-        tx.commit()?;
         out.merged.sort_unstable();
         out.merged.dedup();
         Ok(out)
+        })
     }
 
     /// Takes an action on an event: refused with a clear error when the loop does not
@@ -955,9 +914,8 @@ impl EventStore {
         note: &str,
         now: i64,
     ) -> Result<GridEvent> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let ev = get_event(&tx, id)?;
+        self.db.transaction(|tx| {
+        let ev = get_event(tx, id)?;
         if let Some(into) = ev.merged_into {
             return Err(StoreError::Invalid(format!(
                 "event {id} was the same object as event {into} and was merged into it: act on {into}"
@@ -981,7 +939,7 @@ impl EventStore {
         }
         tx.execute(
             "UPDATE events SET state = ?2, updated_us = ?3 WHERE id = ?1",
-            params![id, next.as_str(), now],
+            args![id, next.as_str(), now],
         )?;
         match action {
             Action::Dispatch {
@@ -997,7 +955,7 @@ impl EventStore {
                 }
                 tx.execute(
                     "UPDATE events SET department = ?2, handler = ?3, deadline_us = ?4 WHERE id = ?1",
-                    params![id, department, handler, now + (h * 3.6e9) as i64],
+                    args![id, department, handler, now + (h * 3.6e9) as i64],
                 )?;
             }
             Action::Transfer {
@@ -1006,7 +964,7 @@ impl EventStore {
             } => {
                 tx.execute(
                     "UPDATE events SET department = ?2, handler = ?3 WHERE id = ?1",
-                    params![id, department, handler],
+                    args![id, department, handler],
                 )?;
             }
             Action::Resolve { feedback, photos } => {
@@ -1017,7 +975,7 @@ impl EventStore {
                 };
                 tx.execute(
                     "UPDATE events SET feedback = ?2 WHERE id = ?1",
-                    params![id, text],
+                    args![id, text],
                 )?;
             }
             Action::Evaluate { rating } => {
@@ -1028,21 +986,20 @@ impl EventStore {
                 }
                 tx.execute(
                     "UPDATE events SET rating = ?2 WHERE id = ?1",
-                    params![id, rating],
+                    args![id, rating],
                 )?;
             }
             Action::Close => {
                 tx.execute(
                     "UPDATE events SET closed_us = ?2 WHERE id = ?1",
-                    params![id, now],
+                    args![id, now],
                 )?;
             }
             Action::Sign | Action::Start => {}
         }
-        audit_and_queue(&tx, id, Some(ev.state), action.name(), actor, note, now)?;
-        let ev = get_event(&tx, id)?;
-        tx.commit()?;
-        Ok(ev)
+        audit_and_queue(tx, id, Some(ev.state), action.name(), actor, note, now)?;
+        get_event(tx, id)
+        })
     }
 
     /// Files an event reported by a person (a grid worker on foot, a citizen's call).
@@ -1060,22 +1017,19 @@ impl EventStore {
                 "position {lat},{lon} is not a WGS-84 latitude,longitude"
             )));
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
-             VALUES (?1, 'reported', ?2, ?3, 10.0, ?4, ?5, ?6, ?6, ?6, ?6)",
-            params![category.as_str(), lat, lon, cell_id, source, now],
-        )?;
-        let id = tx.last_insert_rowid();
-        audit_and_queue(&tx, id, None, "created", source, "reported by hand", now)?;
-        let ev = get_event(&tx, id)?;
-        tx.commit()?;
-        Ok(ev)
+        self.db.transaction(|tx| {
+            let id: i64 = tx.query_value(
+                "INSERT INTO events (category, state, lat, lon, uncertainty_m, cell_id, source, created_us, updated_us, first_seen_us, last_seen_us)
+                 VALUES (?1, 'reported', ?2, ?3, 10.0, ?4, ?5, ?6, ?6, ?6, ?6) RETURNING id",
+                args![category.as_str(), lat, lon, cell_id, source, now],
+            )?;
+            audit_and_queue(tx, id, None, "created", source, "reported by hand", now)?;
+            get_event(tx, id)
+        })
     }
 
     pub fn get(&self, id: i64) -> Result<GridEvent> {
-        get_event(&self.conn(), id)
+        self.db.read(|tx| get_event(tx, id))
     }
 
     /// Events, newest first, optionally of one state, category or cell.
@@ -1085,80 +1039,78 @@ impl EventStore {
         category: Option<Category>,
         cell: Option<&str>,
     ) -> Result<Vec<GridEvent>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE merged_into IS NULL AND (?1 IS NULL OR state = ?1)
-             AND (?2 IS NULL OR category = ?2) AND (?3 IS NULL OR cell_id = ?3) ORDER BY id"
-        ))?;
-        let v = st
-            .query_map(
-                params![
-                    state.map(|s| s.as_str()),
-                    category.map(|c| c.as_str()),
-                    cell
-                ],
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE merged_into IS NULL AND (state = ?1 OR ?1 IS NULL)
+                     AND (category = ?2 OR ?2 IS NULL) AND (cell_id = ?3 OR ?3 IS NULL) ORDER BY id"
+                ),
+                args![state.map(|s| s.as_str()), category.map(|c| c.as_str()), cell],
                 event_from_row,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+            )
+        })?)
     }
 
     pub fn audit(&self, id: i64) -> Result<Vec<AuditEntry>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT from_state, to_state, actor, note, at_us FROM audit WHERE event_id = ?1 ORDER BY id",
-        )?;
-        let v = st
-            .query_map([id], |r| {
-                Ok(AuditEntry {
-                    from: r.get(0)?,
-                    to: r.get(1)?,
-                    actor: r.get(2)?,
-                    note: r.get(3)?,
-                    at_us: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT from_state, to_state, actor, note, at_us FROM audit WHERE event_id = ?1 ORDER BY id",
+                args![id],
+                |r| {
+                    Ok(AuditEntry {
+                        from: r.get(0)?,
+                        to: r.get(1)?,
+                        actor: r.get(2)?,
+                        note: r.get(3)?,
+                        at_us: r.get(4)?,
+                    })
+                },
+            )
+        })?)
     }
 
     /// Every photo that showed the event.
     pub fn evidence(&self, id: i64) -> Result<Vec<Evidence>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT d.id, d.capture_id, c.sysid, c.idx, c.image_sha, d.confidence, d.bbox, d.lat, d.lon, d.uncertainty_m, d.at_edge
-             FROM detections d JOIN captures c ON c.id = d.capture_id WHERE d.event_id = ?1 ORDER BY d.id",
-        )?;
-        let v = st
-            .query_map([id], |r| {
-                let bbox: String = r.get(6)?;
-                Ok(Evidence {
-                    detection_id: r.get(0)?,
-                    capture_id: r.get(1)?,
-                    sysid: r.get(2)?,
-                    index: r.get(3)?,
-                    image_sha: r.get(4)?,
-                    confidence: r.get(5)?,
-                    bbox: serde_json::from_str(&bbox).unwrap_or([0.0; 4]),
-                    lat: r.get(7)?,
-                    lon: r.get(8)?,
-                    uncertainty_m: r.get(9)?,
-                    at_edge: r.get(10)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT d.id, d.capture_id, c.sysid, c.idx, c.image_sha, d.confidence, d.bbox, d.lat, d.lon, d.uncertainty_m, d.at_edge
+                 FROM detections d JOIN captures c ON c.id = d.capture_id WHERE d.event_id = ?1 ORDER BY d.id",
+                args![id],
+                |r| {
+                    let bbox: String = r.get(6)?;
+                    Ok(Evidence {
+                        detection_id: r.get(0)?,
+                        capture_id: r.get(1)?,
+                        sysid: r.get(2)?,
+                        index: r.get(3)?,
+                        image_sha: r.get(4)?,
+                        confidence: r.get(5)?,
+                        bbox: serde_json::from_str(&bbox).unwrap_or([0.0; 4]),
+                        lat: r.get(7)?,
+                        lon: r.get(8)?,
+                        uncertainty_m: r.get(9)?,
+                        at_edge: r.get(10)?,
+                    })
+                },
+            )
+        })?)
     }
 
     pub fn stats(&self, now: i64) -> Result<Stats> {
         let events = self.list(None, None, None)?;
-        let conn = self.conn();
-        let count = |sql: &str| -> Result<i64> { Ok(conn.query_row(sql, [], |r| r.get(0))?) };
+        let (captures_pending, captures_failed, outbox_pending) = self.db.read(|tx| {
+            let count = |sql: &str| tx.query_value::<i64>(sql, args![]);
+            Ok::<_, DbError>((
+                count("SELECT count(*) FROM captures WHERE state = 'pending'")?,
+                count("SELECT count(*) FROM captures WHERE state = 'failed'")?,
+                count("SELECT count(*) FROM outbox WHERE delivered_us IS NULL")?,
+            ))
+        })?;
         let mut s = Stats {
             total: events.len() as i64,
-            captures_pending: count("SELECT count(*) FROM captures WHERE state = 'pending'")?,
-            captures_failed: count("SELECT count(*) FROM captures WHERE state = 'failed'")?,
-            outbox_pending: count("SELECT count(*) FROM outbox WHERE delivered_us IS NULL")?,
+            captures_pending,
+            captures_failed,
+            outbox_pending,
             ..Stats::default()
         };
         let tally = |key: &dyn Fn(&GridEvent) -> String| {
@@ -1201,28 +1153,28 @@ impl EventStore {
 
     /// Outbox messages due for delivery, oldest first, stopping at the first not yet due.
     pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxItem>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT id, event_id, kind, payload, idempotency_key, attempts, next_try_us FROM outbox
-             WHERE delivered_us IS NULL ORDER BY id LIMIT ?1",
-        )?;
         // In order: while the oldest waits for its retry, the ones behind it wait too, so
         // the platform never sees an event's changes out of order.
-        let v = st
-            .query_map(params![limit as i64], |r| {
-                Ok((
-                    r.get::<_, i64>(6)?,
-                    OutboxItem {
-                        id: r.get(0)?,
-                        event_id: r.get(1)?,
-                        kind: r.get(2)?,
-                        payload: r.get(3)?,
-                        idempotency_key: r.get(4)?,
-                        attempts: r.get(5)?,
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let v = self.db.read(|tx| {
+            tx.query_map(
+                "SELECT id, event_id, kind, payload, idempotency_key, attempts, next_try_us FROM outbox
+                 WHERE delivered_us IS NULL ORDER BY id LIMIT ?1",
+                args![limit as i64],
+                |r| {
+                    Ok((
+                        r.get::<i64>(6)?,
+                        OutboxItem {
+                            id: r.get(0)?,
+                            event_id: r.get(1)?,
+                            kind: r.get(2)?,
+                            payload: r.get(3)?,
+                            idempotency_key: r.get(4)?,
+                            attempts: r.get(5)?,
+                        },
+                    ))
+                },
+            )
+        })?;
         Ok(v.into_iter()
             .take_while(|(due, _)| *due <= now)
             .map(|(_, item)| item)
@@ -1230,71 +1182,71 @@ impl EventStore {
     }
 
     pub fn outbox_delivered(&self, id: i64, now: i64) -> Result<()> {
-        self.conn().execute(
+        self.write(
             "UPDATE outbox SET delivered_us = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
-            params![id, now],
+            args![id, now],
         )?;
         Ok(())
     }
 
     /// A delivery failed: retry after `delay_us`.
     pub fn outbox_failed(&self, id: i64, error: &str, delay_us: i64, now: i64) -> Result<()> {
-        self.conn().execute(
+        self.write(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3 WHERE id = ?1",
-            params![id, error, now + delay_us],
+            args![id, error, now + delay_us],
         )?;
         Ok(())
     }
 
     /// Microseconds from each capture's announcement to its filing, for filed captures.
     pub fn capture_latencies_us(&self) -> Result<Vec<i64>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT processed_us - received_us FROM captures WHERE processed_us IS NOT NULL ORDER BY 1",
-        )?;
-        let v = st
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT processed_us - received_us FROM captures WHERE processed_us IS NOT NULL ORDER BY 1",
+                args![],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// Records that a vehicle finished a sortie of a run.
     pub fn sortie_finished(&self, run: &str, sysid: u8, sortie: usize, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO run_sorties (run, sysid, sortie, finished_us) VALUES (?1, ?2, ?3, ?4)",
-            params![run, sysid, sortie as i64, now],
+        self.write(
+            "INSERT INTO run_sorties (run, sysid, sortie, finished_us) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            args![run, sysid, sortie as i64, now],
         )?;
         Ok(())
     }
 
     /// Keeps a run's sorties (JSON) the first time the run starts.
     pub fn save_run_plan(&self, run: &str, jobs_json: &str, now: i64) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO run_plans (run, jobs, created_us) VALUES (?1, ?2, ?3)",
-            params![run, jobs_json, now],
+        self.write(
+            "INSERT INTO run_plans (run, jobs, created_us) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![run, jobs_json, now],
         )?;
         Ok(())
     }
 
     /// The newest `limit` runs' sorties (run id, JSON), newest first.
     pub fn recent_run_plans(&self, limit: usize) -> Result<Vec<(String, String)>> {
-        let conn = self.conn();
-        let mut st =
-            conn.prepare("SELECT run, jobs FROM run_plans ORDER BY created_us DESC LIMIT ?1")?;
-        let v = st
-            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT run, jobs FROM run_plans ORDER BY created_us DESC LIMIT ?1",
+                args![limit as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?)
     }
 
     /// The sorties of `run` kept by [`EventStore::save_run_plan`] (JSON), if any.
     pub fn run_plan(&self, run: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT jobs FROM run_plans WHERE run = ?1", [run], |r| {
-                r.get(0)
-            })
-            .optional()?)
+        Ok(self.db.read(|tx| {
+            tx.query_opt(
+                "SELECT jobs FROM run_plans WHERE run = ?1",
+                args![run],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// Records where sortie `sortie` of `run` was cut short (the last item of its planned
@@ -1306,131 +1258,139 @@ impl EventStore {
         reached: Option<u16>,
         now: i64,
     ) -> Result<()> {
-        self.conn().execute(
+        self.write(
             "INSERT INTO run_breakpoints (run, sortie, reached, at_us) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run, sortie) DO UPDATE SET reached = max(coalesce(reached, -1), coalesce(excluded.reached, -1)), at_us = excluded.at_us",
-            params![run, sortie as i64, reached.map(i64::from), now],
+             ON CONFLICT (run, sortie) DO UPDATE SET
+               reached = greatest(coalesce(run_breakpoints.reached, -1), coalesce(excluded.reached, -1)),
+               at_us = excluded.at_us",
+            args![run, sortie as i64, reached.map(i64::from), now],
         )?;
         Ok(())
     }
 
     /// The breakpoints of `run`'s sorties: (sortie, last item reached).
     pub fn breakpoints(&self, run: &str) -> Result<Vec<(usize, Option<u16>)>> {
-        let conn = self.conn();
-        let mut st = conn.prepare("SELECT sortie, reached FROM run_breakpoints WHERE run = ?1")?;
-        let v = st
-            .query_map(params![run], |r| {
-                let reached: Option<i64> = r.get(1)?;
-                Ok((
-                    r.get::<_, i64>(0)? as usize,
-                    reached.filter(|x| *x >= 0).map(|x| x as u16),
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT sortie, reached FROM run_breakpoints WHERE run = ?1",
+                args![run],
+                |r| {
+                    let reached: Option<i64> = r.get(1)?;
+                    Ok((
+                        r.get::<usize>(0)?,
+                        reached.filter(|x| *x >= 0).map(|x| x as u16),
+                    ))
+                },
+            )
+        })?)
     }
 
     /// The sorties of `run` that vehicle `sysid` (None: any vehicle) has finished.
     pub fn sorties_finished(&self, run: &str, sysid: Option<u8>) -> Result<Vec<usize>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT DISTINCT sortie FROM run_sorties WHERE run = ?1 AND (?2 IS NULL OR sysid = ?2)",
-        )?;
-        let v = st
-            .query_map(params![run, sysid], |r| r.get::<_, i64>(0))?
-            .map(|r| r.map(|v| v as usize))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT DISTINCT sortie FROM run_sorties WHERE run = ?1 AND (sysid = ?2 OR ?2 IS NULL)",
+                args![run, sysid],
+                |r| r.get(0),
+            )
+        })?)
     }
 
     /// Adds a point to `run`'s trajectory.
     pub fn add_track_point(&self, run: &str, p: &TrackPoint) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR IGNORE INTO run_track (run, sysid, t_us, lat, lon, alt_rel, battery)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![run, p.sysid, p.t_us, p.lat, p.lon, p.alt_rel, p.battery],
+        self.write(
+            "INSERT INTO run_track (run, sysid, t_us, lat, lon, alt_rel, battery)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            args![run, p.sysid, p.t_us, p.lat, p.lon, p.alt_rel, p.battery],
         )?;
         Ok(())
     }
 
     /// `run`'s trajectory, by vehicle then time.
     pub fn track(&self, run: &str) -> Result<Vec<TrackPoint>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT sysid, t_us, lat, lon, alt_rel, battery FROM run_track WHERE run = ?1 ORDER BY sysid, t_us",
-        )?;
-        let v = st
-            .query_map([run], |r| {
-                Ok(TrackPoint {
-                    sysid: r.get(0)?,
-                    t_us: r.get(1)?,
-                    lat: r.get(2)?,
-                    lon: r.get(3)?,
-                    alt_rel: r.get(4)?,
-                    battery: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                "SELECT sysid, t_us, lat, lon, alt_rel, battery FROM run_track WHERE run = ?1 ORDER BY sysid, t_us",
+                args![run],
+                |r| {
+                    Ok(TrackPoint {
+                        sysid: r.get(0)?,
+                        t_us: r.get(1)?,
+                        lat: r.get(2)?,
+                        lon: r.get(3)?,
+                        alt_rel: r.get(4)?,
+                        battery: r.get(5)?,
+                    })
+                },
+            )
+        })?)
     }
 
     /// The photos `run` took, in the order they were taken, with the events each showed.
     pub fn run_media(&self, run: &str) -> Result<Vec<RunPhoto>> {
-        let conn = self.conn();
-        let mut st = conn.prepare(
-            "SELECT c.id, c.sysid, c.idx, c.time_utc_us, c.lat, c.lon, c.alt_rel, c.image_sha, c.state,
-                    (SELECT group_concat(DISTINCT d.event_id) FROM detections d WHERE d.capture_id = c.id),
-                    c.received_us, c.q
-             FROM captures c WHERE c.run = ?1 ORDER BY c.sysid, c.idx",
-        )?;
-        let v = st
-            .query_map([run], |r| {
-                let events: Option<String> = r.get(9)?;
-                Ok(RunPhoto {
-                    capture_id: r.get(0)?,
-                    sysid: r.get(1)?,
-                    index: r.get(2)?,
-                    time_utc_us: r.get(3)?,
-                    lat: r.get(4)?,
-                    lon: r.get(5)?,
-                    alt_rel: r.get(6)?,
-                    image_sha: r.get(7)?,
-                    state: r.get(8)?,
-                    events: events
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(|e| e.parse().ok())
-                        .collect(),
-                    received_us: r.get(10)?,
-                    q: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or([f64::NAN; 4]),
-                    footprint: None,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(v)
+        let (mut photos, shown) = self.db.read(|tx| {
+            let photos = tx.query_map(
+                "SELECT c.id, c.sysid, c.idx, c.time_utc_us, c.lat, c.lon, c.alt_rel, c.image_sha, c.state,
+                        c.received_us, c.q
+                 FROM captures c WHERE c.run = ?1 ORDER BY c.sysid, c.idx",
+                args![run],
+                |r| {
+                    Ok(RunPhoto {
+                        capture_id: r.get(0)?,
+                        sysid: r.get(1)?,
+                        index: r.get(2)?,
+                        time_utc_us: r.get(3)?,
+                        lat: r.get(4)?,
+                        lon: r.get(5)?,
+                        alt_rel: r.get(6)?,
+                        image_sha: r.get(7)?,
+                        state: r.get(8)?,
+                        events: Vec::new(),
+                        received_us: r.get(9)?,
+                        q: serde_json::from_str(&r.get::<String>(10)?).unwrap_or([f64::NAN; 4]),
+                        footprint: None,
+                    })
+                },
+            )?;
+            let shown = tx.query_map(
+                "SELECT DISTINCT d.capture_id, d.event_id FROM detections d
+                 JOIN captures c ON c.id = d.capture_id WHERE c.run = ?1 ORDER BY d.capture_id, d.event_id",
+                args![run],
+                |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+            )?;
+            Ok::<_, DbError>((photos, shown))
+        })?;
+        let mut by_capture = std::collections::HashMap::<i64, Vec<i64>>::new();
+        for (c, e) in shown {
+            by_capture.entry(c).or_default().push(e);
+        }
+        for p in &mut photos {
+            p.events = by_capture.remove(&p.capture_id).unwrap_or_default();
+        }
+        Ok(photos)
     }
 
     /// The image hash of capture `id`, once its image is stored.
     pub fn capture_image(&self, id: i64) -> Result<Option<String>> {
         Ok(self
-            .conn()
-            .query_row("SELECT image_sha FROM captures WHERE id = ?1", [id], |r| {
-                r.get::<_, Option<String>>(0)
-            })
-            .optional()?
+            .db
+            .read(|tx| {
+                tx.query_opt(
+                    "SELECT image_sha FROM captures WHERE id = ?1",
+                    args![id],
+                    |r| r.get::<Option<String>>(0),
+                )
+            })?
             .flatten())
     }
 
     /// Number of captures by state: (pending, processed, failed).
     pub fn capture_counts(&self) -> Result<(i64, i64, i64)> {
-        let conn = self.conn();
-        let n = |s: &str| -> Result<i64> {
-            Ok(
-                conn.query_row("SELECT count(*) FROM captures WHERE state = ?1", [s], |r| {
-                    r.get(0)
-                })?,
-            )
-        };
-        Ok((n("pending")?, n("processed")?, n("failed")?))
+        Ok(self.db.read(|tx| {
+            let n = |s: &str| {
+                tx.query_value::<i64>("SELECT count(*) FROM captures WHERE state = ?1", args![s])
+            };
+            Ok::<_, DbError>((n("pending")?, n("processed")?, n("failed")?))
+        })?)
     }
 }

@@ -2,9 +2,10 @@
 //! vehicle leases, kept in the event store's database so that a restart (or a crash) of
 //! `serve` finds them all. Every write is one transaction.
 
+use crate::args;
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use crate::store::{DbError, Row, Tx};
 
 use super::run::{Run, RunChange, RunState, Trigger};
 use crate::events::store::EventStore;
@@ -12,7 +13,7 @@ use crate::events::store::EventStore;
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("database: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Db(#[from] DbError),
     #[error("no run {0}")]
     NoRun(i64),
     #[error("run {id} is {from}: it cannot become {to} (it can become {allowed})")]
@@ -57,9 +58,11 @@ pub struct PatrolChange {
 const RUN_COLUMNS: &str =
     "id, patrol, planned_us, trigger, state, reason, sysid, created_us, updated_us, held_by";
 
-fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
-    let bad = |i, s: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, s.into())
+fn run_from_row(r: &Row) -> crate::store::Result<Run> {
+    let bad = |i, s: String| DbError::Decode {
+        column: i,
+        want: "a known name",
+        got: s,
     };
     let trigger: String = r.get(3)?;
     let state: String = r.get(4)?;
@@ -77,13 +80,12 @@ fn run_from_row(r: &Row) -> rusqlite::Result<Run> {
     })
 }
 
-fn get_run(tx: &Transaction, id: i64) -> Result<Run> {
-    tx.query_row(
+fn get_run(tx: &Tx, id: i64) -> Result<Run> {
+    tx.query_opt(
         &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-        [id],
+        args![id],
         run_from_row,
-    )
-    .optional()?
+    )?
     .ok_or(RunError::NoRun(id))
 }
 
@@ -126,18 +128,18 @@ impl RunBook {
         now_us: i64,
     ) -> Result<Option<Run>> {
         self.store.transaction(|tx| {
-            let n = tx.execute(
-                "INSERT OR IGNORE INTO runs (patrol, planned_us, trigger, state, reason, created_us, updated_us)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![patrol, planned_us, trigger.as_str(), state.as_str(), reason, now_us],
-            )?;
-            if n == 0 {
+            let Some(id) = tx.query_opt(
+                "INSERT INTO runs (patrol, planned_us, trigger, state, reason, created_us, updated_us)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT DO NOTHING RETURNING id",
+                args![patrol, planned_us, trigger.as_str(), state.as_str(), reason, now_us],
+                |r| r.get::<i64>(0),
+            )?
+            else {
                 return Ok(None);
-            }
-            let id = tx.last_insert_rowid();
+            };
             tx.execute(
                 "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, NULL, ?3, ?4)",
-                params![id, now_us, state.as_str(), reason],
+                args![id, now_us, state.as_str(), reason],
             )?;
             get_run(tx, id).map(Some)
         })
@@ -171,14 +173,14 @@ impl RunBook {
             }
             tx.execute(
                 "UPDATE runs SET state = ?2, reason = ?3, sysid = coalesce(?4, sysid), updated_us = ?5 WHERE id = ?1",
-                params![id, to.as_str(), reason, sysid, now_us],
+                args![id, to.as_str(), reason, sysid, now_us],
             )?;
             tx.execute(
                 "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, now_us, run.state.as_str(), to.as_str(), reason],
+                args![id, now_us, run.state.as_str(), to.as_str(), reason],
             )?;
             if to.is_final() {
-                tx.execute("DELETE FROM leases WHERE run_id = ?1", [id])?;
+                tx.execute("DELETE FROM leases WHERE run_id = ?1", args![id])?;
             }
             get_run(tx, id)
         })
@@ -207,68 +209,67 @@ impl RunBook {
             let to = to.filter(|t| run.state.can_go(*t)).unwrap_or(run.state);
             tx.execute(
                 "UPDATE runs SET held_by = ?2, state = ?3, reason = ?4, updated_us = ?5 WHERE id = ?1",
-                params![id, who, to.as_str(), reason, now_us],
+                args![id, who, to.as_str(), reason, now_us],
             )?;
             tx.execute(
                 "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, now_us, run.state.as_str(), to.as_str(), reason],
+                args![id, now_us, run.state.as_str(), to.as_str(), reason],
             )?;
             get_run(tx, id)
         })
     }
 
     pub fn get(&self, id: i64) -> Result<Run> {
-        self.store.transaction(|tx| get_run(tx, id))
+        self.store.read(|tx| get_run(tx, id))
     }
 
     /// Runs matching `f`, oldest planned first.
     pub fn list(&self, f: &RunFilter) -> Result<Vec<Run>> {
-        self.store.transaction(|tx| {
-            let mut st = tx.prepare(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs
-                 WHERE (?1 IS NULL OR patrol = ?1) AND (?2 IS NULL OR state = ?2)
-                   AND (?3 IS NULL OR sysid = ?3) AND (?4 IS NULL OR planned_us >= ?4)
-                   AND (?5 IS NULL OR planned_us < ?5)
-                 ORDER BY planned_us, id LIMIT ?6"
-            ))?;
-            let rows = st.query_map(
-                params![
+        self.store.read(|tx| {
+            Ok(tx.query_map(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                     WHERE (patrol = ?1 OR ?1 IS NULL) AND (state = ?2 OR ?2 IS NULL)
+                       AND (sysid = ?3 OR ?3 IS NULL) AND (planned_us >= ?4 OR ?4 IS NULL)
+                       AND (planned_us < ?5 OR ?5 IS NULL)
+                     ORDER BY planned_us, id LIMIT ?6"
+                ),
+                args![
                     f.patrol,
                     f.state.map(|s| s.as_str()),
                     f.sysid,
                     f.from_us,
                     f.to_us,
-                    f.limit.map_or(-1, |l| l as i64)
+                    f.limit.map_or(i64::MAX, |l| l as i64)
                 ],
                 run_from_row,
-            )?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            )?)
         })
     }
 
     /// `patrol`'s most recently planned run.
     pub fn latest(&self, patrol: &str) -> Result<Option<Run>> {
-        self.store.transaction(|tx| {
-            Ok(tx
-                .query_row(
-                    &format!(
-                        "SELECT {RUN_COLUMNS} FROM runs WHERE patrol = ?1 ORDER BY planned_us DESC, id DESC LIMIT 1"
-                    ),
-                    [patrol],
-                    run_from_row,
-                )
-                .optional()?)
+        self.store.read(|tx| {
+            Ok(tx.query_opt(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM runs WHERE patrol = ?1 ORDER BY planned_us DESC, id DESC LIMIT 1"
+                ),
+                args![patrol],
+                run_from_row,
+            )?)
         })
     }
 
     /// How many runs are in each state (states with none left out).
     pub fn count_by_state(&self) -> Result<Vec<(RunState, usize)>> {
-        self.store.transaction(|tx| {
-            let mut st = tx.prepare("SELECT state, count(*) FROM runs GROUP BY state")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        self.store.read(|tx| {
+            let rows = tx.query_map(
+                "SELECT state, count(*) FROM runs GROUP BY state",
+                args![],
+                |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+            )?;
             let mut out = Vec::new();
-            for row in rows {
-                let (state, n) = row?;
+            for (state, n) in rows {
                 if let Ok(s) = state.parse() {
                     out.push((s, n as usize));
                 }
@@ -279,26 +280,24 @@ impl RunBook {
 
     /// Run `id`'s state changes, oldest first.
     pub fn changes(&self, id: i64) -> Result<Vec<RunChange>> {
-        self.store.transaction(|tx| {
+        self.store.read(|tx| {
             get_run(tx, id)?;
-            let mut st = tx.prepare(
+            let rows = tx.query_map(
                 "SELECT at_us, from_state, to_state, reason FROM run_changes WHERE run_id = ?1 ORDER BY rowid",
+                args![id],
+                |r| {
+                    let from: Option<String> = r.get(1)?;
+                    let to: String = r.get(2)?;
+                    Ok((r.get::<i64>(0)?, from, to, r.get::<String>(3)?))
+                },
             )?;
-            let rows = st.query_map([id], |r| {
-                let from: Option<String> = r.get(1)?;
-                let to: String = r.get(2)?;
-                Ok((r.get(0)?, from, to, r.get(3)?))
-            })?;
             let mut out = Vec::new();
-            for row in rows {
-                let (at_us, from, to, reason): (i64, Option<String>, String, String) = row?;
+            for (at_us, from, to, reason) in rows {
                 let parse = |s: &str| {
-                    s.parse::<RunState>().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            2,
-                            rusqlite::types::Type::Text,
-                            e.into(),
-                        )
+                    s.parse::<RunState>().map_err(|e| DbError::Decode {
+                        column: 2,
+                        want: "a run state",
+                        got: e,
                     })
                 };
                 out.push(RunChange {
@@ -326,11 +325,11 @@ impl RunBook {
             tx.execute(
                 "INSERT INTO patrols (name, definition, updated_us) VALUES (?1, ?2, ?3)
                  ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, updated_us = excluded.updated_us",
-                params![def.name, json, now_us],
+                args![def.name, json, now_us],
             )?;
             tx.execute(
                 "INSERT INTO patrol_changes (name, at_us, action, holder, definition) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![def.name, now_us, action, holder, json],
+                args![def.name, now_us, action, holder, json],
             )?;
             Ok(())
         })
@@ -339,10 +338,10 @@ impl RunBook {
     /// Deletes patrol `name` for `holder`, recording it.
     pub fn delete_patrol(&self, name: &str, holder: &str, now_us: i64) -> Result<()> {
         self.store.transaction(|tx| {
-            tx.execute("DELETE FROM patrols WHERE name = ?1", [name])?;
+            tx.execute("DELETE FROM patrols WHERE name = ?1", args![name])?;
             tx.execute(
                 "INSERT INTO patrol_changes (name, at_us, action, holder) VALUES (?1, ?2, 'deleted', ?3)",
-                params![name, now_us, holder],
+                args![name, now_us, holder],
             )?;
             Ok(())
         })
@@ -350,29 +349,32 @@ impl RunBook {
 
     /// Who changed patrol `name` through the API, oldest first.
     pub fn patrol_changes(&self, name: &str) -> Result<Vec<PatrolChange>> {
-        self.store.transaction(|tx| {
-            let mut st = tx.prepare(
+        self.store.read(|tx| {
+            Ok(tx.query_map(
                 "SELECT at_us, action, holder FROM patrol_changes WHERE name = ?1 ORDER BY rowid",
-            )?;
-            let rows = st.query_map([name], |r| {
-                Ok(PatrolChange {
-                    at_us: r.get(0)?,
-                    action: r.get(1)?,
-                    holder: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                args![name],
+                |r| {
+                    Ok(PatrolChange {
+                        at_us: r.get(0)?,
+                        action: r.get(1)?,
+                        holder: r.get(2)?,
+                    })
+                },
+            )?)
         })
     }
 
     /// The patrol definitions made through the API (those that still parse).
     pub fn stored_patrols(&self) -> Result<Vec<super::PatrolDef>> {
-        self.store.transaction(|tx| {
-            let mut st = tx.prepare("SELECT definition FROM patrols ORDER BY name")?;
-            let rows = st.query_map([], |r| r.get::<_, String>(0))?;
+        self.store.read(|tx| {
+            let rows = tx.query_map(
+                "SELECT definition FROM patrols ORDER BY name",
+                args![],
+                |r| r.get::<String>(0),
+            )?;
             let mut out = Vec::new();
             for json in rows {
-                match serde_json::from_str(&json?) {
+                match serde_json::from_str(&json) {
                     Ok(d) => out.push(d),
                     Err(e) => tracing::error!("a stored patrol no longer parses: {e}"),
                 }
@@ -383,14 +385,12 @@ impl RunBook {
 
     /// How far `patrol`'s schedule has been read, µs; None before its first reading.
     pub fn cursor(&self, patrol: &str) -> Result<Option<i64>> {
-        self.store.transaction(|tx| {
-            Ok(tx
-                .query_row(
-                    "SELECT until_us FROM schedule_cursor WHERE patrol = ?1",
-                    [patrol],
-                    |r| r.get(0),
-                )
-                .optional()?)
+        self.store.read(|tx| {
+            Ok(tx.query_opt(
+                "SELECT until_us FROM schedule_cursor WHERE patrol = ?1",
+                args![patrol],
+                |r| r.get(0),
+            )?)
         })
     }
 
@@ -399,7 +399,7 @@ impl RunBook {
             tx.execute(
                 "INSERT INTO schedule_cursor (patrol, until_us) VALUES (?1, ?2)
                  ON CONFLICT (patrol) DO UPDATE SET until_us = excluded.until_us",
-                params![patrol, until_us],
+                args![patrol, until_us],
             )?;
             Ok(())
         })
@@ -417,13 +417,11 @@ impl RunBook {
         expires_us: i64,
     ) -> Result<()> {
         self.store.transaction(|tx| {
-            let held: Option<(i64, String, i64)> = tx
-                .query_row(
-                    "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
-                    [sysid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
+            let held: Option<(i64, String, i64)> = tx.query_opt(
+                "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
+                args![sysid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
             if let Some((other, h, exp)) = held {
                 if other != run && exp > now_us {
                     return Err(RunError::Leased {
@@ -437,7 +435,7 @@ impl RunBook {
             tx.execute(
                 "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
-                params![sysid, run, holder, expires_us],
+                args![sysid, run, holder, expires_us],
             )?;
             Ok(())
         })
@@ -448,7 +446,7 @@ impl RunBook {
         self.store.transaction(|tx| {
             tx.execute(
                 "DELETE FROM leases WHERE sysid = ?1 AND run_id = ?2",
-                params![sysid, run],
+                args![sysid, run],
             )?;
             Ok(())
         })
@@ -456,14 +454,12 @@ impl RunBook {
 
     /// The run holding vehicle `sysid`'s unexpired lease.
     pub fn lease_holder(&self, sysid: u8, now_us: i64) -> Result<Option<i64>> {
-        self.store.transaction(|tx| {
-            Ok(tx
-                .query_row(
-                    "SELECT run_id FROM leases WHERE sysid = ?1 AND expires_us > ?2",
-                    params![sysid, now_us],
-                    |r| r.get(0),
-                )
-                .optional()?)
+        self.store.read(|tx| {
+            Ok(tx.query_opt(
+                "SELECT run_id FROM leases WHERE sysid = ?1 AND expires_us > ?2",
+                args![sysid, now_us],
+                |r| r.get(0),
+            )?)
         })
     }
 }

@@ -79,6 +79,7 @@ pub async fn with_faults(faults: Faults) -> (Rig, Vehicle) {
 }
 pub mod faults;
 pub mod patrol;
+pub mod pg;
 pub mod proxy;
 pub mod px4;
 pub mod serve;
