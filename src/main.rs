@@ -100,6 +100,9 @@ enum Cmd {
         /// Data directory (gridpatrol.db).
         #[arg(long, default_value = "data", global = true)]
         data: PathBuf,
+        /// The database: sqlite:PATH or postgres://… (default: the SQLite one in --data).
+        #[arg(long, global = true)]
+        db: Option<gridpatrol::store::DbSpec>,
         #[command(subcommand)]
         op: TokenOp,
     },
@@ -125,6 +128,9 @@ enum Cmd {
         /// Data directory (gridpatrol.db, images/).
         #[arg(long, default_value = "data", global = true)]
         data: PathBuf,
+        /// The database: sqlite:PATH or postgres://… (default: the SQLite one in --data).
+        #[arg(long, global = true)]
+        db: Option<gridpatrol::store::DbSpec>,
         #[command(subcommand)]
         op: EventsOp,
     },
@@ -164,10 +170,10 @@ async fn main() -> Result<()> {
         Cmd::Demo(args) => demo(args).await?,
         Cmd::Fly(args) => fly(*args).await?,
         Cmd::Alert(args) => alert(args).await?,
-        Cmd::Events { data, op } => events_cmd(&data, op)?,
+        Cmd::Events { data, db, op } => events_cmd(&data, db, op)?,
         Cmd::Patrols { op } => patrols_cmd(op)?,
         Cmd::Serve(args) => serve(*args).await?,
-        Cmd::Token { data, op } => token_cmd(&data, op)?,
+        Cmd::Token { data, db, op } => token_cmd(&data, db, op)?,
     }
     Ok(())
 }

@@ -20,6 +20,8 @@ use gridpatrol::plan::Camera;
 
 mod common;
 
+use gridpatrol::store::DbSpec;
+
 /// Serves `/good.jpg` (a rendered simulator photo with one vendor cart below) and
 /// `/bad.jpg` (not a JPEG) on 127.0.0.1:0.
 async fn image_server() -> SocketAddr {
@@ -81,10 +83,11 @@ fn capture(index: i32, url: String) -> Capture {
     }
 }
 
-fn pipeline(dir: &std::path::Path) -> Pipeline {
+fn pipeline(dir: &std::path::Path, db: &DbSpec) -> Pipeline {
     let map = GridMap::from_geojson(&common::patrol::square_district(300.0), Datum::Wgs84).unwrap();
-    Pipeline::open(
+    Pipeline::open_in(
         &DataDir(dir.to_path_buf()),
+        db,
         &Camera::find("sim").unwrap(),
         Arc::new(map),
         Arc::new(ColourDetector::default()),
@@ -94,9 +97,16 @@ fn pipeline(dir: &std::path::Path) -> Pipeline {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_images_unreachable_urls_and_nan_poses_are_kept_with_clear_errors() {
-    let addr = image_server().await;
     let dir = tempfile::tempdir().unwrap();
-    let p = Arc::new(pipeline(dir.path()));
+    for db in common::pg::engines(dir.path(), "corrupt_images") {
+        let engine = tempfile::tempdir().unwrap();
+        corrupt_images_on(engine.path(), &db).await;
+    }
+}
+
+async fn corrupt_images_on(dir: &std::path::Path, db: &DbSpec) {
+    let addr = image_server().await;
+    let p = Arc::new(pipeline(dir, db));
     let s = p.store.clone();
     let now = now_us();
     // An unused port: nothing listens there.
@@ -157,7 +167,7 @@ async fn corrupt_images_unreachable_urls_and_nan_poses_are_kept_with_clear_error
     let (pending, processed, failed) = s.capture_counts().unwrap();
     assert_eq!((pending, processed, failed), (1, 1, 2));
     // The corrupt image itself was stored (content-addressed) for whoever looks into it.
-    let stored = walk(&dir.path().join("images"));
+    let stored = walk(&dir.join("images"));
     assert_eq!(stored, 2, "the good photo and the corrupt one");
     // Retries back off: not due again at once, due after the backoff.
     let p3 = p.clone();
@@ -213,7 +223,13 @@ fn walk(dir: &std::path::Path) -> usize {
 #[test]
 fn illegal_transitions_are_refused_and_the_loop_is_audited() {
     let dir = tempfile::tempdir().unwrap();
-    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    for db in common::pg::engines(dir.path(), "illegal_transitions") {
+        illegal_transitions_on(&db);
+    }
+}
+
+fn illegal_transitions_on(db: &DbSpec) {
+    let s = EventStore::connect(db).unwrap();
     let t0 = 1_700_000_000_000_000;
     let e = s
         .report_manual(
@@ -313,14 +329,20 @@ fn illegal_transitions_are_refused_and_the_loop_is_audited() {
     assert_eq!(st.drone_share, 0.0);
     // Reopened after a restart: the same state (WAL, committed).
     drop(s);
-    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    let s = EventStore::connect(db).unwrap();
     assert_eq!(s.get(e.id).unwrap().state, EventState::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_outbox_keeps_every_message_while_the_platform_is_down() {
     let dir = tempfile::tempdir().unwrap();
-    let s = EventStore::open(&dir.path().join("g.db")).unwrap();
+    for db in common::pg::engines(dir.path(), "webhook_outbox") {
+        webhook_outbox_on(&db).await;
+    }
+}
+
+async fn webhook_outbox_on(db: &DbSpec) {
+    let s = EventStore::connect(db).unwrap();
     let t0 = now_us();
     let e = s
         .report_manual(Category::FireSmoke, 36.56, 103.68, None, "citizen", t0)
@@ -373,7 +395,7 @@ async fn the_webhook_outbox_keeps_every_message_while_the_platform_is_down() {
     let hook = Webhook::new(&format!("http://{up}/events"), Duration::from_secs(2));
     let later = t0 + 600_000_000;
     let d = tokio::task::spawn_blocking({
-        let s2 = EventStore::open(&dir.path().join("g.db")).unwrap();
+        let s2 = EventStore::connect(db).unwrap();
         move || {
             let first = hook.deliver_due(&s2, later).unwrap();
             let second = hook.deliver_due(&s2, later + 600_000_000).unwrap();

@@ -10,6 +10,31 @@ use common::patrol::{fly_square, score};
 async fn a_patrol_finds_geotags_and_files_the_seeded_issues_once_each() {
     // Short sorties spread over three vehicles, each with its own GPS error.
     let f = fly_square(180.0, 40, 3, 3, 40.0, 5.0).await;
+    files_the_seeded_issues_once_each(f);
+}
+
+/// The same patrol filed in PostgreSQL: the same events, found the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_the_same_patrol_files_the_same_issues() {
+    let Some(db) = common::pg::database("patrol_e2e") else {
+        return;
+    };
+    let f = common::patrol::fly_square_with(common::patrol::SquareRun {
+        half_m: 180.0,
+        issues: 40,
+        seed: 3,
+        vehicles: 3,
+        speed: 40.0,
+        battery_min: 5.0,
+        db: Some(db),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(f.store.engine(), gridpatrol::store::Engine::Postgres);
+    files_the_seeded_issues_once_each(f);
+}
+
+fn files_the_seeded_issues_once_each(f: common::patrol::Flown) {
     let photos: usize = f.report.vehicles.iter().map(|v| v.photos).sum();
     for v in &f.report.vehicles {
         assert!(v.error.is_none(), "{:?}", v.error);

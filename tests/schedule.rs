@@ -1,6 +1,8 @@
-//! The scheduler on a real SQLite store, its clock driven by the test: a simulated day's
+//! The scheduler on a real store (SQLite, and PostgreSQL where there is one), its clock driven by the test: a simulated day's
 //! firings land on the right instants; a restart skips or runs late what it missed and
 //! books nothing twice; bad definitions are refused with the patrol and field named.
+
+mod common;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use gridpatrol::schedule::scheduler::{from_us, us};
 use gridpatrol::schedule::{
     ManualClock, PatrolDef, RunBook, RunFilter, RunState, Scheduler, Trigger,
 };
+use gridpatrol::store::DbSpec;
 
 fn shanghai(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     chrono_tz::Asia::Shanghai
@@ -23,8 +26,8 @@ fn def(toml: &str) -> PatrolDef {
     PatrolDef::from_toml(toml, "test").unwrap()
 }
 
-fn book(path: &Path) -> RunBook {
-    RunBook::new(Arc::new(EventStore::open(path).unwrap()))
+fn book(db: &DbSpec) -> RunBook {
+    RunBook::new(Arc::new(EventStore::connect(db).unwrap()))
 }
 
 const WEEKDAYS: &str = r#"
@@ -66,11 +69,13 @@ impl Now for ManualClock {
 #[test]
 fn a_schedule_fires_at_the_right_instants_over_a_simulated_day() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::new(
-        book(&dir.path().join("gridpatrol.db")),
-        vec![def(WEEKDAYS), def(EVERY_90)],
-    )
-    .unwrap();
+    for db in common::pg::engines(dir.path(), "schedule_fires") {
+        a_schedule_fires_on(&db);
+    }
+}
+
+fn a_schedule_fires_on(db: &DbSpec) {
+    let s = Scheduler::new(book(db), vec![def(WEEKDAYS), def(EVERY_90)]).unwrap();
     let clock = ManualClock::new(shanghai(2026, 12, 4, 0, 0));
     // Friday 4 December 2026 (Shanghai) and the Saturday after, a blackout for every-90.
     s.tick(shanghai(2026, 12, 4, 0, 0)).unwrap();
@@ -126,8 +131,16 @@ fn a_schedule_fires_at_the_right_instants_over_a_simulated_day() {
 
 #[test]
 fn a_restart_skips_or_runs_late_what_it_missed_and_books_nothing_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("gridpatrol.db");
+    let (dir, dir2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let first = common::pg::engines(dir.path(), "restart_skips");
+    let second = common::pg::engines(dir2.path(), "restart_skips_2");
+    for (db, db2) in first.iter().zip(&second) {
+        a_restart_skips_on(db, db2);
+    }
+}
+
+/// `db` and `db2`: two empty databases of one engine.
+fn a_restart_skips_on(db: &DbSpec, db2: &DbSpec) {
     let late = r#"
 name = "late"
 [schedule]
@@ -142,12 +155,12 @@ cron = ["0 7 * * *"]
 "#;
     let defs = || vec![def(late), def(skip)];
     {
-        let s = Scheduler::new(book(&db), defs()).unwrap();
+        let s = Scheduler::new(book(db), defs()).unwrap();
         s.tick(shanghai(2026, 12, 4, 6, 0)).unwrap();
         s.tick(shanghai(2026, 12, 4, 6, 1)).unwrap();
         // The service goes down here (the store is dropped, as by a crash).
     }
-    let s = Scheduler::new(book(&db), defs()).unwrap();
+    let s = Scheduler::new(book(db), defs()).unwrap();
     let booked = s.tick(shanghai(2026, 12, 4, 9, 0)).unwrap();
     let find = |p: &str, h: u32| {
         booked
@@ -175,17 +188,15 @@ cron = ["0 7 * * *"]
     assert_eq!(booked.len(), 3);
     // Another restart at the same instant books nothing again.
     drop(s);
-    let s = Scheduler::new(book(&db), defs()).unwrap();
+    let s = Scheduler::new(book(db), defs()).unwrap();
     assert!(s.tick(shanghai(2026, 12, 4, 9, 0)).unwrap().is_empty());
     assert_eq!(s.book().list(&RunFilter::default()).unwrap().len(), 3);
     // Too late for `late` too: 8:00 missed by more than 90 min is skipped.
-    let dir2 = tempfile::tempdir().unwrap();
-    let db2 = dir2.path().join("gridpatrol.db");
-    Scheduler::new(book(&db2), defs())
+    Scheduler::new(book(db2), defs())
         .unwrap()
         .tick(shanghai(2026, 12, 4, 6, 0))
         .unwrap();
-    let s = Scheduler::new(book(&db2), defs()).unwrap();
+    let s = Scheduler::new(book(db2), defs()).unwrap();
     let booked = s.tick(shanghai(2026, 12, 4, 11, 0)).unwrap();
     assert!(
         booked.iter().all(|r| r.state == RunState::Skipped),
@@ -196,7 +207,13 @@ cron = ["0 7 * * *"]
 #[test]
 fn run_states_change_only_as_allowed_and_leases_keep_one_run_per_vehicle() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Scheduler::new(book(&dir.path().join("gridpatrol.db")), vec![def(WEEKDAYS)]).unwrap();
+    for db in common::pg::engines(dir.path(), "run_states") {
+        run_states_on(&db);
+    }
+}
+
+fn run_states_on(db: &DbSpec) {
+    let s = Scheduler::new(book(db), vec![def(WEEKDAYS)]).unwrap();
     let now = shanghai(2026, 12, 4, 10, 0);
     let a = s.start_now("weekdays", "赵艳", now).unwrap().unwrap();
     assert_eq!(a.reason, "started by 赵艳");

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use gridpatrol::detect::Category;
 use gridpatrol::events::{now_us, Action, EventState, EventStore, GridEvent};
 use gridpatrol::grid::Datum;
+use gridpatrol::store::DbSpec;
 
 #[derive(Subcommand)]
 pub enum EventsOp {
@@ -158,15 +159,17 @@ fn act(store: &EventStore, who: &Who, action: Action) -> Result<()> {
     Ok(())
 }
 
-pub fn events_cmd(data: &Path, op: EventsOp) -> Result<()> {
-    let db = data.join("gridpatrol.db");
-    if !db.exists() {
-        anyhow::bail!(
-            "no event database at {} (run a patrol first, or give --data DIR)",
-            db.display()
-        );
+pub fn events_cmd(data: &Path, db: Option<DbSpec>, op: EventsOp) -> Result<()> {
+    let db = db.unwrap_or_else(|| DbSpec::in_dir(data));
+    if let DbSpec::Sqlite(path) = &db {
+        if !path.exists() {
+            anyhow::bail!(
+                "no event database at {} (run a patrol first, or give --data DIR or --db)",
+                path.display()
+            );
+        }
     }
-    let store = EventStore::open(&db).with_context(|| format!("opening {}", db.display()))?;
+    let store = EventStore::connect(&db).with_context(|| format!("opening {db}"))?;
     let now = now_us();
     match op {
         EventsOp::List {

@@ -30,6 +30,10 @@ pub struct FlyArgs {
     /// Data directory: gridpatrol.db, images/, runs/.
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// The database: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE (default: the
+    /// SQLite database in --data).
+    #[arg(long)]
+    db: Option<gridpatrol::store::DbSpec>,
     /// How many vehicles to fly (sortie i goes to vehicle i mod N).
     #[arg(long, default_value_t = 1)]
     vehicles: usize,
@@ -114,6 +118,7 @@ struct RunOptions {
     sortie_timeout: Duration,
     rerun: Option<PathBuf>,
     webhook: Option<String>,
+    db: gridpatrol::store::DbSpec,
 }
 
 pub(crate) fn detector(spec: &str) -> Result<Arc<dyn Detector>> {
@@ -199,6 +204,7 @@ const ANCHOR_MAX_M: f64 = 100.0;
 
 pub async fn fly(args: FlyArgs) -> Result<()> {
     let data = DataDir(args.data.clone());
+    let db = args.db.clone().unwrap_or_else(|| data.db_spec());
     let (mut map, opts) = plan_inputs(&args.plan)?;
     let fleet = open(&args.conn).await?;
     let mut vehicles = fleet
@@ -223,7 +229,7 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
     // or crashed): carry on that run as it was planned.
     let mut resumed: Option<Vec<SortieJob>> = None;
     if vehicles.iter().any(|v| v.telemetry().armed) {
-        let store = gridpatrol::events::EventStore::open(&data.db())?;
+        let store = gridpatrol::events::EventStore::connect(&db)?;
         for v in vehicles.iter().filter(|v| v.telemetry().armed) {
             let Ok(flying) = v.download(gridpatrol::vehicle::MissionType::Mission).await else {
                 continue;
@@ -313,14 +319,14 @@ pub async fn fly(args: FlyArgs) -> Result<()> {
             sortie_timeout: Duration::from_secs(3 * 3600),
             rerun: args.rerun.clone(),
             webhook: args.webhook.clone(),
+            db: db.clone(),
         },
     )
     .await?;
     print!("{report}");
     println!(
-        "report: {}; events: {}",
+        "report: {}; events: {db}",
         save_report(&data, &report)?.display(),
-        data.db().display()
     );
     if report.vehicles.iter().any(|v| v.error.is_some()) {
         bail!("the patrol did not finish on every vehicle");
@@ -342,7 +348,7 @@ async fn patrol(
     let obs = recorder
         .clone()
         .map(|r| r as Arc<dyn gridpatrol::patrol::observe::RunObserver>);
-    let mut pipeline = Pipeline::open(data, camera, Arc::new(map), opts.detector)?;
+    let mut pipeline = Pipeline::open_in(data, &opts.db, camera, Arc::new(map), opts.detector)?;
     pipeline.thresholds = opts.thresholds;
     pipeline.observer = obs.clone();
     pipeline.fleet = Some(fleet.clone());
@@ -380,7 +386,7 @@ async fn patrol(
         "run {run_id}: {} sortie(s) on {} vehicle(s); events in {}",
         jobs.len(),
         vehicles.len(),
-        data.db().display()
+        opts.db
     );
     let wake = Arc::new(tokio::sync::Notify::new());
     let captures = gridpatrol::patrol::CaptureRecorder::start(
@@ -609,6 +615,7 @@ pub async fn demo(args: DemoArgs) -> Result<()> {
             sortie_timeout: Duration::from_secs(600),
             rerun: args.rerun.clone(),
             webhook: args.webhook.clone(),
+            db: data.db_spec(),
         },
     )
     .await?;

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Data directory: gridpatrol.db, images/.
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// The database: sqlite:PATH or postgres://USER@HOST:PORT/DATABASE, shared by several
+    /// `serve` processes (default: the SQLite database in --data).
+    #[arg(long)]
+    db: Option<gridpatrol::store::DbSpec>,
     /// Where the HTTP API listens (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -149,7 +153,14 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         Camera::find(&args.camera)?
     };
     let fleet = Fleet::new(hub.clone(), FleetConfig::default());
-    let mut pipeline = Pipeline::open(&data, &camera, Arc::new(map), detector(&args.detector)?)?;
+    let db = args.db.clone().unwrap_or_else(|| data.db_spec());
+    let mut pipeline = Pipeline::open_in(
+        &data,
+        &db,
+        &camera,
+        Arc::new(map),
+        detector(&args.detector)?,
+    )?;
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
     let book = RunBook::new(pipeline.store.clone());

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use gridpatrol::api::auth::{create_token, list_tokens, revoke_token, Role};
 use gridpatrol::events::{now_us, store::EventStore};
 use gridpatrol::patrol::pipeline::DataDir;
+use gridpatrol::store::DbSpec;
 
 #[derive(Subcommand)]
 pub enum TokenOp {
@@ -33,8 +34,9 @@ pub enum TokenOp {
     Revoke { id: i64 },
 }
 
-pub fn token_cmd(data: &Path, op: TokenOp) -> Result<()> {
-    let store = EventStore::open(&DataDir(data.to_path_buf()).db())?;
+pub fn token_cmd(data: &Path, db: Option<DbSpec>, op: TokenOp) -> Result<()> {
+    let db = db.unwrap_or_else(|| DataDir(data.to_path_buf()).db_spec());
+    let store = EventStore::connect(&db)?;
     match op {
         TokenOp::Create {
             role,

@@ -380,6 +380,10 @@ impl DataDir {
     pub fn db(&self) -> std::path::PathBuf {
         self.0.join("gridpatrol.db")
     }
+    /// The SQLite database in this directory, the default store.
+    pub fn db_spec(&self) -> crate::store::DbSpec {
+        crate::store::DbSpec::Sqlite(self.db())
+    }
     pub fn images(&self) -> std::path::PathBuf {
         self.0.join("images")
     }
@@ -397,7 +401,19 @@ impl Pipeline {
         map: Arc<GridMap>,
         detector: Arc<dyn Detector>,
     ) -> Result<Self, StoreError> {
-        let store = Arc::new(EventStore::open(&data.db())?);
+        Self::open_in(data, &data.db_spec(), camera, map, detector)
+    }
+
+    /// The same, with the store in database `db` (SQLite or PostgreSQL) and the images in
+    /// the data directory.
+    pub fn open_in(
+        data: &DataDir,
+        db: &crate::store::DbSpec,
+        camera: &crate::plan::Camera,
+        map: Arc<GridMap>,
+        detector: Arc<dyn Detector>,
+    ) -> Result<Self, StoreError> {
+        let store = Arc::new(EventStore::connect(db)?);
         let images = ImageStore::open(&data.images())
             .map_err(|e| StoreError::Invalid(format!("{}: {e}", data.images().display())))?;
         Ok(Self {

@@ -23,8 +23,19 @@ const WRITE_LOCK: i64 = 0x6770_0001;
 const MIGRATE_LOCK: i64 = 0x6770_0002;
 
 pub(super) struct Postgres {
-    rt: tokio::runtime::Runtime,
+    /// Always Some but in `drop`.
+    rt: Option<tokio::runtime::Runtime>,
     pool: Pool,
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Without waiting: the store may be dropped on another runtime's thread, where a
+        // blocking shutdown panics.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl ToSql for Value {
@@ -202,7 +213,7 @@ impl Postgres {
                 .build()
                 .map_err(|e| DbError::Pool(e.to_string()))?
         };
-        let pg = Self { rt, pool };
+        let pg = Self { rt: Some(rt), pool };
         pg.migrate(migrations)?;
         Ok(pg)
     }
@@ -211,7 +222,7 @@ impl Postgres {
     /// connections it opens and the timers it sets are driven there. It works on a thread
     /// of another runtime too (it blocks it, as a SQLite call does).
     fn run<F: Future>(&self, f: F) -> F::Output {
-        let _in = self.rt.enter();
+        let _in = self.rt.as_ref().map(|rt| rt.enter());
         futures_executor::block_on(f)
     }
 

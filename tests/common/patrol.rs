@@ -101,6 +101,8 @@ pub struct SquareRun {
     pub dock_charge_pct_per_min: f64,
     /// The camera model the product plans and geotags with.
     pub camera: &'static str,
+    /// The store (default: SQLite in the run's data directory).
+    pub db: Option<gridpatrol::store::DbSpec>,
 }
 
 impl Default for SquareRun {
@@ -120,6 +122,7 @@ impl Default for SquareRun {
             fleet: FleetConfig::default(),
             dock_charge_pct_per_min: 0.0,
             camera: "sim",
+            db: None,
         }
     }
 }
@@ -140,6 +143,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         fleet: fleet_cfg,
         dock_charge_pct_per_min,
         camera,
+        db,
     } = run;
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir(dir.path().to_path_buf());
@@ -191,7 +195,8 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         .wait_vehicles(vehicles, Duration::from_secs(10))
         .await
         .unwrap();
-    let mut pipeline = Pipeline::open(&data, &camera, Arc::new(map), detector).unwrap();
+    let db = db.unwrap_or_else(|| data.db_spec());
+    let mut pipeline = Pipeline::open_in(&data, &db, &camera, Arc::new(map), detector).unwrap();
     pipeline.observer = observer.clone();
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);
