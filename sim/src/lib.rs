@@ -107,6 +107,10 @@ pub struct SimConfig {
     pub mftp_urls: bool,
     /// Standard deviation of the attitude error reported with each photo, degrees.
     pub attitude_noise_deg: f64,
+    /// More ground stations, each on a GCS link of its own (after the API link), as PX4
+    /// gives each GCS a MAVLink instance of its own: several controllers hear every
+    /// vehicle and may command it.
+    pub more_gcs: Vec<SocketAddr>,
 }
 
 impl Default for SimConfig {
@@ -136,6 +140,7 @@ impl Default for SimConfig {
             companion_detections: false,
             mftp_urls: false,
             attitude_noise_deg: 0.5,
+            more_gcs: Vec::new(),
         }
     }
 }
@@ -152,7 +157,25 @@ pub struct SimHandle {
     pub local_addr: SocketAddr,
     /// The API-link socket, if opened.
     pub api_addr: Option<SocketAddr>,
+    /// What each link told this vehicle to do, in order.
+    pub commands: Arc<std::sync::Mutex<Vec<CommandRecord>>>,
     task: JoinHandle<()>,
+}
+
+/// A message that commands a vehicle (arms it, changes its mode, uploads or starts a
+/// mission, moves it), as the simulator received it. Requests for information are not
+/// recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandRecord {
+    /// Simulated seconds.
+    pub t: f64,
+    /// The link it came on: 0 the GCS link, then the API link if opened, then
+    /// [`SimConfig::more_gcs`] in order.
+    pub link: usize,
+    /// The sender's MAVLink system id.
+    pub from: u8,
+    /// The message, or the command's name.
+    pub what: String,
 }
 
 impl Drop for Sim {
@@ -203,7 +226,7 @@ impl Sim {
                 .map_err(|e| bind_error(e, i + 1, "GCS", at))?;
             let local_addr = gcs_sock.local_addr()?;
             let mut links = vec![Link {
-                sock: gcs_sock,
+                sock: Arc::new(gcs_sock),
                 peer: cfg.gcs,
             }];
             if let Some((local, remote)) = cfg.api_link {
@@ -214,11 +237,24 @@ impl Sim {
                     .await
                     .map_err(|e| bind_error(e, i + 1, "API", at))?;
                 links.push(Link {
-                    sock,
+                    sock: Arc::new(sock),
                     peer: SocketAddr::new(cfg.gcs.ip(), remote + i as u16),
                 });
             }
-            let api_addr = links.get(1).and_then(|l| l.sock.local_addr().ok());
+            let api_addr = cfg
+                .api_link
+                .and_then(|_| links.get(1))
+                .and_then(|l| l.sock.local_addr().ok());
+            let first_more = links.len();
+            for &gcs in &cfg.more_gcs {
+                let sock = UdpSocket::bind(SocketAddr::new(cfg.bind_ip, 0))
+                    .await
+                    .map_err(|e| bind_error(e, i + 1, "GCS", gcs))?;
+                links.push(Link {
+                    sock: Arc::new(sock),
+                    peer: gcs,
+                });
+            }
             let sysid = (1 + i) as u8;
             // Fleet members stand 5 m apart east of the first home.
             let home = (
@@ -235,7 +271,7 @@ impl Sim {
             v.gps_noise = cfg.gps_noise;
             v.streams = (0..links.len())
                 .map(|l| {
-                    let mode = if l == 0 {
+                    let mode = if l == 0 || l >= first_more {
                         streams::LinkMode::Normal
                     } else {
                         streams::LinkMode::Onboard
@@ -254,7 +290,9 @@ impl Sim {
                 battery_low_after_airborne_s: faults.battery_low_after_airborne_s,
             };
             let key = pick(&cfg.signing, i);
+            let commands = Arc::new(std::sync::Mutex::new(Vec::new()));
             let runner = Runner {
+                commands: commands.clone(),
                 v,
                 links,
                 speed: cfg.speed,
@@ -275,6 +313,7 @@ impl Sim {
                 sysid,
                 local_addr,
                 api_addr,
+                commands,
                 task,
             });
         }
@@ -292,7 +331,7 @@ impl Sim {
 }
 
 struct Link {
-    sock: UdpSocket,
+    sock: Arc<UdpSocket>,
     /// Where this link sends: the configured remote until someone talks to us.
     peer: SocketAddr,
 }
@@ -320,6 +359,49 @@ struct Runner {
     /// MAVLink FTP on the camera component, serving this vehicle's photos.
     ftp: Option<ftp::FtpServer>,
     autopilot_ftp: ftp::FtpServer,
+    commands: Arc<std::sync::Mutex<Vec<CommandRecord>>>,
+}
+
+/// The reader tasks of a vehicle's links, stopped with it.
+struct Readers(Vec<JoinHandle<()>>);
+
+impl Drop for Readers {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            r.abort();
+        }
+    }
+}
+
+/// What `msg` commands, if it commands the vehicle rather than asks it something.
+// Older ground stations still send the superseded forms.
+#[allow(deprecated)]
+fn commanding(msg: &MavMessage) -> Option<String> {
+    use mavlink::dialects::common::MavCmd;
+    let asks = |c: MavCmd| {
+        matches!(
+            c,
+            MavCmd::MAV_CMD_REQUEST_MESSAGE
+                | MavCmd::MAV_CMD_SET_MESSAGE_INTERVAL
+                | MavCmd::MAV_CMD_REQUEST_CAMERA_INFORMATION
+                | MavCmd::MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES
+                | MavCmd::MAV_CMD_REQUEST_PROTOCOL_VERSION
+        )
+    };
+    match msg {
+        // Arming shows its direction: "MAV_CMD_COMPONENT_ARM_DISARM 1" arms.
+        MavMessage::COMMAND_LONG(c) if c.command == MavCmd::MAV_CMD_COMPONENT_ARM_DISARM => {
+            Some(format!("{:?} {}", c.command, c.param1 as i32))
+        }
+        MavMessage::COMMAND_LONG(c) if !asks(c.command) => Some(format!("{:?}", c.command)),
+        MavMessage::COMMAND_INT(c) if !asks(c.command) => Some(format!("{:?}", c.command)),
+        MavMessage::SET_MODE(_) => Some("SET_MODE".into()),
+        MavMessage::MISSION_COUNT(_) => Some("MISSION_COUNT".into()),
+        MavMessage::MISSION_CLEAR_ALL(_) => Some("MISSION_CLEAR_ALL".into()),
+        MavMessage::MISSION_SET_CURRENT(_) => Some("MISSION_SET_CURRENT".into()),
+        MavMessage::PARAM_SET(_) => Some("PARAM_SET".into()),
+        _ => None,
+    }
 }
 
 impl Runner {
@@ -330,25 +412,34 @@ impl Runner {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut commands_dropped = 0u32;
         let mut delayed: Vec<Delayed> = Vec::new();
-        let mut buf0 = vec![0u8; 4096];
-        let mut buf1 = vec![0u8; 4096];
         let (photo_tx, mut photo_rx) = tokio::sync::mpsc::channel::<MavMessage>(256);
+        // One reader per link: any number of ground stations.
+        let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<(usize, Vec<u8>, SocketAddr)>(256);
+        let _readers = Readers(
+            self.links
+                .iter()
+                .enumerate()
+                .map(|(l, link)| {
+                    let (sock, tx) = (link.sock.clone(), in_tx.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 4096];
+                        while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                            if tx.send((l, buf[..n].to_vec(), from)).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                })
+                .collect(),
+        );
         loop {
             let next_due = delayed.iter().map(|d| d.due).min();
             let mut received: Vec<(usize, Vec<u8>)> = Vec::new();
             let mut outgoing: Vec<(u8, usize, MavMessage)> = Vec::new();
             tokio::select! {
-                r = self.links[0].sock.recv_from(&mut buf0) => {
-                    if let Ok((n, from)) = r {
-                        self.links[0].peer = from;
-                        received.push((0, buf0[..n].to_vec()));
-                    }
-                }
-                r = recv_opt(self.links.get(1), &mut buf1) => {
-                    if let Some((n, from)) = r {
-                        self.links[1].peer = from;
-                        received.push((1, buf1[..n].to_vec()));
-                    }
+                Some((l, bytes, from)) = in_rx.recv() => {
+                    self.links[l].peer = from;
+                    received.push((l, bytes));
                 }
                 _ = tick.tick() => {
                     // Fixed steps: simulated time advances in STEP_S increments only.
@@ -449,6 +540,17 @@ impl Runner {
                         continue;
                     }
                     self.v.inbound = (d.link, h.system_id as u8, h.component_id);
+                    if let Some(what) = commanding(&msg) {
+                        self.commands
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(CommandRecord {
+                                t: sim_t,
+                                link: d.link,
+                                from: h.system_id as u8,
+                                what,
+                            });
+                    }
                     tracing::trace!(link = d.link, from = h.system_id, "{msg:?}");
                     for reply in self.v.handle(&msg, sim_t) {
                         outgoing.push((1, 1 + d.link, reply));
@@ -559,13 +661,6 @@ impl Runner {
             Some(m) => vec![(1, ack(MavResult::MAV_RESULT_ACCEPTED)), (100, m.clone())],
             None => vec![(1, ack(MavResult::MAV_RESULT_FAILED))],
         })
-    }
-}
-
-async fn recv_opt(link: Option<&Link>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-    match link {
-        Some(l) => l.sock.recv_from(buf).await.ok(),
-        None => std::future::pending().await,
     }
 }
 

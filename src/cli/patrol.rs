@@ -415,6 +415,7 @@ async fn patrol(
     let hook = opts.webhook.as_ref().map(|url| {
         tokio::spawn(Webhook::new(url, Duration::from_secs(10)).run(
             pipeline.store.clone(),
+            pipeline.holder.clone(),
             Duration::from_secs(1),
             hook_rx,
         ))
@@ -423,12 +424,14 @@ async fn patrol(
     let report = run_patrol(vehicles, jobs, ctx, pipeline).await;
     if let (Some(h), Some(url)) = (hook, &opts.webhook) {
         let hook = Webhook::new(url, Duration::from_secs(10));
-        let s = store.clone();
-        let last =
-            tokio::task::spawn_blocking(move || hook.deliver_due(&s, gridpatrol::events::now_us()))
-                .await
-                .ok()
-                .and_then(|r| r.ok());
+        let (s, holder) = (store.clone(), gridpatrol::store::default_holder());
+        let last = tokio::task::spawn_blocking(move || {
+            hook.deliver_held(&s, &holder, gridpatrol::events::now_us())
+        })
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .flatten();
         let _ = hook_stop.send(true);
         let _ = h.await;
         let waiting = store

@@ -95,6 +95,19 @@ pub struct ServeArgs {
     /// Alerts of this priority and above take a vehicle off a routine patrol.
     #[arg(long, value_enum, default_value = "urgent")]
     alert_preempt_at: gridpatrol::alert::Priority,
+    /// This controller's name in vehicle leases, run claims and capture claims; unique
+    /// among the controllers sharing a database (default: the host name, so that a
+    /// controller restarted on its machine takes back its runs at once).
+    #[arg(long)]
+    controller: Option<String>,
+    /// How long a controller's vehicle lease lasts unless renewed (every second while it
+    /// flies), seconds: another controller takes over a dead one's runs after this.
+    #[arg(long, default_value_t = 60.0)]
+    lease_ttl: f64,
+    /// POST new and changed events to this grid platform URL (with Idempotency-Key); one
+    /// controller drains the outbox at a time.
+    #[arg(long)]
+    webhook: Option<String>,
 }
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
@@ -162,6 +175,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         detector(&args.detector)?,
     )?;
     pipeline.fleet = Some(fleet.clone());
+    let holder = args
+        .controller
+        .clone()
+        .unwrap_or_else(gridpatrol::store::default_holder);
+    pipeline.holder = holder.clone();
+    tracing::info!("controller {holder} on {db}");
     let pipeline = Arc::new(pipeline);
     let book = RunBook::new(pipeline.store.clone());
     // Patrols made through the API are kept in the store; they win over a file's of the
@@ -185,6 +204,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         fleet,
         pipeline,
         ServiceConfig {
+            holder: holder.clone(),
+            lease_ttl: Duration::from_secs_f64(args.lease_ttl.clamp(2.0, 3600.0)),
             on_stop: args.on_stop,
             alert: gridpatrol::alert::dispatch::AlertConfig {
                 alt_m: args.alert_alt,
@@ -200,6 +221,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         },
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(url) = &args.webhook {
+        tokio::spawn(
+            gridpatrol::events::webhook::Webhook::new(url, Duration::from_secs(10)).run(
+                service.book().store().clone(),
+                holder.clone(),
+                Duration::from_secs(1),
+                stop_rx.clone(),
+            ),
+        );
+    }
     let worker = tokio::spawn(service.clone().run(stop_rx));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

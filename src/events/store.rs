@@ -181,6 +181,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX patrol_changes_name ON patrol_changes (name);",
     // 12: alerts, and the events their flights found (src/alert).
     crate::alert::MIGRATION,
+    // 13: several controllers on one database: a capture claimed by one controller's
+    // worker until a time, and duties held by one controller at a time (the outbox).
+    "ALTER TABLE captures ADD COLUMN claimed_by TEXT;
+    ALTER TABLE captures ADD COLUMN claimed_until_us INTEGER;
+    CREATE TABLE holds (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_us INTEGER NOT NULL
+    );",
 ];
 
 /// One point of a run's trajectory.
@@ -600,6 +609,36 @@ fn fold_duplicate(
     Ok(None)
 }
 
+const PENDING_COLUMNS: &str =
+    "id, run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, image_sha, attempts";
+
+fn pending_from_row(r: &Row) -> crate::store::Result<PendingCapture> {
+    let q: String = r.get(9)?;
+    Ok(PendingCapture {
+        id: r.get(0)?,
+        run: r.get(1)?,
+        capture: Capture {
+            sysid: r.get(2)?,
+            index: r.get(3)?,
+            time_utc_us: r.get::<i64>(4)? as u64,
+            lat: r.get(5)?,
+            lon: r.get(6)?,
+            alt_msl: r.get(7)?,
+            alt_rel: r.get(8)?,
+            q: serde_json::from_str(&q).unwrap_or([f64::NAN; 4]),
+            file_url: r.get(10)?,
+        },
+        image_sha: r.get(11)?,
+        attempts: r.get(12)?,
+    })
+}
+
+/// Holds (`holds`): a named duty one controller does at a time, such as draining the
+/// outbox, held until `expires_us` and renewed by its holder.
+const HOLD: &str = "INSERT INTO holds (name, holder, expires_us) VALUES (?1, ?2, ?3)
+     ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us
+     WHERE holds.holder = excluded.holder OR holds.expires_us <= ?4";
+
 impl EventStore {
     /// Opens (creating and migrating) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -675,42 +714,46 @@ impl EventStore {
 
     /// Captures not yet filed whose next attempt is due, oldest first.
     pub fn due_captures(&self, now: i64, limit: usize) -> Result<Vec<PendingCapture>> {
-        self.due_captures_part(now, limit, 0, 1)
+        Ok(self.db.read(|tx| {
+            tx.query_map(
+                &format!(
+                    "SELECT {PENDING_COLUMNS} FROM captures WHERE state = 'pending' AND next_try_us <= ?1
+                     ORDER BY id LIMIT ?2"
+                ),
+                args![now, limit as i64],
+                pending_from_row,
+            )
+        })?)
     }
 
-    /// The due captures whose id is `part` modulo `parts`: one share for each of several
-    /// workers, so no capture is handed to two at once.
-    pub fn due_captures_part(
+    /// Claims for `holder`, until `until_us`, up to `limit` due captures whose id is
+    /// `part` modulo `parts` (one share for each of a controller's workers), oldest first.
+    /// Those another holder has claimed are skipped until its claim lapses, so two
+    /// controllers never fetch and detect the same photo; a holder's own claims (left by
+    /// a crash) are taken again at once.
+    pub fn claim_captures(
         &self,
+        holder: &str,
         now: i64,
+        until_us: i64,
         limit: usize,
         part: u32,
         parts: u32,
     ) -> Result<Vec<PendingCapture>> {
-        let rows = self.db.read(|tx| tx.query_map(
-            "SELECT id, run, sysid, idx, time_utc_us, lat, lon, alt_msl, alt_rel, q, file_url, image_sha, attempts
-             FROM captures WHERE state = 'pending' AND next_try_us <= ?1 AND id % ?3 = ?4
-             ORDER BY id LIMIT ?2",
-            args![now, limit as i64, parts.max(1), part], |r| {
-            let q: String = r.get(9)?;
-            Ok(PendingCapture {
-                id: r.get(0)?,
-                run: r.get(1)?,
-                capture: Capture {
-                    sysid: r.get(2)?,
-                    index: r.get(3)?,
-                    time_utc_us: r.get::<i64>(4)? as u64,
-                    lat: r.get(5)?,
-                    lon: r.get(6)?,
-                    alt_msl: r.get(7)?,
-                    alt_rel: r.get(8)?,
-                    q: serde_json::from_str(&q).unwrap_or([f64::NAN; 4]),
-                    file_url: r.get(10)?,
-                },
-                image_sha: r.get(11)?,
-                attempts: r.get(12)?,
-            })
-        }))?;
+        let mut rows = self.db.transaction(|tx| {
+            tx.query_map(
+                &format!(
+                    "UPDATE captures SET claimed_by = ?5, claimed_until_us = ?6 WHERE id IN (
+                       SELECT id FROM captures WHERE state = 'pending' AND next_try_us <= ?1 AND id % ?3 = ?4
+                       AND (claimed_until_us IS NULL OR claimed_until_us <= ?1 OR claimed_by = ?5)
+                       ORDER BY id LIMIT ?2)
+                     RETURNING {PENDING_COLUMNS}"
+                ),
+                args![now, limit as i64, parts.max(1), part, holder, until_us],
+                pending_from_row,
+            )
+        })?;
+        rows.sort_by_key(|p| p.id);
         Ok(rows)
     }
 
@@ -747,7 +790,8 @@ impl EventStore {
             };
             tx.execute(
                 "UPDATE captures SET attempts = attempts + 1, last_error = ?2, next_try_us = ?3,
-                 state = CASE WHEN ?4 = 1 THEN 'failed' ELSE state END WHERE id = ?1",
+                 state = CASE WHEN ?4 = 1 THEN 'failed' ELSE state END,
+                 claimed_by = NULL, claimed_until_us = NULL WHERE id = ?1",
                 args![id, error, now + delay_us, give_up],
             )?;
             Ok(())
@@ -1149,6 +1193,17 @@ impl EventStore {
             });
         }
         Ok(s)
+    }
+
+    /// Takes or renews duty `name` for `holder` until `until_us`: true when `holder` has
+    /// it (it was free, lapsed, or already `holder`'s), false when another holds it.
+    pub fn hold(&self, name: &str, holder: &str, now: i64, until_us: i64) -> Result<bool> {
+        Ok(self.db.transaction(|tx| {
+            tx.execute(HOLD, args![name, holder, until_us, now])?;
+            let h: String =
+                tx.query_value("SELECT holder FROM holds WHERE name = ?1", args![name])?;
+            Ok::<_, DbError>(h == holder)
+        })?)
     }
 
     /// Outbox messages due for delivery, oldest first, stopping at the first not yet due.

@@ -13,6 +13,12 @@ pub fn backoff_us(attempts: i64) -> i64 {
     (1_000_000i64 << attempts.clamp(0, 9)).min(300_000_000)
 }
 
+/// The duty of draining the outbox ([`EventStore::hold`]).
+const OUTBOX: &str = "outbox";
+/// How long a controller's hold on the outbox outlives its last pass, µs: another
+/// controller takes over the outbox this long after the holder dies.
+const HOLD_US: i64 = 30_000_000;
+
 pub struct Webhook {
     url: String,
     agent: ureq::Agent,
@@ -62,18 +68,39 @@ impl Webhook {
         Ok(d)
     }
 
-    /// Delivers until `stop` turns true, polling every `every`.
+    /// Delivers what is due if `holder` holds the outbox (taking it if it is free or its
+    /// holder's hold lapsed): one controller drains it at a time, so each message is
+    /// posted by one, in order. None when another controller holds it. Blocking.
+    pub fn deliver_held(
+        &self,
+        store: &EventStore,
+        holder: &str,
+        now: i64,
+    ) -> Result<Option<Delivery>, StoreError> {
+        if !store.hold(OUTBOX, holder, now, now + HOLD_US)? {
+            return Ok(None);
+        }
+        self.deliver_due(store, now).map(Some)
+    }
+
+    /// Delivers as `holder` ([`Webhook::deliver_held`]) until `stop` turns true, polling
+    /// every `every`.
     pub async fn run(
         self,
         store: Arc<EventStore>,
+        holder: String,
         every: Duration,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
         let hook = Arc::new(self);
+        let holder = Arc::new(holder);
         loop {
-            let (h, s) = (hook.clone(), store.clone());
-            let res = tokio::task::spawn_blocking(move || h.deliver_due(&s, super::now_us())).await;
-            if let Ok(Ok(d)) = &res {
+            let (h, s, who) = (hook.clone(), store.clone(), holder.clone());
+            let res = tokio::task::spawn_blocking(move || {
+                h.deliver_held(&s, &who, super::now_us())
+            })
+            .await;
+            if let Ok(Ok(Some(d))) = &res {
                 if let Some(e) = &d.last_error {
                     tracing::warn!("webhook: {e}; will retry");
                 }

@@ -35,7 +35,13 @@ pub struct Pipeline {
     pub observer: Option<Arc<dyn super::observe::RunObserver>>,
     /// The vehicles, for images served by MAVLink FTP (`mftp://` URLs).
     pub fleet: Option<crate::vehicle::Fleet>,
+    /// This controller's name on the captures its workers claim.
+    pub holder: String,
 }
+
+/// How long a worker's claim on a batch of captures lasts, µs: a controller that dies
+/// leaves its batch to the others after this.
+const CLAIM_US: i64 = 60_000_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -262,7 +268,14 @@ impl Pipeline {
     pub fn drain_part(&self, now: i64, part: u32, parts: u32) -> Result<PassSummary, StoreError> {
         let mut s = PassSummary::default();
         loop {
-            let due = self.store.due_captures_part(now, 64, part, parts)?;
+            let due = self.store.claim_captures(
+                &self.holder,
+                now,
+                crate::events::now_us().max(now) + CLAIM_US,
+                16,
+                part,
+                parts,
+            )?;
             if due.is_empty() {
                 return Ok(s);
             }
@@ -429,6 +442,7 @@ impl Pipeline {
             policy: MergePolicy::default(),
             observer: None,
             fleet: None,
+            holder: crate::store::default_holder(),
         })
     }
 }

@@ -423,7 +423,8 @@ impl RunBook {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             if let Some((other, h, exp)) = held {
-                if other != run && exp > now_us {
+                // Another run, or this run under another controller (which took it over).
+                if (other != run || h != holder) && exp > now_us {
                     return Err(RunError::Leased {
                         sysid,
                         run: other,
@@ -438,6 +439,117 @@ impl RunBook {
                 args![sysid, run, holder, expires_us],
             )?;
             Ok(())
+        })
+    }
+
+    /// Takes run `id` off the queue for `holder` to fly on vehicle `sysid`, in one
+    /// transaction: it must still be in state `from` (as this controller last read it)
+    /// and the vehicle free (or leased to this run by this holder, or lapsed). It is
+    /// leased until `expires_us` and moved to preparing with `reason`. None when another
+    /// controller got there first. Every write runs alone, on either engine, so two
+    /// controllers can never both take one run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn claim(
+        &self,
+        id: i64,
+        from: RunState,
+        sysid: u8,
+        holder: &str,
+        reason: &str,
+        now_us: i64,
+        expires_us: i64,
+    ) -> Result<Option<Run>> {
+        self.store.transaction(|tx| {
+            let run = get_run(tx, id)?;
+            if run.state != from || !run.state.can_go(RunState::Preparing) {
+                return Ok(None);
+            }
+            let held: Option<(i64, String, i64)> = tx.query_opt(
+                "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
+                args![sysid],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            if held.is_some_and(|(r, h, exp)| (r != id || h != holder) && exp > now_us) {
+                return Ok(None);
+            }
+            tx.execute(
+                "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
+                args![sysid, id, holder, expires_us],
+            )?;
+            tx.execute(
+                "UPDATE runs SET state = ?2, reason = ?3, sysid = ?4, updated_us = ?5 WHERE id = ?1",
+                args![id, RunState::Preparing.as_str(), reason, sysid, now_us],
+            )?;
+            tx.execute(
+                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![id, now_us, run.state.as_str(), RunState::Preparing.as_str(), reason],
+            )?;
+            get_run(tx, id).map(Some)
+        })
+    }
+
+    /// Puts run `id` back in the queue if it is preparing or executing and nobody flies
+    /// it: its lease lapsed (its controller died or lost the database) or is gone, or it is
+    /// `holder`'s own from before a restart (`at_start`). An executing run pauses, so that
+    /// it resumes (re-attaching to its vehicle if that is still in the air); a preparing
+    /// one waits. Checked and changed in one transaction; the run, when it was put back.
+    pub fn take_back(
+        &self,
+        id: i64,
+        holder: &str,
+        at_start: bool,
+        now_us: i64,
+    ) -> Result<Option<Run>> {
+        self.store.transaction(|tx| {
+            let run = get_run(tx, id)?;
+            let to = match run.state {
+                RunState::Preparing => RunState::Waiting,
+                RunState::Executing => RunState::Paused,
+                _ => return Ok(None),
+            };
+            let lease: Option<(String, i64)> = tx.query_opt(
+                "SELECT holder, expires_us FROM leases WHERE run_id = ?1 ORDER BY expires_us DESC",
+                args![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let restarted = "the service restarted: re-attaching".to_string();
+            let reason = match lease {
+                Some((h, _)) if h == holder => {
+                    if !at_start {
+                        return Ok(None); // this controller is flying it
+                    }
+                    restarted
+                }
+                Some((_, exp)) if exp > now_us => return Ok(None),
+                Some((h, exp)) => format!(
+                    "{h} stopped renewing its lease {:.0} s ago: {holder} takes over, re-attaching",
+                    (now_us - exp) as f64 / 1e6
+                ),
+                None if at_start => restarted,
+                None => format!("nobody holds it: {holder} takes over"),
+            };
+            tx.execute("DELETE FROM leases WHERE run_id = ?1", args![id])?;
+            tx.execute(
+                "UPDATE runs SET state = ?2, reason = ?3, updated_us = ?4 WHERE id = ?1",
+                args![id, to.as_str(), reason, now_us],
+            )?;
+            tx.execute(
+                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                args![id, now_us, run.state.as_str(), to.as_str(), reason],
+            )?;
+            get_run(tx, id).map(Some)
+        })
+    }
+
+    /// Who holds run `id`'s lease, and until when (µs).
+    pub fn lease_of_run(&self, id: i64) -> Result<Option<(String, i64)>> {
+        self.store.read(|tx| {
+            Ok(tx.query_opt(
+                "SELECT holder, expires_us FROM leases WHERE run_id = ?1 ORDER BY expires_us DESC",
+                args![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
         })
     }
 

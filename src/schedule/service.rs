@@ -45,7 +45,7 @@ pub struct ServiceConfig {
 impl Default for ServiceConfig {
     fn default() -> Self {
         Self {
-            holder: format!("serve-{}", std::process::id()),
+            holder: crate::store::default_holder(),
             tick: Duration::from_secs(1),
             lease_ttl: Duration::from_secs(60),
             preflight_wait: Duration::from_secs(15),
@@ -162,7 +162,7 @@ impl Service {
             Duration::from_millis(500),
             pipe_rx,
         ));
-        self.reattach();
+        self.reattach(true);
         let mut tick = tokio::time::interval(self.cfg.tick);
         loop {
             tokio::select! {
@@ -190,10 +190,13 @@ impl Service {
         let _ = pipe.await;
     }
 
-    /// Runs this controller left preparing or executing when it stopped (or crashed) go
-    /// back to the queue: a vehicle still flying one of their sorties is re-attached by
-    /// `fly_vehicle` when the run is dispatched to it again.
-    fn reattach(&self) {
+    /// Runs left preparing or executing by a controller that is gone go back to the
+    /// queue: at start this controller's own (it stopped or crashed), and at any time
+    /// another's whose lease lapsed (it died, or lost the database). A vehicle still
+    /// flying one of their sorties is re-attached by `fly_vehicle` when the run is
+    /// dispatched to it again. Runs another live controller flies are left alone.
+    fn reattach(&self, at_start: bool) {
+        let _one = self.dispatching.lock().unwrap_or_else(|p| p.into_inner());
         let now = us(self.now());
         for state in [RunState::Preparing, RunState::Executing] {
             let runs = self
@@ -204,18 +207,14 @@ impl Service {
                 })
                 .unwrap_or_default();
             for r in runs {
-                let to = if state == RunState::Preparing {
-                    RunState::Waiting
-                } else {
-                    RunState::Paused
-                };
-                let _ = self.book().transition(
-                    r.id,
-                    to,
-                    "the service restarted: re-attaching",
-                    None,
-                    now,
-                );
+                if self.flying().contains_key(&r.id) {
+                    continue;
+                }
+                match self.book().take_back(r.id, &self.cfg.holder, at_start, now) {
+                    Ok(Some(r)) => tracing::info!("run {}: {}", r.id, r.reason),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!("run {}: taking it back: {e}", r.id),
+                }
             }
         }
     }
@@ -232,6 +231,7 @@ impl Service {
                 tracing::error!("renewing the lease of vehicle {sysid} for run {run}: {e}");
             }
         }
+        self.reattach(false);
         self.dispatch(now)
     }
 
@@ -724,25 +724,17 @@ impl Service {
     fn launch(self: &Arc<Self>, run: Run, def: PatrolDef, v: Vehicle, t: i64) -> Result<()> {
         let sysid = v.sysid();
         let ttl = self.cfg.lease_ttl.as_micros() as i64;
-        match self
-            .book()
-            .lease(sysid, run.id, &self.cfg.holder, t, t + ttl)
-        {
-            Ok(()) => {}
-            Err(RunError::Leased { .. }) => return Ok(()), // another controller took it
-            Err(e) => return Err(e),
-        }
         let resuming = run.state == RunState::Paused;
-        self.book().transition(
-            run.id,
-            RunState::Preparing,
-            &format!(
-                "{} on vehicle {sysid}",
-                if resuming { "resuming" } else { "preparing" }
-            ),
-            Some(sysid),
-            t,
-        )?;
+        let reason = format!(
+            "{} on vehicle {sysid}",
+            if resuming { "resuming" } else { "preparing" }
+        );
+        let claimed =
+            self.book()
+                .claim(run.id, run.state, sysid, &self.cfg.holder, &reason, t, t + ttl)?;
+        if claimed.is_none() {
+            return Ok(()); // another controller took the run or the vehicle first
+        }
         let (abort_tx, abort_rx) = watch::channel(false);
         self.flying().insert(
             run.id,

@@ -239,6 +239,17 @@ fn pending<'a>(version: i64, migrations: &'a [&'a str]) -> Result<Vec<(i64, &'a 
         .collect())
 }
 
+/// This machine's name, the default name of a controller in leases and claims: a
+/// controller restarted on the same machine takes back what it held at once.
+pub fn default_holder() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "gridpatrol".into())
+}
+
 /// Where the database is: `sqlite:PATH` (or a bare path) or `postgres://…`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DbSpec {

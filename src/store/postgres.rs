@@ -218,22 +218,32 @@ impl Postgres {
         Ok(pg)
     }
 
-    /// Runs `f` to completion on this thread, with the pool's runtime entered so that the
-    /// connections it opens and the timers it sets are driven there. It works on a thread
-    /// of another runtime too (it blocks it, as a SQLite call does).
-    fn run<F: Future>(&self, f: F) -> F::Output {
-        let _in = self.rt.as_ref().map(|rt| rt.enter());
-        futures_executor::block_on(f)
+    /// Runs `f` on the pool's runtime and waits for it on this thread. Waiting on a
+    /// channel works on any thread, one of another runtime's too (it blocks it, as a SQLite
+    /// call does), and everything `f` touches (connections, timers) is driven by the
+    /// runtime that owns it.
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let stopped = || DbError::Pool("the PostgreSQL runtime has stopped".into());
+        let rt = self.rt.as_ref().ok_or_else(stopped)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx.recv().map_err(|_| stopped())?
     }
 
     fn client(&self) -> Result<Object> {
-        self.run(self.pool.get())
-            .map_err(|e| DbError::Pool(e.to_string()))
+        let pool = self.pool.clone();
+        self.run(async move { pool.get().await.map_err(|e| DbError::Pool(e.to_string())) })
     }
 
     fn migrate(&self, migrations: &[&str]) -> Result<()> {
         let client = self.client()?;
-        self.run(async {
+        let migrations: Vec<String> = migrations.iter().map(|m| m.to_string()).collect();
+        self.run(async move {
             client
                 .batch_execute(&format!(
                     "SELECT pg_advisory_lock({MIGRATE_LOCK});
@@ -246,7 +256,8 @@ impl Postgres {
                     .query_one("SELECT version FROM gridpatrol_schema", &[])
                     .await?
                     .get(0);
-                for (to, m) in super::pending(version, migrations)? {
+                let all: Vec<&str> = migrations.iter().map(String::as_str).collect();
+                for (to, m) in super::pending(version, &all)? {
                     let ddl = dialect::postgres_ddl(m);
                     client
                         .batch_execute(&format!(
@@ -279,11 +290,13 @@ impl Postgres {
         } else {
             "BEGIN".to_string()
         };
-        self.run(client.batch_execute(&begin))
-            .map_err(DbError::from)?;
+        let client = self.run(async move {
+            client.batch_execute(&begin).await?;
+            Ok(client)
+        })?;
         let tx = PgTx {
             pg: self,
-            client: Some(client),
+            client: std::sync::Mutex::new(Some(client)),
         };
         match f(&Tx {
             inner: TxInner::Postgres(&tx),
@@ -305,54 +318,75 @@ impl Postgres {
 /// closure), its connection is closed rather than returned, which rolls it back.
 pub(super) struct PgTx<'a> {
     pg: &'a Postgres,
-    client: Option<Object>,
+    /// Lent to the runtime for each statement.
+    client: std::sync::Mutex<Option<Object>>,
 }
 
 impl PgTx<'_> {
-    fn client(&self) -> Result<&Object> {
-        self.client
-            .as_ref()
-            .ok_or_else(|| DbError::Invalid("the transaction has ended".into()))
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Object>> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn finish(mut self, how: &str) -> Result<()> {
-        let client = self.client.take();
-        if let Some(c) = &client {
-            if let Err(e) = self.pg.run(c.batch_execute(how)) {
-                // A connection that failed mid-transaction is not put back in the pool.
-                if let Some(c) = client {
-                    drop(Object::take(c));
-                }
-                return Err(e.into());
-            }
+    /// Runs `op` with the connection on the pool's runtime, then takes it back.
+    fn with<T: Send + 'static, F>(&self, op: impl FnOnce(Object) -> F) -> Result<T>
+    where
+        F: Future<Output = (Object, Result<T>)> + Send + 'static,
+    {
+        let c = self
+            .slot()
+            .take()
+            .ok_or_else(|| DbError::Invalid("the transaction has ended".into()))?;
+        let fut = op(c);
+        let (c, out) = self.pg.run(async move { Ok(fut.await) })?;
+        *self.slot() = Some(c);
+        out
+    }
+
+    fn finish(self, how: &'static str) -> Result<()> {
+        let out = self.with(|c| async move {
+            let r = c.batch_execute(how).await.map_err(DbError::from);
+            (c, r)
+        });
+        if out.is_err() {
+            // A connection that failed mid-transaction is not put back in the pool (Drop).
+            return out;
+        }
+        if let Some(c) = self.slot().take() {
+            drop(c); // back to the pool
         }
         Ok(())
     }
 
     pub(super) fn execute(&self, sql: &str, args: &[Value]) -> Result<u64> {
-        let c = self.client()?;
-        let sql = dialect::postgres_sql(sql);
-        self.pg.run(async {
-            let st = c.prepare_cached(&sql).await?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-            Ok(c.execute(&st, &params).await?)
+        let (sql, args) = (dialect::postgres_sql(sql), args.to_vec());
+        self.with(|c| async move {
+            let r = async {
+                let st = c.prepare_cached(&sql).await?;
+                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
+                Ok(c.execute(&st, &params).await?)
+            }
+            .await;
+            (c, r)
         })
     }
 
     pub(super) fn query(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
-        let c = self.client()?;
-        let sql = dialect::postgres_sql(sql);
-        self.pg.run(async {
-            let st = c.prepare_cached(&sql).await?;
-            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
-            c.query(&st, &params).await?.iter().map(row_of).collect()
+        let (sql, args) = (dialect::postgres_sql(sql), args.to_vec());
+        self.with(|c| async move {
+            let r = async {
+                let st = c.prepare_cached(&sql).await?;
+                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
+                c.query(&st, &params).await?.iter().map(row_of).collect()
+            }
+            .await;
+            (c, r)
         })
     }
 }
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
-        if let Some(c) = self.client.take() {
+        if let Some(c) = self.slot().take() {
             drop(Object::take(c));
         }
     }

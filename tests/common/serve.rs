@@ -64,7 +64,11 @@ pub fn spawn(data: &Path, patrols: &Path, args: &[&str]) -> Serve {
         .arg(patrols)
         .arg("--data")
         .arg(data)
-        .env("RUST_LOG", "info")
+        // GRIDPATROL_SERVE_LOG: a filter for the child's log while debugging a test.
+        .env(
+            "RUST_LOG",
+            std::env::var("GRIDPATROL_SERVE_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()

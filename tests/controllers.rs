@@ -1,0 +1,482 @@
+//! Several controllers on one PostgreSQL. Two `serve` processes share the database and a
+//! simulated fleet of six vehicles (each vehicle streams to both, as PX4 does to two
+//! ground stations); six patrols start at once and the controllers share them out. One
+//! controller is killed with SIGKILL mid-run; the other takes over its runs once their
+//! leases lapse, re-attaching to the vehicles in the air. Then: every photo was filed
+//! once, no vehicle was commanded by both controllers or launched twice, no webhook
+//! message was posted twice, and the events are those one controller alone files.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::px4::free_udp_port;
+use common::serve::{spawn, start_run, states, wait_final, Serve};
+use gridpatrol::events::store::EventStore;
+use gridpatrol::events::GridEvent;
+use gridpatrol::geotag::{distance_m, offset};
+use gridpatrol::store::DbSpec;
+use gridpatrol_sim::world::World;
+use gridpatrol_sim::{Sim, SimConfig};
+
+const HOME: (f64, f64, f64) = common::patrol::HOME;
+const CELLS: usize = 6;
+/// Seconds: short, so that the takeover comes soon after the kill.
+const LEASE_TTL: &str = "6";
+
+/// Six 150 m cells round the dock, two rows of three: (id, ring as (lat, lon)).
+fn cells() -> Vec<(String, Vec<(f64, f64)>)> {
+    let mut out = Vec::new();
+    for (k, (n, e)) in [
+        (120.0, -200.0),
+        (120.0, 0.0),
+        (120.0, 200.0),
+        (-120.0, -200.0),
+        (-120.0, 0.0),
+        (-120.0, 200.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (clat, clon) = offset(HOME.0, HOME.1, n, e);
+        let ring = [(-75.0, -75.0), (-75.0, 75.0), (75.0, 75.0), (75.0, -75.0)]
+            .iter()
+            .chain(std::iter::once(&(-75.0, -75.0)))
+            .map(|&(dn, de)| offset(clat, clon, dn, de))
+            .collect();
+        out.push((format!("C-{}", k + 1), ring));
+    }
+    out
+}
+
+/// The district of [`cells`] with the dock: a GeoJSON file in `dir`.
+fn district(dir: &Path) -> PathBuf {
+    let features: Vec<String> = cells()
+        .iter()
+        .map(|(id, ring)| {
+            let coords: Vec<String> = ring
+                .iter()
+                .map(|(lat, lon)| format!("[{lon}, {lat}]"))
+                .collect();
+            format!(
+                r#"{{"type": "Feature", "properties": {{"kind": "grid", "grid_id": "{id}", "name": "{id}", "type": "residential"}},
+                   "geometry": {{"type": "Polygon", "coordinates": [[{}]]}}}}"#,
+                coords.join(", ")
+            )
+        })
+        .chain(std::iter::once(format!(
+            r#"{{"type": "Feature", "properties": {{"kind": "home", "name": "dock", "alt_m": {}}},
+               "geometry": {{"type": "Point", "coordinates": [{}, {}]}}}}"#,
+            HOME.2, HOME.1, HOME.0
+        )))
+        .collect();
+    let path = dir.join("district.geojson");
+    std::fs::write(
+        &path,
+        format!(
+            r#"{{"type": "FeatureCollection", "features": [{}]}}"#,
+            features.join(",\n")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// A coverage patrol of each cell.
+fn patrols(dir: &Path) -> PathBuf {
+    let defs: Vec<(String, String)> = (1..=CELLS)
+        .map(|k| {
+            (
+                format!("cover-{k}"),
+                format!(
+                    "name = \"cover-{k}\"\ncells = [\"C-{k}\"]\npattern = \"coverage\"\nalt_m = 60.0\n\
+                     camera = \"sim\"\noverlap = \"70/50\"\nspeed_m_s = 10.0\n"
+                ),
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = defs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    common::serve::patrols(dir, &refs)
+}
+
+/// The fleet: six vehicles at the dock streaming to each of `ports` (a GCS link each),
+/// four issues hidden in every cell, the same world every time.
+async fn fleet(dir: &Path, ports: &[u16]) -> (Sim, World) {
+    let rings: Vec<Vec<(f64, f64)>> = cells().into_iter().map(|(_, r)| r).collect();
+    let world = World::generate(&rings, 4 * CELLS, 11, HOME.2).unwrap();
+    let sim = Sim::start(SimConfig {
+        vehicles: CELLS,
+        gcs: ([127, 0, 0, 1], ports[0]).into(),
+        more_gcs: ports[1..]
+            .iter()
+            .map(|p| ([127, 0, 0, 1], *p).into())
+            .collect(),
+        base_port: None,
+        // Six vehicles' photos rendered on a loaded two-core machine beside two
+        // controllers and PostgreSQL: at 40x the vehicles' 5 s mission-protocol timeout
+        // would be 125 ms of wall time, and each 250 ms re-request 6 ms, a storm that
+        // starves the uploads it repeats. At 10x: 500 ms, and re-requests every 100 ms.
+        speed: 10.0,
+        mission_retry_s: 1.0,
+        home: HOME,
+        world: Some(Arc::new(world.clone())),
+        image_dir: Some(dir.join("sim-images")),
+        dock_charge_pct_per_min: 60.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (sim, world)
+}
+
+/// `serve` as controller `name` on the fleet's `port`, in database `db`.
+fn controller(dir: &Path, port: u16, db: &DbSpec, name: &str, hook: &str) -> Serve {
+    let connect = format!("udpin:127.0.0.1:{port}");
+    let grids = district(dir);
+    let db = db_arg(db);
+    let args = [
+        "--connect",
+        &connect,
+        "--grids",
+        grids.to_str().unwrap(),
+        "--camera",
+        "sim",
+        "--db",
+        &db,
+        "--controller",
+        name,
+        "--lease-ttl",
+        LEASE_TTL,
+        "--webhook",
+        hook,
+    ];
+    // One data directory for both: the images are shared there.
+    spawn(&dir.join("data"), &patrols(dir), &args)
+}
+
+fn db_arg(db: &DbSpec) -> String {
+    match db {
+        DbSpec::Sqlite(p) => format!("sqlite:{}", p.display()),
+        DbSpec::Postgres(url) => url.clone(),
+    }
+}
+
+/// A platform that records the Idempotency-Key of every message posted to it.
+async fn platform() -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post({
+            let seen = seen.clone();
+            move |h: HeaderMap| async move {
+                let key = h
+                    .get("Idempotency-Key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                seen.lock().unwrap().push(key);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let at = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{at}/events"), seen)
+}
+
+/// What a fleet run left: the events, the runs, and the vehicles' own records.
+struct Outcome {
+    ids: Vec<i64>,
+    events: Vec<GridEvent>,
+    runs: Vec<serde_json::Value>,
+    store: EventStore,
+    sim: Sim,
+    posted: Arc<Mutex<Vec<String>>>,
+    /// The controller killed, and the GCS link (index) it was on.
+    killed: Option<(String, usize)>,
+    _dir: tempfile::TempDir,
+}
+
+/// Six patrols flown by `names.len()` controllers on `db`; with `kill`, the one holding
+/// the most runs is killed once every run has taken photos.
+/// `kill`: each run's photos in a run alone; the kill comes once every run has taken a
+/// few and none is near its end (so that every vehicle is in the air).
+async fn fly_six(db: DbSpec, names: &[&str], kill: Option<&[i64]>) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = names.iter().map(|_| free_udp_port()).collect();
+    let (sim, _world) = fleet(dir.path(), &ports).await;
+    let (hook, posted) = platform().await;
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let db_s = db_arg(&db);
+    let op = common::serve::gridpatrol(
+        &data,
+        &[
+            "token", "create", "--role", "operator", "--holder", "飞手", "--db", &db_s,
+        ],
+    )
+    .trim()
+    .to_string();
+    let mut serves: Vec<Option<Serve>> = names
+        .iter()
+        .zip(&ports)
+        .map(|(n, p)| Some(controller(dir.path(), *p, &db, n, &hook)))
+        .collect();
+    let base0 = serves[0].as_ref().unwrap().base.clone();
+    let ids: Vec<i64> = {
+        let (b, t) = (base0.clone(), op.clone());
+        tokio::task::spawn_blocking(move || {
+            (1..=CELLS)
+                .map(|k| start_run(&b, &t, &format!("cover-{k}"))["id"].as_i64().unwrap())
+                .collect()
+        })
+        .await
+        .unwrap()
+    };
+    let store = EventStore::connect(&db).unwrap();
+    let mut killed = None;
+    if let Some(alone) = kill {
+        // Every run in the air with photos taken: then the busier controller dies.
+        let end = Instant::now() + Duration::from_secs(300);
+        let holders = loop {
+            let got = holders_and_photos(&store, &ids);
+            if got.iter().all(|(h, n)| h.is_some() && *n >= 3) {
+                for ((_, n), all) in got.iter().zip(alone) {
+                    assert!(
+                        *n + 6 < *all,
+                        "a run was near its end before every run had begun: {got:?} of {alone:?}"
+                    );
+                }
+                break got;
+            }
+            if Instant::now() > end {
+                let log = std::fs::read_to_string(data.join("serve.log")).unwrap_or_default();
+                let worst: Vec<&str> = log.lines().collect();
+                panic!(
+                    "the runs never all flew: {got:?}\n{}",
+                    worst[worst.len().saturating_sub(150)..].join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let mut count: HashMap<String, usize> = HashMap::new();
+        for (h, _) in &holders {
+            *count.entry(h.clone().unwrap()).or_default() += 1;
+        }
+        let (victim, n) = count
+            .into_iter()
+            .max_by_key(|(h, n)| (*n, std::cmp::Reverse(h.clone())))
+            .unwrap();
+        assert!(n >= 1);
+        let link = names.iter().position(|x| *x == victim).unwrap();
+        eprintln!("killing controller {victim}, which flies {n} of the {CELLS} runs");
+        // SIGKILL: no chance to tidy up.
+        serves[link] = None;
+        killed = Some((victim, link));
+    }
+    let live = serves.iter().flatten().next().unwrap().base.clone();
+    let runs = {
+        let (ids, t) = (ids.clone(), op.clone());
+        tokio::task::spawn_blocking(move || {
+            ids.iter()
+                .map(|id| wait_final(&live, &t, *id, Duration::from_secs(900)))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap()
+    };
+    // Every photo filed before the events are read.
+    let end = Instant::now() + Duration::from_secs(120);
+    while store.capture_counts().unwrap().0 > 0 {
+        assert!(Instant::now() < end, "photos left unfiled");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The outbox drained (a second without new messages after the last event).
+    let end = Instant::now() + Duration::from_secs(60);
+    while store.stats(gridpatrol::events::now_us()).unwrap().outbox_pending > 0 {
+        assert!(Instant::now() < end, "the outbox was never drained");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(serves);
+    Outcome {
+        ids,
+        events: store.list(None, None, None).unwrap(),
+        runs,
+        store,
+        sim,
+        posted,
+        killed,
+        _dir: dir,
+    }
+}
+
+/// Each run's lease holder (None: not leased) and photos so far.
+fn holders_and_photos(store: &EventStore, ids: &[i64]) -> Vec<(Option<String>, i64)> {
+    ids.iter()
+        .map(|id| {
+            store
+                .read(|tx| {
+                    let holder: Option<String> = tx.query_opt(
+                        "SELECT l.holder FROM leases l JOIN runs r ON r.id = l.run_id
+                         WHERE l.run_id = ?1 AND r.state = 'executing'",
+                        gridpatrol::args![id],
+                        |r| r.get(0),
+                    )?;
+                    let photos: i64 = tx.query_value(
+                        "SELECT count(*) FROM captures c JOIN runs r ON c.run = r.patrol || '-' || r.id
+                         WHERE r.id = ?1",
+                        gridpatrol::args![id],
+                    )?;
+                    Ok::<_, gridpatrol::store::DbError>((holder, photos))
+                })
+                .unwrap()
+        })
+        .collect()
+}
+
+/// The photos each vehicle's camera took (image files the simulator wrote).
+fn taken(sim: &Sim) -> usize {
+    let dir = sim.image_dir().unwrap();
+    (1..=CELLS)
+        .map(|v| {
+            std::fs::read_dir(dir.join(v.to_string()))
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .filter(|e| e.path().extension().is_some_and(|x| x == "jpg"))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_controllers_share_a_fleet_and_one_takes_over_when_the_other_is_killed() {
+    let Some(pg) = common::pg::database("controllers") else {
+        return;
+    };
+    // The reference: one controller alone, on SQLite.
+    let solo_dir = tempfile::tempdir().unwrap();
+    let solo = fly_six(
+        DbSpec::Sqlite(solo_dir.path().join("solo.db")),
+        &["solo"],
+        None,
+    )
+    .await;
+    for r in &solo.runs {
+        assert_eq!(r["run"]["state"], "success", "{r}");
+    }
+    let alone: Vec<i64> = holders_and_photos(&solo.store, &solo.ids)
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    let two = fly_six(pg, &["a", "b"], Some(&alone)).await;
+    let (victim, dead_link) = two.killed.clone().unwrap();
+    let survivor = ["a", "b"][1 - dead_link];
+
+    // Every run ended in success; those the victim flew were taken over mid-flight.
+    let mut taken_over = 0;
+    for r in &two.runs {
+        assert_eq!(r["run"]["state"], "success", "{r}");
+        let reasons: Vec<&str> = r["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["reason"].as_str())
+            .collect();
+        if reasons.iter().any(|x| x.contains("takes over")) {
+            taken_over += 1;
+            let why = reasons.iter().find(|x| x.contains("takes over")).unwrap();
+            assert!(
+                why.starts_with(&format!("{victim} stopped renewing its lease"))
+                    && why.contains(&format!("{survivor} takes over")),
+                "{why}"
+            );
+            // Paused in the air and resumed there: executing again without a new run.
+            assert_eq!(
+                states(r),
+                [
+                    "waiting",
+                    "preparing",
+                    "executing",
+                    "paused",
+                    "preparing",
+                    "executing",
+                    "success"
+                ],
+                "{r}"
+            );
+        }
+    }
+    assert!(taken_over >= 1, "no run was taken over");
+
+    // Every photo the cameras took is on record and was filed once.
+    for o in [&solo, &two] {
+        let (pending, processed, failed) = o.store.capture_counts().unwrap();
+        assert_eq!((pending, failed), (0, 0));
+        assert_eq!(processed as usize, taken(&o.sim), "photos taken vs filed");
+        let twice: i64 = o
+            .store
+            .read(|tx| {
+                tx.query_value(
+                    "SELECT count(*) FROM (SELECT capture_id FROM detections
+                     GROUP BY capture_id, category, bbox HAVING count(*) > 1) AS d",
+                    gridpatrol::args![],
+                )
+            })
+            .unwrap();
+        assert_eq!(twice, 0, "a detection filed twice");
+    }
+
+    // No vehicle was commanded by both controllers, and none was launched twice: the
+    // victim's commands to a vehicle all come before the survivor's.
+    for v in two.sim.vehicles() {
+        let cmds = v.commands.lock().unwrap().clone();
+        let links: Vec<usize> = cmds.iter().map(|c| c.link).collect();
+        if let Some(first) = links.iter().position(|l| *l != links[0]) {
+            assert_eq!(links[0], dead_link, "vehicle {}: {cmds:?}", v.sysid);
+            assert!(
+                links[first..].iter().all(|l| *l == 1 - dead_link),
+                "vehicle {} was commanded by both controllers: {cmds:?}",
+                v.sysid
+            );
+        }
+        let arms = cmds
+            .iter()
+            .filter(|c| c.what == "MAV_CMD_COMPONENT_ARM_DISARM 1")
+            .count();
+        assert_eq!(arms, 1, "vehicle {} armed {arms} times: {cmds:?}", v.sysid);
+    }
+
+    // Each message was posted once, by whichever controller held the outbox.
+    let keys = two.posted.lock().unwrap().clone();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "a message posted twice");
+    assert!(!keys.is_empty());
+
+    // The events are those one controller alone files: the same categories, each within
+    // a few metres (vehicles' GPS errors differ with which vehicle flew which cell).
+    assert_eq!(two.events.len(), solo.events.len(), "event counts");
+    let mut unmatched: Vec<&GridEvent> = solo.events.iter().collect();
+    for e in &two.events {
+        let best = unmatched
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.category == e.category)
+            .map(|(i, s)| (i, distance_m(s.lat, s.lon, e.lat, e.lon)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((i, d)) if d <= 6.0 => {
+                unmatched.remove(i);
+            }
+            other => panic!("event {e:?} has no match in the single-controller run ({other:?})"),
+        }
+    }
+}
