@@ -109,6 +109,9 @@ pub struct SimVehicle {
     pub mission: MissionServer,
     pub current: u16,
     reached: Option<u16>,
+    /// The mission ran to its end (PX4's mission_result.finished): MISSION_CURRENT says
+    /// complete until a new mission or a restart of this one.
+    mission_complete: bool,
     landed_since: Option<f64>,
     in_air: bool,
     pub params: Params,
@@ -235,6 +238,7 @@ impl SimVehicle {
             mission: MissionServer::new(mission_limit),
             current: 0,
             reached: None,
+            mission_complete: false,
             landed_since: None,
             in_air: false,
             params,
@@ -531,6 +535,7 @@ impl SimVehicle {
                 if changed {
                     self.current = 0;
                     self.reached = None;
+                    self.mission_complete = false;
                     self.mission_valid_at = now + MISSION_CHECK_S;
                 }
                 self.fence = Geofence::from_items(&self.plans.fence);
@@ -689,6 +694,7 @@ impl SimVehicle {
                     MavResult::MAV_RESULT_DENIED
                 } else {
                     self.current = (p[0].max(0.0) as u16).min(self.plans.mission.len() as u16 - 1);
+                    self.mission_complete = false;
                     self.set_auto(SUB_MISSION);
                     MavResult::MAV_RESULT_ACCEPTED
                 }
@@ -1072,10 +1078,12 @@ impl SimVehicle {
                     }
                 }
                 MavCmd::MAV_CMD_NAV_RETURN_TO_LAUNCH => {
+                    self.mission_complete = true;
                     self.set_auto(SUB_RTL);
                     return None;
                 }
                 MavCmd::MAV_CMD_NAV_LAND => {
+                    self.mission_complete = true;
                     self.set_auto(SUB_LAND);
                     return None;
                 }
@@ -1107,6 +1115,7 @@ impl SimVehicle {
                     ));
                 }
                 if self.current as usize + 1 >= self.plans.mission.len() {
+                    self.mission_complete = true;
                     self.set_auto(SUB_LOITER);
                     return None;
                 }
@@ -1232,10 +1241,26 @@ impl SimVehicle {
         })
     }
 
+    /// MISSION_CURRENT with its mission_state, as PX4 (MISSION_CURRENT.hpp) reports it:
+    /// no mission, complete once it ran to its end, active in AUTO.MISSION, paused once
+    /// begun and left, else not started.
     pub fn mission_current(&self) -> MavMessage {
+        use mavlink::dialects::common::MissionState;
+        let state = if self.plans.mission.is_empty() {
+            MissionState::MISSION_STATE_NO_MISSION
+        } else if self.mission_complete {
+            MissionState::MISSION_STATE_COMPLETE
+        } else if self.main_mode == MAIN_AUTO && self.sub_mode == SUB_MISSION {
+            MissionState::MISSION_STATE_ACTIVE
+        } else if self.current > 0 || self.reached.is_some() {
+            MissionState::MISSION_STATE_PAUSED
+        } else {
+            MissionState::MISSION_STATE_NOT_STARTED
+        };
         MavMessage::MISSION_CURRENT(MISSION_CURRENT_DATA {
             seq: self.current,
             total: self.plans.mission.len() as u16,
+            mission_state: state,
             ..Default::default()
         })
     }

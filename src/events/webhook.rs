@@ -96,10 +96,9 @@ impl Webhook {
         let holder = Arc::new(holder);
         loop {
             let (h, s, who) = (hook.clone(), store.clone(), holder.clone());
-            let res = tokio::task::spawn_blocking(move || {
-                h.deliver_held(&s, &who, super::now_us())
-            })
-            .await;
+            let res =
+                tokio::task::spawn_blocking(move || h.deliver_held(&s, &who, super::now_us()))
+                    .await;
             if let Ok(Ok(Some(d))) = &res {
                 if let Some(e) = &d.last_error {
                     tracing::warn!("webhook: {e}; will retry");

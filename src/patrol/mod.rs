@@ -217,6 +217,9 @@ fn bar_for(ctx: &RunContext, sysid: u8, len: u64) -> indicatif::ProgressBar {
     bar
 }
 
+/// MISSION_CURRENT.mission_state when the mission ran to its end (MISSION_STATE_COMPLETE).
+pub const MISSION_STATE_COMPLETE: u8 = 5;
+
 /// Flies `jobs` on one vehicle, one after another, recording every capture.
 pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>) -> VehicleReport {
     let sysid = v.sysid();
@@ -246,6 +249,33 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             return rep;
         }
     };
+    let mut done = done;
+    // A vehicle on the ground holding one of our sorties, complete (MISSION_CURRENT's
+    // mission_state, as PX4 reports it): it flew that sortie to its end while no
+    // controller watched (the one flying it died before recording it). It is recorded
+    // now, its photos are asked for, and it is not flown again.
+    let landed = v.telemetry();
+    if !landed.armed && landed.mission_state == Some(MISSION_STATE_COMPLETE) {
+        if let Ok(items) = v.download(MissionType::Mission).await {
+            let flown = jobs
+                .iter()
+                .find(|j| !done.contains(&j.index) && compare_missions(&j.mission, &items).is_ok());
+            if let Some(job) = flown {
+                tracing::info!(
+                    sysid,
+                    sortie = job.index,
+                    "flown to its end unwatched: recorded, not flown again"
+                );
+                if let Err(e) = record_flown(&ctx, sysid, job.index).await {
+                    rep.error = Some(e);
+                    return rep;
+                }
+                done.push(job.index);
+                rep.sorties_flown.push(job.index);
+                ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
+            }
+        }
+    }
     // Re-attach: a vehicle already flying one of our missions is not disturbed.
     let mut attached: Option<usize> = None;
     let now = v.telemetry();
@@ -321,18 +351,8 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
         match outcome {
             Ok(()) => {
-                // Kept, or a restart would fly it again.
-                if let Err(e) = while_busy(|| {
-                    ctx.store.sortie_finished(
-                        &ctx.run_id,
-                        sysid,
-                        job.index,
-                        crate::events::now_us(),
-                    )
-                })
-                .await
-                {
-                    tracing::error!("recording sortie {} as flown: {e}", job.index + 1);
+                if let Err(e) = record_flown(&ctx, sysid, job.index).await {
+                    tracing::error!("{e}");
                 }
                 rep.sorties_flown.push(job.index);
                 bar.finish_with_message(format!(
@@ -590,6 +610,9 @@ async fn follow_sortie(
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let deadline = tokio::time::Instant::now() + ctx.sortie_timeout;
     let mut airborne = !v.telemetry().on_ground();
+    // Armed when this loop began (a re-attach) or since: a disarm on the ground then ends
+    // the sortie, even one whose disarm event came before this loop listened.
+    let mut armed_seen = v.telemetry().armed;
     let mut aborting = false;
     let mut lost: Option<std::time::Instant> = None;
     let total = job.mission.len().max(1) as f64;
@@ -669,6 +692,7 @@ async fn follow_sortie(
                 let t = v.telemetry();
                 // The change to "in the air" may have come before this loop listened.
                 airborne |= t.landed == Some(2);
+                armed_seen |= t.armed;
                 if let Some(o) = &ctx.observer {
                     o.vehicle(&t);
                 }
@@ -682,7 +706,7 @@ async fn follow_sortie(
                     eta / 60.0,
                     if lost.is_some() { " LINK LOST" } else { "" },
                 ));
-                if !t.armed && airborne && t.on_ground() {
+                if !t.armed && (airborne || armed_seen) && t.on_ground() {
                     return ended_at(job, rep, aborting, reached, last_nav, &warning);
                 }
                 if t.mode == Px4Mode::AutoRtl && !aborting && airborne {
@@ -738,6 +762,17 @@ fn ended(
 
 /// Asks the camera again for every image index that never arrived, as MAVSDK does with
 /// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
+/// Records sortie `index` of the run as flown by `sysid`, waiting out a busy store: kept,
+/// or a restart would fly it again.
+async fn record_flown(ctx: &RunContext, sysid: u8, index: usize) -> Result<(), String> {
+    while_busy(|| {
+        ctx.store
+            .sortie_finished(&ctx.run_id, sysid, index, crate::events::now_us())
+    })
+    .await
+    .map_err(|e| format!("recording sortie {} as flown: {e}", index + 1))
+}
+
 async fn ask_for_missing(
     v: &Vehicle,
     ctx: &RunContext,

@@ -361,12 +361,14 @@ impl Service {
                 ..Default::default()
             })?);
         }
-        // Each alert read once; alerts first, the most urgent first; then the oldest.
+        // Each alert read once. First the paused runs whose own vehicle still holds their
+        // sortie (in the air, or landed with it complete: see `own_vehicle`), so that no
+        // other run takes that vehicle; then alerts, the most urgent first; then the oldest.
         let mut queue: Vec<(Option<Alert>, Run)> =
             queue.into_iter().map(|r| (self.alert_of(&r), r)).collect();
         queue.sort_by_key(|(a, r)| {
             let urgency = a.as_ref().map_or(0, |a| 1 + a.priority as i64);
-            (-urgency, r.planned_us, r.id)
+            (self.own_vehicle(r).is_none(), -urgency, r.planned_us, r.id)
         });
         for (alert, run) in queue {
             // An operator's pause holds a run until it is resumed.
@@ -389,16 +391,9 @@ impl Service {
             };
             // A run left in the air when the service stopped: its vehicle carries on, and
             // fly_vehicle re-attaches to the sortie it is flying.
-            if run.state == RunState::Paused {
-                let flying_it = run
-                    .sysid
-                    .filter(|id| !self.diverted_lock().contains_key(id))
-                    .and_then(|id| self.fleet.vehicle(id))
-                    .filter(|v| v.telemetry().armed);
-                if let Some(v) = flying_it {
-                    self.launch(run, def, v, t)?;
-                    continue;
-                }
+            if let Some(v) = self.own_vehicle(&run) {
+                self.launch(run, def, v, t)?;
+                continue;
             }
             if let Some(a) = &alert {
                 if run.state == RunState::Waiting {
@@ -439,6 +434,26 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// The vehicle a paused run must go back to: its own, still flying one of its sorties
+    /// (left in the air when its controller stopped), or landed with a sortie complete on
+    /// board (flown to its end while its controller was gone; `fly_vehicle` records it
+    /// rather than flying it again). None for another paused run, whichever vehicle is
+    /// ready then takes it.
+    fn own_vehicle(&self, run: &Run) -> Option<Vehicle> {
+        if run.state != RunState::Paused {
+            return None;
+        }
+        let v = run
+            .sysid
+            .filter(|id| !self.diverted_lock().contains_key(id))
+            .and_then(|id| self.fleet.vehicle(id))?;
+        let t = v.telemetry();
+        let holds_it = t.armed
+            || (t.link == crate::vehicle::LinkState::Connected
+                && t.mission_state == Some(crate::patrol::MISSION_STATE_COMPLETE));
+        holds_it.then_some(v)
     }
 
     /// Sends the vehicle first over the alert's point, or takes one off a routine patrol
@@ -729,9 +744,15 @@ impl Service {
             "{} on vehicle {sysid}",
             if resuming { "resuming" } else { "preparing" }
         );
-        let claimed =
-            self.book()
-                .claim(run.id, run.state, sysid, &self.cfg.holder, &reason, t, t + ttl)?;
+        let claimed = self.book().claim(
+            run.id,
+            run.state,
+            sysid,
+            &self.cfg.holder,
+            &reason,
+            t,
+            t + ttl,
+        )?;
         if claimed.is_none() {
             return Ok(()); // another controller took the run or the vehicle first
         }
@@ -750,6 +771,22 @@ impl Service {
             let outcome = me.fly(&run, &def, v, abort_rx).await;
             let now = us(me.now());
             let (to, reason) = outcome;
+            // Done without taking off: its vehicle had flown what was left to its end
+            // while no controller watched (fly_vehicle recorded it). Still executed.
+            if to == RunState::Success
+                && me
+                    .book()
+                    .get(run.id)
+                    .is_ok_and(|r| r.state == RunState::Preparing)
+            {
+                let _ = me.book().transition(
+                    run.id,
+                    RunState::Executing,
+                    "its vehicle had flown it to its end",
+                    None,
+                    now,
+                );
+            }
             if let Err(e) = me.book().transition(run.id, to, &reason, None, now) {
                 tracing::error!("run {}: {e}", run.id);
             }

@@ -343,14 +343,11 @@ impl PgTx<'_> {
     }
 
     fn finish(self, how: &'static str) -> Result<()> {
-        let out = self.with(|c| async move {
+        // A connection that failed mid-transaction is not put back in the pool (Drop).
+        self.with(|c| async move {
             let r = c.batch_execute(how).await.map_err(DbError::from);
             (c, r)
-        });
-        if out.is_err() {
-            // A connection that failed mid-transaction is not put back in the pool (Drop).
-            return out;
-        }
+        })?;
         if let Some(c) = self.slot().take() {
             drop(c); // back to the pool
         }
