@@ -53,21 +53,9 @@ fn accuracy() {
 }
 
 fn stages(c: &mut Criterion) {
-    use gridpatrol_sim::camera::{to_jpeg, Camera, Pose};
-    use gridpatrol_sim::world::World;
-    let cam = Camera::default();
-    let world = World::sample();
+    let world = gridpatrol_sim::world::World::sample();
     let o = &world.objects[0];
-    let pose = Pose {
-        lat: o.lat,
-        lon: o.lon,
-        height_m: 60.0,
-        roll: 0.0,
-        pitch: 0.0,
-        yaw: 0.0,
-    };
-    let (rgb, _) = cam.render(&pose, &world);
-    let jpeg = to_jpeg(&rgb, cam.width, cam.height, 90).expect("jpeg");
+    let jpeg = common::patrol::photo_above(&world, o.lat, o.lon, 60.0);
     let det = ColourDetector::default();
     c.bench_function(
         "detect one 1280x853 photo (decode + colour analysis)",

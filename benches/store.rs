@@ -148,27 +148,19 @@ fn photos_per_s(db: &DbSpec, controllers: usize, photos: &[(std::path::PathBuf, 
 
 /// Renders the photos once: the sample world seen from 60 m above each of its objects.
 fn render(dir: &std::path::Path) -> Vec<(std::path::PathBuf, f64, f64)> {
-    use gridpatrol_sim::camera::{to_jpeg, Camera, Pose};
     let world = gridpatrol_sim::world::World::sample();
-    let cam = Camera::default();
     world
         .objects
         .iter()
         .take(24)
         .enumerate()
         .map(|(i, o)| {
-            let pose = Pose {
-                lat: o.lat,
-                lon: o.lon,
-                height_m: 60.0,
-                roll: 0.0,
-                pitch: 0.0,
-                yaw: 0.0,
-            };
-            let (rgb, _) = cam.render(&pose, &world);
-            let jpeg = to_jpeg(&rgb, cam.width, cam.height, 90).expect("jpeg");
             let path = dir.join(format!("{i:04}.jpg"));
-            std::fs::write(&path, jpeg).expect("write");
+            std::fs::write(
+                &path,
+                common::patrol::photo_above(&world, o.lat, o.lon, 60.0),
+            )
+            .expect("write");
             (path, o.lat, o.lon)
         })
         .collect()

@@ -266,13 +266,13 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
                     sortie = job.index,
                     "flown to its end unwatched: recorded, not flown again"
                 );
+                ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
                 if let Err(e) = record_flown(&ctx, sysid, job.index).await {
                     rep.error = Some(e);
                     return rep;
                 }
                 done.push(job.index);
                 rep.sorties_flown.push(job.index);
-                ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
             }
         }
     }
@@ -763,8 +763,17 @@ fn ended(
 /// Asks the camera again for every image index that never arrived, as MAVSDK does with
 /// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
 /// Records sortie `index` of the run as flown by `sysid`, waiting out a busy store: kept,
-/// or a restart would fly it again.
+/// or a restart would fly it again. Its photos are recorded first: a sortie on record as
+/// flown is never flown again, so a crash between the two must not leave photos that
+/// were only queued.
 async fn record_flown(ctx: &RunContext, sysid: u8, index: usize) -> Result<(), String> {
+    let unrecorded = ctx.recorder.flushed(STORE_BUSY_LIMIT).await;
+    if unrecorded > 0 {
+        return Err(format!(
+            "sortie {}: {unrecorded} photos not recorded, so it is not recorded as flown either",
+            index + 1
+        ));
+    }
     while_busy(|| {
         ctx.store
             .sortie_finished(&ctx.run_id, sysid, index, crate::events::now_us())

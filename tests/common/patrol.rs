@@ -404,3 +404,69 @@ pub async fn wait_for_captures(db: &std::path::Path, n: i64, child: &mut std::pr
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A nadir photo (JPEG, the simulator's default camera) of `world` from `height_m` above
+/// (lat, lon).
+pub fn photo_above(world: &World, lat: f64, lon: f64, height_m: f64) -> Vec<u8> {
+    use gridpatrol_sim::camera::{to_jpeg, Camera, Pose};
+    let cam = Camera::default();
+    let pose = Pose {
+        lat,
+        lon,
+        height_m,
+        roll: 0.0,
+        pitch: 0.0,
+        yaw: 0.0,
+    };
+    let (rgb, _) = cam.render(&pose, world);
+    to_jpeg(&rgb, cam.width, cam.height, 90).expect("jpeg")
+}
+
+/// The patrol of [`fly_square`] (180 m, 40 issues, seed 3, three vehicles) found, placed
+/// and filed every issue once, each with its evidence, cover photo and audit line.
+pub fn files_the_seeded_issues_once_each(f: Flown) {
+    let photos: usize = f.report.vehicles.iter().map(|v| v.photos).sum();
+    for v in &f.report.vehicles {
+        assert!(v.error.is_none(), "{:?}", v.error);
+        assert_eq!(v.missing, Vec::<i32>::new(), "every image index arrived");
+    }
+    assert!(photos > 200, "{photos} photos");
+    assert_eq!(f.report.pipeline.unusable, 0);
+    let events = f.store.list(None, None, None).unwrap();
+    if std::env::var_os("GRIDPATROL_KEEP").is_some() {
+        eprintln!("kept {}", f.dir.keep().display());
+        return;
+    }
+    let s = score(&f.world, &events, 8.0);
+    eprintln!("{s:?}");
+    assert!(s.recall >= 0.95, "recall {s:?}");
+    assert!(s.precision >= 0.95, "precision {s:?}");
+    assert!(s.duplicate_rate <= 0.02, "duplicates {s:?}");
+    assert!(s.median_error_m <= 2.0, "median geotag error {s:?}");
+    // Every event is in the one cell, with evidence, a cover photo on disk and an audit line.
+    for e in &events {
+        assert_eq!(e.cell_id.as_deref(), Some("T-1"), "{e:?}");
+        let sha = e.cover_image.as_ref().expect("a cover photo");
+        let stored = std::fs::read(f.data.images().join(&sha[..2]).join(format!("{sha}.jpg")))
+            .expect("the cover photo is stored");
+        // Stored with GPS EXIF tags near the event (the camera was above it).
+        let exif = exif::Reader::new()
+            .read_from_container(&mut std::io::Cursor::new(&stored))
+            .expect("EXIF in the stored photo");
+        let field = exif
+            .get_field(exif::Tag::GPSLatitude, exif::In::PRIMARY)
+            .unwrap();
+        let lat = match &field.value {
+            exif::Value::Rational(v) => {
+                v[0].to_f64() + v[1].to_f64() / 60.0 + v[2].to_f64() / 3600.0
+            }
+            other => panic!("{other:?}"),
+        };
+        assert!((lat - e.lat).abs() < 60.0 / 111_000.0, "{lat} vs {}", e.lat);
+        assert_eq!(f.store.audit(e.id).unwrap().len(), 1);
+        assert_eq!(f.store.evidence(e.id).unwrap().len() as i64, e.sightings);
+    }
+    let (pending, processed, failed) = f.store.capture_counts().unwrap();
+    assert_eq!((pending, failed), (0, 0));
+    assert_eq!(processed as usize, photos);
+}
