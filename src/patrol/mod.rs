@@ -255,7 +255,13 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     // controller watched (the one flying it died before recording it). It is recorded
     // now, its photos are asked for, and it is not flown again.
     let landed = v.telemetry();
-    if !landed.armed && landed.mission_state == Some(MISSION_STATE_COMPLETE) {
+    // Only a vehicle that flew this run (photos on record) can hold one of its sorties,
+    // and only a sortie of the length on board: otherwise no read-back is spent on it.
+    let could_be_ours = tracker.count() > 0
+        && jobs.iter().any(|j| {
+            !done.contains(&j.index) && landed.mission_total == Some(j.mission.len() as u16)
+        });
+    if could_be_ours && !landed.armed && landed.mission_state == Some(MISSION_STATE_COMPLETE) {
         if let Ok(items) = v.download(MissionType::Mission).await {
             let flown = jobs
                 .iter()
