@@ -112,3 +112,11 @@ where
     drop(px4);
     (on_sim, Some(on_px4))
 }
+
+/// One test at a time flies PX4 in a test binary: several SITL instances at 8x beside
+/// their ground stations on two loaded cores stall PX4 past its mission-protocol timeout,
+/// and their transfers fail at random ("Upload rejected ... MAV_MISSION_ERROR").
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE.lock().await
+}
