@@ -89,6 +89,47 @@ fn get_run(tx: &Tx, id: i64) -> Result<Run> {
     .ok_or(RunError::NoRun(id))
 }
 
+/// Who holds vehicle `sysid`'s lease: (run, holder, until µs).
+fn vehicle_lease(tx: &Tx, sysid: u8) -> crate::store::Result<Option<(i64, String, i64)>> {
+    tx.query_opt(
+        "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
+        args![sysid],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+}
+
+/// Leases vehicle `sysid` to run `run` for `holder` until `expires_us`, replacing any lease.
+fn put_lease(
+    tx: &Tx,
+    sysid: u8,
+    run: i64,
+    holder: &str,
+    expires_us: i64,
+) -> crate::store::Result<()> {
+    tx.execute(
+        "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
+        args![sysid, run, holder, expires_us],
+    )?;
+    Ok(())
+}
+
+/// Records run `id`'s change of state, with its reason.
+fn record_change(
+    tx: &Tx,
+    id: i64,
+    from: Option<RunState>,
+    to: RunState,
+    reason: &str,
+    now_us: i64,
+) -> crate::store::Result<()> {
+    tx.execute(
+        "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+        args![id, now_us, from.map(|f| f.as_str()), to.as_str(), reason],
+    )?;
+    Ok(())
+}
+
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -137,10 +178,7 @@ impl RunBook {
             else {
                 return Ok(None);
             };
-            tx.execute(
-                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, NULL, ?3, ?4)",
-                args![id, now_us, state.as_str(), reason],
-            )?;
+            record_change(tx, id, None, state, reason, now_us)?;
             get_run(tx, id).map(Some)
         })
     }
@@ -175,10 +213,7 @@ impl RunBook {
                 "UPDATE runs SET state = ?2, reason = ?3, sysid = coalesce(?4, sysid), updated_us = ?5 WHERE id = ?1",
                 args![id, to.as_str(), reason, sysid, now_us],
             )?;
-            tx.execute(
-                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                args![id, now_us, run.state.as_str(), to.as_str(), reason],
-            )?;
+            record_change(tx, id, Some(run.state), to, reason, now_us)?;
             if to.is_final() {
                 tx.execute("DELETE FROM leases WHERE run_id = ?1", args![id])?;
             }
@@ -211,10 +246,7 @@ impl RunBook {
                 "UPDATE runs SET held_by = ?2, state = ?3, reason = ?4, updated_us = ?5 WHERE id = ?1",
                 args![id, who, to.as_str(), reason, now_us],
             )?;
-            tx.execute(
-                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                args![id, now_us, run.state.as_str(), to.as_str(), reason],
-            )?;
+            record_change(tx, id, Some(run.state), to, reason, now_us)?;
             get_run(tx, id)
         })
     }
@@ -417,11 +449,7 @@ impl RunBook {
         expires_us: i64,
     ) -> Result<()> {
         self.store.transaction(|tx| {
-            let held: Option<(i64, String, i64)> = tx.query_opt(
-                "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
-                args![sysid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
+            let held = vehicle_lease(tx, sysid)?;
             if let Some((other, h, exp)) = held {
                 // Another run, or this run under another controller (which took it over).
                 if (other != run || h != holder) && exp > now_us {
@@ -433,11 +461,7 @@ impl RunBook {
                     });
                 }
             }
-            tx.execute(
-                "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
-                args![sysid, run, holder, expires_us],
-            )?;
+            put_lease(tx, sysid, run, holder, expires_us)?;
             Ok(())
         })
     }
@@ -464,27 +488,16 @@ impl RunBook {
             if run.state != from || !run.state.can_go(RunState::Preparing) {
                 return Ok(None);
             }
-            let held: Option<(i64, String, i64)> = tx.query_opt(
-                "SELECT run_id, holder, expires_us FROM leases WHERE sysid = ?1",
-                args![sysid],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )?;
+            let held = vehicle_lease(tx, sysid)?;
             if held.is_some_and(|(r, h, exp)| (r != id || h != holder) && exp > now_us) {
                 return Ok(None);
             }
-            tx.execute(
-                "INSERT INTO leases (sysid, run_id, holder, expires_us) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (sysid) DO UPDATE SET run_id = excluded.run_id, holder = excluded.holder, expires_us = excluded.expires_us",
-                args![sysid, id, holder, expires_us],
-            )?;
+            put_lease(tx, sysid, id, holder, expires_us)?;
             tx.execute(
                 "UPDATE runs SET state = ?2, reason = ?3, sysid = ?4, updated_us = ?5 WHERE id = ?1",
                 args![id, RunState::Preparing.as_str(), reason, sysid, now_us],
             )?;
-            tx.execute(
-                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                args![id, now_us, run.state.as_str(), RunState::Preparing.as_str(), reason],
-            )?;
+            record_change(tx, id, Some(run.state), RunState::Preparing, reason, now_us)?;
             get_run(tx, id).map(Some)
         })
     }
@@ -534,22 +547,8 @@ impl RunBook {
                 "UPDATE runs SET state = ?2, reason = ?3, updated_us = ?4 WHERE id = ?1",
                 args![id, to.as_str(), reason, now_us],
             )?;
-            tx.execute(
-                "INSERT INTO run_changes (run_id, at_us, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                args![id, now_us, run.state.as_str(), to.as_str(), reason],
-            )?;
+            record_change(tx, id, Some(run.state), to, &reason, now_us)?;
             get_run(tx, id).map(Some)
-        })
-    }
-
-    /// Who holds run `id`'s lease, and until when (µs).
-    pub fn lease_of_run(&self, id: i64) -> Result<Option<(String, i64)>> {
-        self.store.read(|tx| {
-            Ok(tx.query_opt(
-                "SELECT holder, expires_us FROM leases WHERE run_id = ?1 ORDER BY expires_us DESC",
-                args![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?)
         })
     }
 
