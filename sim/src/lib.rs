@@ -163,8 +163,8 @@ pub struct SimHandle {
 }
 
 /// A message that commands a vehicle (arms it, changes its mode, uploads or starts a
-/// mission, moves it), as the simulator received it. Requests for information are not
-/// recorded.
+/// mission, moves it) addressed to it, as the simulator received it. Requests for
+/// information are not recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CommandRecord {
     /// Simulated seconds.
@@ -376,7 +376,7 @@ impl Drop for Readers {
 /// What `msg` commands, if it commands the vehicle rather than asks it something.
 // Older ground stations still send the superseded forms.
 #[allow(deprecated)]
-fn commanding(msg: &MavMessage) -> Option<String> {
+fn commanding(sysid: u8, msg: &MavMessage) -> Option<String> {
     use mavlink::dialects::common::MavCmd;
     let asks = |c: MavCmd| {
         matches!(
@@ -388,10 +388,27 @@ fn commanding(msg: &MavMessage) -> Option<String> {
                 | MavCmd::MAV_CMD_REQUEST_PROTOCOL_VERSION
         )
     };
+    // Only what is addressed to this vehicle (or to every system) commands it, as PX4
+    // ignores the rest.
+    let target = match msg {
+        MavMessage::COMMAND_LONG(c) => c.target_system,
+        MavMessage::COMMAND_INT(c) => c.target_system,
+        MavMessage::SET_MODE(m) => m.target_system,
+        MavMessage::MISSION_COUNT(m) => m.target_system,
+        MavMessage::MISSION_CLEAR_ALL(m) => m.target_system,
+        MavMessage::MISSION_SET_CURRENT(m) => m.target_system,
+        MavMessage::PARAM_SET(m) => m.target_system,
+        _ => return None,
+    };
+    if target != sysid && target != 0 {
+        return None;
+    }
     match msg {
-        // Arming shows its direction: "MAV_CMD_COMPONENT_ARM_DISARM 1" arms.
+        // Arming shows its direction: "MAV_CMD_COMPONENT_ARM_DISARM 1" arms; a
+        // retransmission of the same command (rising `confirmation`) says "(again)".
         MavMessage::COMMAND_LONG(c) if c.command == MavCmd::MAV_CMD_COMPONENT_ARM_DISARM => {
-            Some(format!("{:?} {}", c.command, c.param1 as i32))
+            let again = if c.confirmation > 0 { " (again)" } else { "" };
+            Some(format!("{:?} {}{again}", c.command, c.param1 as i32))
         }
         MavMessage::COMMAND_LONG(c) if !asks(c.command) => Some(format!("{:?}", c.command)),
         MavMessage::COMMAND_INT(c) if !asks(c.command) => Some(format!("{:?}", c.command)),
@@ -540,7 +557,7 @@ impl Runner {
                         continue;
                     }
                     self.v.inbound = (d.link, h.system_id as u8, h.component_id);
-                    if let Some(what) = commanding(&msg) {
+                    if let Some(what) = commanding(self.v.sysid, &msg) {
                         self.commands
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -635,18 +652,12 @@ impl Runner {
             });
         }
         if c.param1 as u32 == 262 {
-            let n = self
-                .captured
-                .iter()
-                .filter_map(|m| match m {
-                    MavMessage::CAMERA_IMAGE_CAPTURED(x) => Some(x.image_index + 1),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(0);
+            // Counted when taken, as a camera counts, not when announced: under load the
+            // last photos of a sortie are still rendering when the ground asks, and must
+            // not be left out of what it asks for again.
             return Some(vec![
                 (100, ack(MavResult::MAV_RESULT_ACCEPTED)),
-                (100, crate::px4_camera::capture_status(n)),
+                (100, crate::px4_camera::capture_status(self.v.images)),
             ]);
         }
         if c.param1 as u32 != 263 {

@@ -255,8 +255,9 @@ impl Px4Camera {
                     Some(MavResult::MAV_RESULT_ACCEPTED)
                 }
                 262 => {
-                    let n = self.sent.keys().max().map_or(0, |m| m + 1);
-                    out.push(Out::Send(capture_status(n)));
+                    // Counted when taken, as a camera counts: a photo still rendering is
+                    // one the ground can ask for again.
+                    out.push(Out::Send(capture_status(self.next_index)));
                     Some(MavResult::MAV_RESULT_ACCEPTED)
                 }
                 _ => Some(MavResult::MAV_RESULT_UNSUPPORTED),

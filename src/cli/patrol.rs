@@ -400,6 +400,7 @@ async fn patrol(
         wake,
         recorder: captures,
         divert: Default::default(),
+        detached: Default::default(),
         take_over_airborne: false,
         abort: abort_on_ctrl_c(),
         min_battery_pct: opts.min_battery,

@@ -190,6 +190,14 @@ const MIGRATIONS: &[&str] = &[
         holder TEXT NOT NULL,
         expires_us INTEGER NOT NULL
     );",
+    // 14: the camera's image count when a run first took a vehicle: its photos start
+    // there, so a controller taking the run over knows its first ones too.
+    "CREATE TABLE run_cameras (
+        run TEXT NOT NULL,
+        sysid INTEGER NOT NULL,
+        first_index INTEGER NOT NULL,
+        PRIMARY KEY (run, sysid)
+    );",
 ];
 
 /// One point of a run's trajectory.
@@ -706,6 +714,27 @@ impl EventStore {
         Ok(self.db.read(|tx| {
             tx.query_map(
                 "SELECT idx FROM captures WHERE run = ?1 AND sysid = ?2",
+                args![run, sysid],
+                |r| r.get(0),
+            )
+        })?)
+    }
+
+    /// Keeps the camera's image count when `run` first took vehicle `sysid` (the index of
+    /// the run's first photo on it); a later call keeps the first.
+    pub fn set_first_image(&self, run: &str, sysid: u8, first_index: i32) -> Result<()> {
+        self.write(
+            "INSERT INTO run_cameras (run, sysid, first_index) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            args![run, sysid, first_index],
+        )?;
+        Ok(())
+    }
+
+    /// The index of `run`'s first photo on vehicle `sysid`, if it was kept.
+    pub fn first_image(&self, run: &str, sysid: u8) -> Result<Option<i32>> {
+        Ok(self.db.read(|tx| {
+            tx.query_opt(
+                "SELECT first_index FROM run_cameras WHERE run = ?1 AND sysid = ?2",
                 args![run, sysid],
                 |r| r.get(0),
             )

@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::frame::{encode_v2, FrameParser, Parsed};
 use super::signing::{LinkSigning, SigningKey};
 use super::tlog::TlogWriter;
-use super::transport::{self, RxChunk};
+use super::transport::{self, Outgoing, RxChunk};
 use super::{Inbound, LinkAddr, LinkError, LinkId, LinkStats, LinkStatsSnapshot};
 
 /// Our system id. 255 is the ground-station id QGroundControl uses by default.
@@ -77,7 +77,7 @@ pub struct LinkInfo {
 
 struct Slot {
     info: LinkInfo,
-    tx: mpsc::Sender<MavMessage>,
+    tx: mpsc::Sender<(MavMessage, Option<u8>)>,
     stats: Arc<LinkStats>,
 }
 
@@ -227,11 +227,11 @@ impl Hub {
         let links = self.inner.links.read().unwrap_or_else(|e| e.into_inner());
         match route.and_then(|id| links.get(id)) {
             Some(slot) => {
-                let _ = slot.tx.try_send(msg);
+                let _ = slot.tx.try_send((msg, Some(sysid)));
             }
             None => {
                 for slot in links.iter() {
-                    let _ = slot.tx.try_send(msg.clone());
+                    let _ = slot.tx.try_send((msg.clone(), Some(sysid)));
                 }
             }
         }
@@ -241,7 +241,7 @@ impl Hub {
     pub fn broadcast(&self, msg: MavMessage) {
         let links = self.inner.links.read().unwrap_or_else(|e| e.into_inner());
         for slot in links.iter() {
-            let _ = slot.tx.try_send(msg.clone());
+            let _ = slot.tx.try_send((msg.clone(), None));
         }
     }
 
@@ -323,10 +323,10 @@ impl LinkTask {
     async fn run(
         mut self,
         transport: Box<dyn transport::Transport>,
-        mut out_rx: mpsc::Receiver<MavMessage>,
+        mut out_rx: mpsc::Receiver<(MavMessage, Option<u8>)>,
     ) {
         let (rx_tx, mut rx) = mpsc::channel(1024);
-        let (tx, tx_rx) = mpsc::channel::<Vec<u8>>(1024);
+        let (tx, tx_rx) = mpsc::channel::<Outgoing>(1024);
         let io = tokio::spawn(transport.run(rx_tx, tx_rx));
         let mut parser = FrameParser::new();
         let mut parsed = Vec::new();
@@ -350,7 +350,7 @@ impl LinkTask {
                     }
                 }
                 out = out_rx.recv() => {
-                    let Some(msg) = out else { break };
+                    let Some((msg, to)) = out else { break };
                     let mut bytes = Vec::with_capacity(64);
                     match &self.signing {
                         Some(s) => s.encode(self.header, &msg, &mut bytes),
@@ -361,7 +361,7 @@ impl LinkTask {
                         t.record(&bytes);
                     }
                     self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.try_send(bytes);
+                    let _ = tx.try_send(Outgoing { bytes, to });
                 }
             }
         }

@@ -69,6 +69,9 @@ pub struct RunContext {
     /// Set before an abort: the vehicle holds where it is instead of returning, for
     /// another run (an alert) to take it from there.
     pub divert: Arc<std::sync::atomic::AtomicBool>,
+    /// Set before an abort: another controller holds the vehicle's lease now (this one
+    /// stalled past it), so the vehicle is left alone: not one more command.
+    pub detached: Arc<std::sync::atomic::AtomicBool>,
     /// A vehicle in the air flying another run's mission (one diverted to this run) is
     /// taken over: its mission replaced by this run's, which starts without a takeoff.
     pub take_over_airborne: bool,
@@ -217,6 +220,9 @@ fn bar_for(ctx: &RunContext, sysid: u8, len: u64) -> indicatif::ProgressBar {
     bar
 }
 
+/// Why a vehicle's flight ended for a controller that lost its lease.
+pub const DETACHED: &str = "another controller holds the vehicle's lease now: left to it";
+
 /// MISSION_CURRENT.mission_state when the mission ran to its end (MISSION_STATE_COMPLETE).
 pub const MISSION_STATE_COMPLETE: u8 = 5;
 
@@ -235,11 +241,21 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         tracker.see(i);
     }
     // A fresh run's photos start at the camera's count now: earlier ones are another
-    // run's, and must not be asked for again as "missing".
-    if tracker.count() == 0 && !v.telemetry().armed {
-        if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
-            tracker.set_floor(n);
+    // run's, and must not be asked for again as "missing". The count is kept, so a
+    // controller taking the run over asks for its first photos too, had they never come.
+    match while_busy(|| ctx.store.first_image(&ctx.run_id, sysid)).await {
+        Ok(Some(first)) => tracker.set_floor(first),
+        _ if tracker.count() == 0 && !v.telemetry().armed => {
+            if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
+                tracker.set_floor(n);
+                if let Err(e) =
+                    while_busy(|| ctx.store.set_first_image(&ctx.run_id, sysid, n)).await
+                {
+                    tracing::warn!(sysid, "keeping the run's first image index: {e}");
+                }
+            }
         }
+        _ => {}
     }
     let done = match while_busy(|| ctx.store.sorties_finished(&ctx.run_id, Some(sysid))).await {
         Ok(done) => done,
@@ -354,6 +370,11 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
             None
         };
         let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep, before).await;
+        if ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
+            // The controller that holds the vehicle now asks for the photos and records.
+            rep.error = Some(DETACHED.into());
+            break;
+        }
         ask_for_missing(&v, &ctx, &mut tracker, &mut rep).await;
         match outcome {
             Ok(()) => {
@@ -674,6 +695,10 @@ async fn follow_sortie(
                 }
             }
             _ = abort.changed(), if !aborting => {
+                if *abort.borrow() && ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
+                    rep.aborted = true;
+                    return Err(DETACHED.into());
+                }
                 let in_the_air = airborne || !v.telemetry().on_ground();
                 if *abort.borrow() && ctx.divert.load(std::sync::atomic::Ordering::SeqCst) && in_the_air {
                     rep.aborted = true;
@@ -766,8 +791,6 @@ fn ended(
     Ok(())
 }
 
-/// Asks the camera again for every image index that never arrived, as MAVSDK does with
-/// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
 /// Records sortie `index` of the run as flown by `sysid`, waiting out a busy store: kept,
 /// or a restart would fly it again. Its photos are recorded first: a sortie on record as
 /// flown is never flown again, so a crash between the two must not leave photos that
@@ -788,15 +811,21 @@ async fn record_flown(ctx: &RunContext, sysid: u8, index: usize) -> Result<(), S
     .map_err(|e| format!("recording sortie {} as flown: {e}", index + 1))
 }
 
+/// Asks the camera again for every image index that never arrived, as MAVSDK does with
+/// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
 async fn ask_for_missing(
     v: &Vehicle,
     ctx: &RunContext,
     tracker: &mut IndexTracker,
     rep: &mut VehicleReport,
 ) {
-    // The camera's count finds the last photos too, which no later one reveals.
-    if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
-        tracker.expect_count(n);
+    // The camera's count finds the last photos too, which no later one reveals: asked
+    // up to three times, as a lost request or reply would leave them unfound.
+    for _ in 0..3 {
+        if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
+            tracker.expect_count(n);
+            break;
+        }
     }
     // Rounds while they bring photos in; three in a row that bring none end it.
     let mut fruitless = 0;

@@ -466,6 +466,29 @@ impl RunBook {
         })
     }
 
+    /// Renews run `run`'s lease of `sysid` for `holder` until `expires_us`, if it is still
+    /// theirs (even lapsed): `None`. Otherwise who holds the vehicle now (`Some(None)`:
+    /// nobody; its lapsed lease was taken back by another controller). A renewal never
+    /// grants a lease anew, so a controller that stalled past its lease learns it lost it.
+    pub fn renew(
+        &self,
+        sysid: u8,
+        run: i64,
+        holder: &str,
+        expires_us: i64,
+    ) -> Result<Option<Option<String>>> {
+        self.store.transaction(|tx| {
+            Ok(match vehicle_lease(tx, sysid)? {
+                Some((r, h, _)) if r == run && h == holder => {
+                    put_lease(tx, sysid, run, holder, expires_us)?;
+                    None
+                }
+                Some((_, h, _)) => Some(Some(h)),
+                None => Some(None),
+            })
+        })
+    }
+
     /// Takes run `id` off the queue for `holder` to fly on vehicle `sysid`, in one
     /// transaction: it must still be in state `from` (as this controller last read it)
     /// and the vehicle free (or leased to this run by this holder, or lapsed). It is

@@ -91,6 +91,12 @@ pub fn vehicle_failures(r: &ReadyConditions, t: &Telemetry, need_pct: f64) -> Ve
             t.sysid
         ));
     }
+    if t.home.is_none() {
+        f.push(format!(
+            "vehicle {}: no home position (HOME_POSITION)",
+            t.sysid
+        ));
+    }
     if r.require_gps_fix && t.gps.is_none_or(|g| g.fix_type < 3) {
         f.push(format!("vehicle {}: no 3D GPS fix", t.sysid));
     }

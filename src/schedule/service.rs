@@ -67,6 +67,9 @@ struct Flying {
     pausing: Option<String>,
     /// Set with the abort: the vehicle holds in the air for an alert instead of returning.
     divert: Arc<std::sync::atomic::AtomicBool>,
+    /// Set with the abort: another controller took the vehicle's lease (this one stalled
+    /// past it); the flight is left to it, without a command or a state change.
+    detached: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What SIGTERM does to the sorties in the air.
@@ -92,6 +95,8 @@ pub struct Service {
     weather: Arc<WeatherCache>,
     /// When each vehicle was asked to stream its wind estimate (WIND_COV).
     wind_asked: Mutex<HashMap<u8, std::time::Instant>>,
+    /// When each vehicle was asked for its HOME_POSITION.
+    home_asked: Mutex<HashMap<u8, std::time::Instant>>,
     alerts: AlertBook,
     /// Vehicles taken off a routine run in the air, holding there for an alert (its id).
     diverted: Mutex<HashMap<u8, i64>>,
@@ -124,6 +129,7 @@ impl Service {
             flying: Mutex::new(HashMap::new()),
             weather: Arc::new(WeatherCache::default()),
             wind_asked: Mutex::new(HashMap::new()),
+            home_asked: Mutex::new(HashMap::new()),
             diverted: Mutex::new(HashMap::new()),
             dispatching: Mutex::new(()),
         })
@@ -227,8 +233,25 @@ impl Service {
         let ttl = self.cfg.lease_ttl.as_micros() as i64;
         let held: Vec<(i64, u8)> = self.flying().iter().map(|(r, f)| (*r, f.sysid)).collect();
         for (run, sysid) in held {
-            if let Err(e) = self.book().lease(sysid, run, &self.cfg.holder, t, t + ttl) {
-                tracing::error!("renewing the lease of vehicle {sysid} for run {run}: {e}");
+            match self.book().renew(sysid, run, &self.cfg.holder, t + ttl) {
+                Ok(None) => {}
+                // Another run of this controller's took the vehicle (an alert's diversion).
+                Ok(Some(Some(h))) if h == self.cfg.holder => {}
+                // Another controller took the vehicle over while this one stalled past its
+                // lease: it flies the run now, so this one lets go without a command.
+                Ok(Some(now)) => {
+                    tracing::warn!(
+                        "vehicle {sysid}: {} holds its lease now; run {run} left to it",
+                        now.as_deref().unwrap_or("another controller")
+                    );
+                    if let Some(f) = self.flying().get(&run) {
+                        f.detached.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let _ = f.abort.send(true);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("renewing the lease of vehicle {sysid} for run {run}: {e}")
+                }
             }
         }
         self.reattach(false);
@@ -648,6 +671,28 @@ impl Service {
     /// The nearest ready vehicle (then the one with the most battery), or why none is ready (empty: wait, as
     /// they are all busy with other runs, or one is charging in its dock and the run has
     /// waited less than `battery_wait`).
+    /// Whether vehicle `v` was asked for something (by `ask`, run the first time) less
+    /// than 5 s ago, so its answer is still worth waiting for.
+    fn still_asking<F, Fut>(
+        &self,
+        asked: &Mutex<HashMap<u8, std::time::Instant>>,
+        v: &Vehicle,
+        ask: F,
+    ) -> bool
+    where
+        F: FnOnce(Vehicle) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut asked = asked.lock().unwrap_or_else(|p| p.into_inner());
+        let since = *asked.entry(v.sysid()).or_insert_with(|| {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(ask(v.clone()));
+            }
+            std::time::Instant::now()
+        });
+        since.elapsed() < Duration::from_secs(5)
+    }
+
     fn choose_vehicle(
         &self,
         run: &Run,
@@ -662,7 +707,8 @@ impl Service {
         let mut best: Option<(Vehicle, (u64, i8))> = None;
         let mut any_free = false;
         let mut charging = false;
-        let mut waiting_wind = false;
+        // A vehicle's wind or home still on its way: the run waits for them.
+        let mut waiting = false;
         for sysid in self.fleet.sysids() {
             if !def.vehicles.is_empty() && !def.vehicles.contains(&sysid) {
                 continue;
@@ -686,19 +732,23 @@ impl Service {
             if def.ready.max_wind_m_s.is_some()
                 && def.ready.weather_url.is_none()
                 && tel.wind.is_none()
+                && self.still_asking(&self.wind_asked, &v, |v| async move {
+                    let _ = v.set_message_interval(231, 1e6).await;
+                })
             {
-                let mut asked = self.wind_asked.lock().unwrap_or_else(|p| p.into_inner());
-                let since = *asked.entry(sysid).or_insert_with(|| {
-                    if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                        let v = v.clone();
-                        rt.spawn(async move { v.set_message_interval(231, 1e6).await });
-                    }
-                    std::time::Instant::now()
-                });
-                if since.elapsed() < Duration::from_secs(5) {
-                    waiting_wind = true;
-                    continue;
-                }
+                waiting = true;
+                continue;
+            }
+            // A vehicle just heard may not have sent HOME_POSITION yet (PX4 sends it at
+            // 0.5 Hz): asked for once, as QGroundControl asks on connecting, and given a
+            // few seconds before its absence counts (the run is planned from it).
+            if tel.home.is_none()
+                && self.still_asking(&self.home_asked, &v, |v| async move {
+                    let _ = v.request_message(1, 242, 0.0).await;
+                })
+            {
+                waiting = true;
+                continue;
             }
             // The sortie's own need is added once it is planned (fly waits for the charge).
             let f = vehicle_failures(&def.ready, &tel, 0.0);
@@ -727,7 +777,7 @@ impl Service {
         let waited = t - run.updated_us;
         match best {
             Some((v, _)) => Ok(v),
-            None if !any_free || waiting_wind => Err(Vec::new()),
+            None if !any_free || waiting => Err(Vec::new()),
             None if charging && waited < self.cfg.battery_wait.as_micros() as i64 => {
                 Err(Vec::new())
             }
@@ -764,6 +814,7 @@ impl Service {
                 abort: abort_tx,
                 pausing: None,
                 divert: Default::default(),
+                detached: Default::default(),
             },
         );
         let me = self.clone();
@@ -771,6 +822,15 @@ impl Service {
             let outcome = me.fly(&run, &def, v, abort_rx).await;
             let now = us(me.now());
             let (to, reason) = outcome;
+            let detached = me
+                .flying()
+                .get(&run.id)
+                .is_some_and(|f| f.detached.load(std::sync::atomic::Ordering::SeqCst));
+            if detached {
+                // The run and the lease are the other controller's now.
+                me.flying().remove(&run.id);
+                return;
+            }
             // Done without taking off: its vehicle had flown what was left to its end
             // while no controller watched (fly_vehicle recorded it). Still executed.
             if to == RunState::Success
@@ -907,6 +967,12 @@ impl Service {
                 }
             })
         };
+        // One lock, released before the context is built.
+        let (divert, detached) = self
+            .flying()
+            .get(&run.id)
+            .map(|f| (f.divert.clone(), f.detached.clone()))
+            .unwrap_or_default();
         let ctx = Arc::new(RunContext {
             run_id: key.clone(),
             store: store.clone(),
@@ -929,11 +995,8 @@ impl Service {
                 key.clone(),
                 self.wake.clone(),
             ),
-            divert: self
-                .flying()
-                .get(&run.id)
-                .map(|f| f.divert.clone())
-                .unwrap_or_default(),
+            divert,
+            detached,
             take_over_airborne: run.trigger == super::run::Trigger::Alert,
         });
         let track = tokio::spawn(crate::patrol::observe::record_track(

@@ -205,6 +205,7 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
     let ctx = Arc::new(RunContext {
         recorder: CaptureRecorder::start(pipeline.store.clone(), run_id.clone(), wake.clone()),
         divert: Default::default(),
+        detached: Default::default(),
         take_over_airborne: false,
         run_id,
         store: pipeline.store.clone(),

@@ -24,6 +24,15 @@ pub enum RxChunk {
     Stream(Vec<u8>),
 }
 
+/// Bytes to send, with the system they are for where there is one: a transport with
+/// several peers (`udpin`) sends them only to the peers that system speaks from, as
+/// mavlink-router routes by system id; `None` goes to every peer.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub bytes: Vec<u8>,
+    pub to: Option<u8>,
+}
+
 pub type TransportFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
 /// An open transport.
@@ -34,7 +43,7 @@ pub trait Transport: Send {
     fn run(
         self: Box<Self>,
         rx: mpsc::Sender<RxChunk>,
-        tx: mpsc::Receiver<Vec<u8>>,
+        tx: mpsc::Receiver<Outgoing>,
     ) -> TransportFuture;
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use super::{RxChunk, Transport, TransportFuture};
+use super::{Outgoing, RxChunk, Transport, TransportFuture};
 
 pub struct Stream<S> {
     io: S,
@@ -31,7 +31,7 @@ pub(super) enum End {
 pub(super) async fn pump<S: AsyncRead + AsyncWrite>(
     io: S,
     rx: &mpsc::Sender<RxChunk>,
-    tx: &mut mpsc::Receiver<Vec<u8>>,
+    tx: &mut mpsc::Receiver<Outgoing>,
 ) -> io::Result<End> {
     let (mut r, mut w) = tokio::io::split(io);
     let mut buf = vec![0u8; 16384];
@@ -47,7 +47,7 @@ pub(super) async fn pump<S: AsyncRead + AsyncWrite>(
                 }
             }
             out = tx.recv() => {
-                let Some(bytes) = out else { return Ok(End::LinkClosed) };
+                let Some(Outgoing { bytes, .. }) = out else { return Ok(End::LinkClosed) };
                 w.write_all(&bytes).await?;
             }
         }
@@ -62,7 +62,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Transport for Stream<S> {
     fn run(
         self: Box<Self>,
         rx: mpsc::Sender<RxChunk>,
-        mut tx: mpsc::Receiver<Vec<u8>>,
+        mut tx: mpsc::Receiver<Outgoing>,
     ) -> TransportFuture {
         Box::pin(async move { pump(self.io, &rx, &mut tx).await.map(|_| ()) })
     }

@@ -10,7 +10,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use super::{RxChunk, Transport, TransportFuture};
+use super::{Outgoing, RxChunk, Transport, TransportFuture};
 
 pub struct TcpIn {
     listener: TcpListener,
@@ -48,7 +48,7 @@ impl Transport for TcpIn {
     fn run(
         self: Box<Self>,
         rx: mpsc::Sender<RxChunk>,
-        mut tx: mpsc::Receiver<Vec<u8>>,
+        mut tx: mpsc::Receiver<Outgoing>,
     ) -> TransportFuture {
         Box::pin(async move {
             let mut clients: Vec<OwnedWriteHalf> = Vec::new();
@@ -62,7 +62,7 @@ impl Transport for TcpIn {
                         clients.push(w);
                     }
                     out = tx.recv() => {
-                        let Some(bytes) = out else { return Ok(()) };
+                        let Some(Outgoing { bytes, .. }) = out else { return Ok(()) };
                         let mut alive = Vec::with_capacity(clients.len());
                         for mut c in clients.drain(..) {
                             if c.write_all(&bytes).await.is_ok() {
@@ -101,7 +101,7 @@ impl Transport for TcpOut {
     fn run(
         mut self: Box<Self>,
         rx: mpsc::Sender<RxChunk>,
-        mut tx: mpsc::Receiver<Vec<u8>>,
+        mut tx: mpsc::Receiver<Outgoing>,
     ) -> TransportFuture {
         Box::pin(async move {
             loop {

@@ -1,6 +1,9 @@
-//! UDP: `udpin` listens and answers every peer it has heard (several vehicles may share
-//! one GCS port, as a PX4 SITL fleet does on 14550); `udpout` sends to one fixed peer.
+//! UDP: `udpin` listens and answers the peers it has heard (several vehicles may share
+//! one GCS port, as a PX4 SITL fleet does on 14550): what is for one system goes only to
+//! the addresses that system speaks from, the rest to every peer. `udpout` sends to one
+//! fixed peer.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +11,7 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use super::{RxChunk, Transport, TransportFuture};
+use super::{Outgoing, RxChunk, Transport, TransportFuture};
 
 /// The most peers a `udpin` link answers; the oldest is forgotten beyond it.
 const MAX_PEERS: usize = 64;
@@ -16,7 +19,19 @@ const MAX_PEERS: usize = 64;
 pub struct Udp {
     sock: Arc<UdpSocket>,
     peers: Vec<SocketAddr>,
+    /// The addresses each system id has spoken from (an autopilot and its camera may
+    /// each have their own).
+    systems: HashMap<u8, Vec<SocketAddr>>,
     fixed: bool,
+}
+
+/// The system id of the first MAVLink frame in a datagram, if it starts with one.
+fn first_sysid(datagram: &[u8]) -> Option<u8> {
+    match datagram.first()? {
+        0xFD => datagram.get(5).copied(),
+        0xFE => datagram.get(3).copied(),
+        _ => None,
+    }
 }
 
 /// Receive buffer asked of the kernel, bytes: a SITL fleet at 10× sends over a megabyte a
@@ -49,6 +64,7 @@ impl Udp {
         Ok(Self {
             sock: Arc::new(sock),
             peers: Vec::new(),
+            systems: HashMap::new(),
             fixed: false,
         })
     }
@@ -64,8 +80,31 @@ impl Udp {
         Ok(Self {
             sock: Arc::new(sock),
             peers: vec![peer],
+            systems: HashMap::new(),
             fixed: true,
         })
+    }
+}
+
+impl Udp {
+    /// Remembers `from` as a peer, and as an address of system `sysid`.
+    fn learn(&mut self, from: SocketAddr, sysid: Option<u8>) {
+        if !self.peers.contains(&from) {
+            if self.peers.len() == MAX_PEERS {
+                let gone = self.peers.remove(0);
+                self.systems.retain(|_, addrs| {
+                    addrs.retain(|a| *a != gone);
+                    !addrs.is_empty()
+                });
+            }
+            self.peers.push(from);
+        }
+        if let Some(sysid) = sysid {
+            let addrs = self.systems.entry(sysid).or_default();
+            if !addrs.contains(&from) {
+                addrs.push(from);
+            }
+        }
     }
 }
 
@@ -77,7 +116,7 @@ impl Transport for Udp {
     fn run(
         mut self: Box<Self>,
         rx: mpsc::Sender<RxChunk>,
-        mut tx: mpsc::Receiver<Vec<u8>>,
+        mut tx: mpsc::Receiver<Outgoing>,
     ) -> TransportFuture {
         Box::pin(async move {
             let mut buf = vec![0u8; 65536];
@@ -91,21 +130,22 @@ impl Transport for Udp {
                                 || e.kind() == io::ErrorKind::ConnectionReset => continue,
                             Err(e) => return Err(e),
                         };
-                        if !self.fixed && !self.peers.contains(&from) {
-                            if self.peers.len() == MAX_PEERS {
-                                self.peers.remove(0);
-                            }
-                            self.peers.push(from);
+                        if !self.fixed {
+                            self.learn(from, first_sysid(&buf[..n]));
                         }
                         if rx.send(RxChunk::Datagram(buf[..n].to_vec())).await.is_err() {
                             return Ok(());
                         }
                     }
                     out = tx.recv() => {
-                        let Some(bytes) = out else { return Ok(()) };
-                        for peer in &self.peers {
+                        let Some(out) = out else { return Ok(()) };
+                        let to = match out.to.and_then(|s| self.systems.get(&s)) {
+                            Some(addrs) => addrs,
+                            None => &self.peers,
+                        };
+                        for peer in to {
                             // A peer that has gone away must not stop the others.
-                            let _ = self.sock.send_to(&bytes, peer).await;
+                            let _ = self.sock.send_to(&out.bytes, peer).await;
                         }
                     }
                 }
