@@ -467,9 +467,11 @@ impl RunBook {
     }
 
     /// Renews run `run`'s lease of `sysid` for `holder` until `expires_us`, if it is still
-    /// theirs (even lapsed): `None`. Otherwise who holds the vehicle now (`Some(None)`:
-    /// nobody; its lapsed lease was taken back by another controller). A renewal never
-    /// grants a lease anew, so a controller that stalled past its lease learns it lost it.
+    /// theirs (even lapsed), or nobody's while the run still prepares or executes (another
+    /// of this controller's runs let the vehicle go): `None`. Otherwise who holds the
+    /// vehicle now (`Some(None)`: nobody; the run was taken back by another controller).
+    /// A renewal never takes a vehicle from another, nor a run back, so a controller that
+    /// stalled past its lease learns it lost it.
     pub fn renew(
         &self,
         sysid: u8,
@@ -484,6 +486,14 @@ impl RunBook {
                     None
                 }
                 Some((_, h, _)) => Some(Some(h)),
+                None if matches!(
+                    get_run(tx, run)?.state,
+                    RunState::Preparing | RunState::Executing
+                ) =>
+                {
+                    put_lease(tx, sysid, run, holder, expires_us)?;
+                    None
+                }
                 None => Some(None),
             })
         })
