@@ -38,9 +38,14 @@ fn capture(index: i32, lat: f64, lon: f64, url: String) -> Capture {
         lon,
         alt_msl: common::patrol::HOME.2 + 60.0,
         alt_rel: 60.0,
-        q: [1.0, 0.0, 0.0, 0.0],
+        // Level, facing north, the gimbal at nadir: the photos were rendered so.
+        q: nadir(),
         file_url: url,
     }
+}
+
+fn nadir() -> [f64; 4] {
+    gridpatrol::geotag::camera_quaternion(0.0, 0.0, 0.0, -std::f64::consts::FRAC_PI_2)
 }
 
 /// Events filed per second by `controllers` threads on `db`.
@@ -133,16 +138,26 @@ fn photos_per_s(db: &DbSpec, controllers: usize, photos: &[(std::path::PathBuf, 
             .expect("record");
     }
     let t = Instant::now();
-    std::thread::scope(|scope| {
-        for p in &pipes {
-            for part in 0..2u32 {
-                scope.spawn(move || p.drain_part(gridpatrol::events::now_us(), part, 2));
-            }
-        }
+    let errors: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = pipes
+            .iter()
+            .flat_map(|p| {
+                (0..2u32).map(move |part| {
+                    scope.spawn(move || p.drain_part(gridpatrol::events::now_us(), part, 2))
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join().expect("worker") {
+                Ok(s) => s.errors,
+                Err(e) => vec![e.to_string()],
+            })
+            .collect()
     });
     let dt = t.elapsed().as_secs_f64();
     let (pending, processed, failed) = pipes[0].store.capture_counts().expect("counts");
-    assert_eq!((pending, failed), (0, 0));
+    assert_eq!((pending, failed), (0, 0), "{:?}", errors.first());
     processed as f64 / dt
 }
 
