@@ -252,7 +252,7 @@ async fn setup(db: &DbSpec, controllers: usize) -> Setup {
 /// Six patrols flown by `names.len()` controllers on `db`; with `kill`, the one holding
 /// the most runs is killed once each of its runs has taken photos.
 /// `kill`: each run's photos in a run alone; the kill comes once each of the victim's runs
-/// has taken a few and none is near its end (so that its vehicles are in the air).
+/// has taken a few, with one at least not near its end (its vehicle in the air).
 async fn fly_six(db: DbSpec, names: &[&str], kill: Option<&[i64]>) -> Outcome {
     let Setup {
         dir,
@@ -308,13 +308,14 @@ async fn fly_six(db: DbSpec, names: &[&str], kill: Option<&[i64]>) -> Outcome {
                     .filter(|((h, _), _)| h.as_deref() == Some(v.as_str()))
                     .map(|((_, n), all)| (*n, *all))
                     .collect();
+                // A controller starts its runs one after another: one may be done (or
+                // nearly) before its last has begun. The kill waits for all to have
+                // begun; at least one must then still be mid-flight to be taken over.
                 if theirs.iter().all(|(n, _)| *n >= 3) {
-                    for (n, all) in &theirs {
-                        assert!(
-                            n + 6 < *all,
-                            "a run of {v} was near its end before all of its runs had begun: {got:?} of {alone:?}"
-                        );
-                    }
+                    assert!(
+                        theirs.iter().any(|(n, all)| n + 6 < *all),
+                        "every run of {v} was near its end before the last had begun: {got:?} of {alone:?}"
+                    );
                     break;
                 }
             }
@@ -576,13 +577,31 @@ async fn two_controllers_share_a_fleet_and_one_takes_over_when_the_other_is_kill
         assert_eq!(arms, 1, "vehicle {} armed {arms} times: {cmds:?}", v.sysid);
     }
 
-    // Each message was posted once, by whichever controller held the outbox.
+    // Each message was posted once, by whichever controller held the outbox, but for at
+    // most one: the one the killed controller had posted and not yet recorded as
+    // delivered when it died, which the next holder posts again with the same
+    // Idempotency-Key, for the platform to drop (at-least-once delivery, docs/deploy.md).
     let keys = two.posted.lock().unwrap().clone();
-    let mut unique = keys.clone();
+    assert!(!keys.is_empty());
+    let mut counts: HashMap<&String, usize> = HashMap::new();
+    for k in &keys {
+        *counts.entry(k).or_default() += 1;
+    }
+    let repeated: Vec<(&&String, &usize)> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        repeated.len() <= 1 && repeated.iter().all(|(_, n)| **n == 2),
+        "messages posted more than once: {repeated:?}"
+    );
+    // Alone and never killed, a controller posts each message once.
+    let solo_keys = solo.posted.lock().unwrap().clone();
+    let mut unique = solo_keys.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), keys.len(), "a message posted twice");
-    assert!(!keys.is_empty());
+    assert_eq!(
+        unique.len(),
+        solo_keys.len(),
+        "a message posted twice without a kill"
+    );
 
     // The events are those one controller alone files: the same categories, each within
     // a few metres (vehicles' GPS errors differ with which vehicle flew which cell).
