@@ -313,3 +313,54 @@ fn the_example_patrols_in_missions_load() {
         d.validate(Some(&cells)).unwrap();
     }
 }
+
+/// A controller frozen in the middle of a write transaction (a stopped process, a paused
+/// VM) holds every other controller's writes, and so their takeover of its runs, back
+/// only until PostgreSQL ends its idle transaction; what it had written is rolled back.
+#[test]
+fn a_controller_frozen_mid_transaction_holds_the_others_back_only_seconds() {
+    use gridpatrol::store::{Db, Value};
+    let Some(pg) = common::pg::database("frozen_mid_transaction") else {
+        return;
+    };
+    const TABLE: &str = "CREATE TABLE marks (who TEXT NOT NULL)";
+    let frozen = Arc::new(Db::open(&pg, &[TABLE]).unwrap());
+    let other = Db::open(&pg, &[TABLE]).unwrap();
+    let (inside_tx, inside) = std::sync::mpsc::channel();
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    let f = frozen.clone();
+    let stalled = std::thread::spawn(move || {
+        f.transaction(|tx| {
+            tx.execute(
+                "INSERT INTO marks (who) VALUES (?1)",
+                &[Value::Text("frozen".into())],
+            )?;
+            inside_tx.send(()).unwrap();
+            // Frozen here, in the transaction, until the test wakes it.
+            let _ = wake.recv();
+            Ok::<_, gridpatrol::store::DbError>(())
+        })
+    });
+    inside.recv().unwrap();
+    // The other's write waits for the write lock, then goes through while the frozen one
+    // still sleeps: waited for without a time limit of its own (it would hang forever).
+    other
+        .transaction(|tx| {
+            tx.execute(
+                "INSERT INTO marks (who) VALUES (?1)",
+                &[Value::Text("other".into())],
+            )
+        })
+        .unwrap();
+    assert!(
+        !stalled.is_finished(),
+        "the frozen transaction ended by itself"
+    );
+    wake_tx.send(()).unwrap();
+    let woke = stalled.join().unwrap();
+    assert!(woke.is_err(), "a transaction the server ended committed");
+    let who: Vec<String> = other
+        .read(|tx| tx.query_map("SELECT who FROM marks ORDER BY who", &[], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(who, ["other"]);
+}

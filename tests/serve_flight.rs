@@ -248,10 +248,15 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
     let (data2, key2) = (data.clone(), key.clone());
     let recovery = tokio::task::spawn_blocking(move || {
         while captures(&data2, &key2).len() <= recorded {
-            assert!(
-                restarted.elapsed() < Duration::from_secs(120),
-                "no photos after the restart"
-            );
+            if restarted.elapsed() > Duration::from_secs(120) {
+                let keep = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                    .join("serve-killed-no-photos.log");
+                let _ = std::fs::copy(data2.join("serve.log"), &keep);
+                panic!(
+                    "no photos after the restart; serve's log: {}",
+                    keep.display()
+                );
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         restarted.elapsed()

@@ -362,14 +362,17 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         }
         // A sortie re-attached to in flight has reached items before we listened: what
         // the vehicle last reported (it repeats MISSION_ITEM_REACHED) and where it is.
-        let before = if reattaching {
+        let joined = if reattaching {
             let t = v.telemetry();
-            t.last_reached
-                .max(t.mission_current.and_then(|c| c.checked_sub(1)))
+            Joined::Reattached {
+                reached: t
+                    .last_reached
+                    .max(t.mission_current.and_then(|c| c.checked_sub(1))),
+            }
         } else {
-            None
+            Joined::Started
         };
-        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep, before).await;
+        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep, joined).await;
         if ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
             // The controller that holds the vehicle now asks for the photos and records.
             rep.error = Some(DETACHED.into());
@@ -622,6 +625,15 @@ fn record(
 }
 
 /// Follows a sortie until the vehicle disarms, recording captures and drawing progress.
+/// How this controller came to follow a sortie.
+enum Joined {
+    /// It started the sortie (or took it over in the air) itself.
+    Started,
+    /// It found the vehicle armed and flying the sortie, and re-attached; `reached` is
+    /// the last item the vehicle reported reached before.
+    Reattached { reached: Option<u16> },
+}
+
 async fn follow_sortie(
     v: &Vehicle,
     job: &SortieJob,
@@ -629,7 +641,7 @@ async fn follow_sortie(
     bar: &indicatif::ProgressBar,
     tracker: &mut IndexTracker,
     rep: &mut VehicleReport,
-    reached_before: Option<u16>,
+    joined: Joined,
 ) -> Result<(), String> {
     let sysid = v.sysid();
     let mut events = v.events();
@@ -637,9 +649,13 @@ async fn follow_sortie(
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let deadline = tokio::time::Instant::now() + ctx.sortie_timeout;
     let mut airborne = !v.telemetry().on_ground();
-    // Armed when this loop began (a re-attach) or since: a disarm on the ground then ends
-    // the sortie, even one whose disarm event came before this loop listened.
-    let mut armed_seen = v.telemetry().armed;
+    // Armed when this loop began or since, or when re-attached (the read-back of a long
+    // mission over a busy link may outlast the sortie's end): a disarm on the ground then
+    // ends the sortie, even one whose disarm event came before this loop listened.
+    let (mut armed_seen, reached_before) = match joined {
+        Joined::Started => (v.telemetry().armed, None),
+        Joined::Reattached { reached } => (true, reached),
+    };
     let mut aborting = false;
     let mut lost: Option<std::time::Instant> = None;
     let total = job.mission.len().max(1) as f64;

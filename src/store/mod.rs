@@ -11,6 +11,7 @@
 
 pub mod dialect;
 mod postgres;
+pub use postgres::IDLE_IN_TRANSACTION;
 mod sqlite;
 
 use std::fmt;

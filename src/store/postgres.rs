@@ -18,6 +18,12 @@ use super::{DbError, Result, Row, Tx, TxInner, Value};
 
 /// The advisory lock every writing transaction takes (an arbitrary number, "gp").
 const WRITE_LOCK: i64 = 0x6770_0001;
+/// How long PostgreSQL lets a session sit idle inside a transaction before it ends the
+/// session (`idle_in_transaction_session_timeout`). A controller frozen mid-transaction
+/// (a stopped process, a paused VM) holds the write lock, and with it every other
+/// controller's writes and takeovers, no longer than this; none of ours idles a second.
+/// A URL that sets the parameter in its `options` keeps its own.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(5);
 /// The advisory lock held while migrating, so two controllers starting together migrate
 /// once.
 const MIGRATE_LOCK: i64 = 0x6770_0002;
@@ -188,8 +194,18 @@ pub(super) fn redact(url: &str) -> String {
 
 impl Postgres {
     pub(super) fn open(url: &str, migrations: &[&str]) -> Result<Self> {
-        let cfg = tokio_postgres::Config::from_str(url)
+        let mut cfg = tokio_postgres::Config::from_str(url)
             .map_err(|e| DbError::Invalid(format!("{}: not a PostgreSQL URL: {e}", redact(url))))?;
+        let options = cfg.get_options().unwrap_or("").to_string();
+        if !options.contains("idle_in_transaction_session_timeout") {
+            cfg.options(
+                format!(
+                    "{options} -c idle_in_transaction_session_timeout={}",
+                    IDLE_IN_TRANSACTION.as_millis()
+                )
+                .trim(),
+            );
+        }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("gridpatrol-postgres")
