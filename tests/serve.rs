@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::serve::{call_as, gridpatrol, patrols, spawn, states, token, wait_final};
+use common::serve::{call_as, gridpatrol, patrols, spawn, states, token, wait_final, SHORT};
 use serde_json::Value;
 
 struct Serve {
@@ -56,16 +56,6 @@ fn call(s: &Serve, method: &str, path: &str) -> (u16, Value) {
         Some(&s.tokens["operator"]),
     )
 }
-
-const SHORT: &str = r#"
-name = "short"
-cells = ["WQ-25"]
-pattern = "perimeter"
-alt_m = 40.0
-speed_m_s = 10.0
-[ready]
-min_battery_pct = 30
-"#;
 
 const NIGHT_ONLY: &str = r#"
 name = "needs-the-sun-below"

@@ -11,12 +11,13 @@ pub fn jpeg_size(jpeg: &[u8]) -> Option<(u32, u32)> {
     d.info().map(|i| (u32::from(i.width), u32::from(i.height)))
 }
 pub mod fetch;
+pub mod images;
+
+pub use images::{ImageSpec, ImageStore};
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::vehicle::ImageCapture;
 
@@ -52,69 +53,6 @@ impl Capture {
             file_url: c.file_url.clone(),
         }
     }
-}
-
-/// Images stored by the SHA-256 of their bytes: `DIR/ab/abcdef….jpg`. Storing the same
-/// image twice is a no-op, and a stored file never changes.
-#[derive(Clone, Debug)]
-pub struct ImageStore {
-    dir: PathBuf,
-}
-
-impl ImageStore {
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Where an image with this hash lives.
-    pub fn path_of(&self, sha: &str) -> PathBuf {
-        self.dir
-            .join(sha.get(..2).unwrap_or("00"))
-            .join(format!("{sha}.jpg"))
-    }
-
-    /// Stores `bytes`, returning their hex SHA-256. Written to a temporary file and renamed,
-    /// so a crash never leaves half an image under its hash.
-    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
-        let sha = hex(&Sha256::digest(bytes));
-        let path = self.path_of(&sha);
-        if path.exists() {
-            return Ok(sha);
-        }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = (|| {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            // On disk before its hash is recorded: a power cut must not leave the store
-            // pointing at an empty file.
-            f.sync_all()?;
-            std::fs::rename(&tmp, &path)
-        })();
-        if written.is_err() {
-            // A full disk leaves half a file: give its space back for the retry.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map(|()| sha)
-    }
-
-    pub fn get(&self, sha: &str) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path_of(sha))
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which image indices of one camera have been seen, to find the ones that were not.
@@ -168,18 +106,6 @@ impl IndexTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_store_is_content_addressed_and_idempotent() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = ImageStore::open(dir.path()).unwrap();
-        let a = s.put(b"one image").unwrap();
-        let b = s.put(b"one image").unwrap();
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 64);
-        assert_eq!(s.get(&a).unwrap(), b"one image");
-        assert_ne!(s.put(b"another").unwrap(), a);
-    }
 
     #[test]
     fn a_floor_and_a_count_bound_the_missing() {

@@ -47,6 +47,11 @@ pub struct ServeArgs {
     /// `serve` processes (default: the SQLite database in --data).
     #[arg(long)]
     db: Option<gridpatrol::store::DbSpec>,
+    /// Where the photos are kept: a directory (shared by several `serve` processes on NFS),
+    /// or s3://BUCKET/PREFIX, an S3-compatible store, its endpoint and credentials in the
+    /// AWS_* variables (default: images/ in --data).
+    #[arg(long)]
+    images: Option<gridpatrol::capture::ImageSpec>,
     /// Where the HTTP API listens (port 0: any free port, printed at start).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -175,12 +180,19 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         detector(&args.detector)?,
     )?;
     pipeline.fleet = Some(fleet.clone());
+    if let Some(spec) = &args.images {
+        pipeline.images = gridpatrol::capture::ImageStore::open_spec(spec)
+            .map_err(|e| anyhow::anyhow!("--images {spec}: {e}"))?;
+    }
     let holder = args
         .controller
         .clone()
         .unwrap_or_else(gridpatrol::store::default_holder);
     pipeline.holder = holder.clone();
-    tracing::info!("controller {holder} on {db}");
+    tracing::info!(
+        "controller {holder} on {db}, images in {}",
+        pipeline.images.spec()
+    );
     let pipeline = Arc::new(pipeline);
     let book = RunBook::new(pipeline.store.clone());
     // Patrols made through the API are kept in the store; they win over a file's of the

@@ -730,7 +730,8 @@ impl EventStore {
         Ok(())
     }
 
-    /// The index of `run`'s first photo on vehicle `sysid`, if it was kept.
+    /// The index of `run`'s first photo on vehicle `sysid`, if it was kept (-1: the run
+    /// took the vehicle, but its camera did not say its count).
     pub fn first_image(&self, run: &str, sysid: u8) -> Result<Option<i32>> {
         Ok(self.db.read(|tx| {
             tx.query_opt(

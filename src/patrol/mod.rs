@@ -243,16 +243,38 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     // A fresh run's photos start at the camera's count now: earlier ones are another
     // run's, and must not be asked for again as "missing". The count is kept, so a
     // controller taking the run over asks for its first photos too, had they never come.
-    match while_busy(|| ctx.store.first_image(&ctx.run_id, sysid)).await {
-        Ok(Some(first)) => tracker.set_floor(first),
+    let first = while_busy(|| ctx.store.first_image(&ctx.run_id, sysid)).await;
+    let had_it = matches!(first, Ok(Some(_)));
+    match first {
+        Ok(Some(first)) if first >= 0 => tracker.set_floor(first),
+        // Taken before, its camera's count unknown then.
+        Ok(Some(_)) => {}
         _ if tracker.count() == 0 && !v.telemetry().armed => {
-            if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
-                tracker.set_floor(n);
-                if let Err(e) =
-                    while_busy(|| ctx.store.set_first_image(&ctx.run_id, sysid, n)).await
-                {
-                    tracing::warn!(sysid, "keeping the run's first image index: {e}");
+            // Asked up to three times, as for the missing photos: a run without its
+            // floor could not tell a controller taking it over which photos are its own.
+            let mut count = None;
+            for _ in 0..3 {
+                count = v.camera_image_count(Duration::from_secs(2)).await;
+                // Asked again only of a camera that is there.
+                if count.is_some() || !v.telemetry().camera_heard {
+                    break;
                 }
+            }
+            if let Some(n) = count {
+                tracker.set_floor(n);
+            } else {
+                tracing::warn!(
+                    sysid,
+                    "the camera did not say its image count: photos that never arrive cannot be asked for"
+                );
+            }
+            // Kept either way (-1: unknown): that this run took the vehicle tells a
+            // controller taking it over that a sortie complete on board may be its own.
+            let first = count.unwrap_or(-1);
+            if let Err(e) =
+                while_busy(|| ctx.store.set_first_image(&ctx.run_id, sysid, first)).await
+            {
+                tracing::warn!(sysid, "keeping the run's first image index: {e}");
             }
         }
         _ => {}
@@ -271,9 +293,10 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
     // controller watched (the one flying it died before recording it). It is recorded
     // now, its photos are asked for, and it is not flown again.
     let landed = v.telemetry();
-    // Only a vehicle that flew this run (photos on record) can hold one of its sorties,
-    // and only a sortie of the length on board: otherwise no read-back is spent on it.
-    let could_be_ours = tracker.count() > 0
+    // Only a vehicle this run took before (its first image index or photos on record)
+    // can hold one of its sorties, and only a sortie of the length on board: otherwise no
+    // read-back is spent on it (a fresh run finds the last run's identical sortie there).
+    let could_be_ours = (had_it || tracker.count() > 0)
         && jobs.iter().any(|j| {
             !done.contains(&j.index) && landed.mission_total == Some(j.mission.len() as u16)
         });
@@ -840,6 +863,9 @@ async fn ask_for_missing(
     for _ in 0..3 {
         if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
             tracker.expect_count(n);
+            break;
+        }
+        if !v.telemetry().camera_heard {
             break;
         }
     }

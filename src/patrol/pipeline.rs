@@ -144,7 +144,7 @@ impl Pipeline {
                     .map_err(|e| ProcessError::Storage {
                         sysid: c.sysid,
                         index: c.index,
-                        dir: self.images.dir().display().to_string(),
+                        dir: self.images.spec().to_string(),
                         problem: e.to_string(),
                     })?;
                 self.store.capture_fetched(p.id, &sha)?;

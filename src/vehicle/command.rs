@@ -367,11 +367,11 @@ impl Vehicle {
     /// `wait`, or no camera component has been heard (then nothing is asked: a command to
     /// an absent component would only wait out its retries).
     pub async fn camera_image_count(&self, wait: std::time::Duration) -> Option<i32> {
-        let t = self.telemetry();
-        if !t.camera_heard {
+        // A vehicle just heard may not have had its camera's heartbeat yet (1 Hz).
+        if !self.wait_for(wait, |t| t.camera_heard).await {
             return None;
         }
-        let before = t.camera_status_reports;
+        let before = self.telemetry().camera_status_reports;
         let _ = self.request_message(100, 262, 0.0).await;
         self.wait_for(wait, |t| t.camera_status_reports != before)
             .await

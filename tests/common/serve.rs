@@ -50,6 +50,11 @@ pub fn token(data: &Path, role: &str, holder: &str, cells: &str) -> String {
 /// Starts `gridpatrol serve ARGS --patrols patrols --data data --listen 127.0.0.1:0` and
 /// waits for the address it prints. Its log goes to `data/serve.log` (appended).
 pub fn spawn(data: &Path, patrols: &Path, args: &[&str]) -> Serve {
+    spawn_with_env(data, patrols, args, &[])
+}
+
+/// As [`spawn`], with `env` (name, value) set for the process.
+pub fn spawn_with_env(data: &Path, patrols: &Path, args: &[&str], env: &[(&str, &str)]) -> Serve {
     std::fs::create_dir_all(data).unwrap();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -69,6 +74,7 @@ pub fn spawn(data: &Path, patrols: &Path, args: &[&str]) -> Serve {
             "RUST_LOG",
             std::env::var("GRIDPATROL_SERVE_LOG").unwrap_or_else(|_| "info".into()),
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -224,6 +230,17 @@ pub fn delete(url: &str, token: &str) -> u16 {
 pub const DISTRICT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/missions/wenqu.geojson");
 
 /// The perimeter of cell WQ-25 at 40 m with the simulator's camera.
+/// A short perimeter patrol of WQ-25, ready with 30 % battery.
+pub const SHORT: &str = r#"
+name = "short"
+cells = ["WQ-25"]
+pattern = "perimeter"
+alt_m = 40.0
+speed_m_s = 10.0
+[ready]
+min_battery_pct = 30
+"#;
+
 pub const AROUND_25: &str = r#"
 name = "around-25"
 cells = ["WQ-25"]
