@@ -250,16 +250,9 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         // Taken before, its camera's count unknown then.
         Ok(Some(_)) => {}
         _ if tracker.count() == 0 && !v.telemetry().armed => {
-            // Asked up to three times, as for the missing photos: a run without its
-            // floor could not tell a controller taking it over which photos are its own.
-            let mut count = None;
-            for _ in 0..3 {
-                count = v.camera_image_count(Duration::from_secs(2)).await;
-                // Asked again only of a camera that is there.
-                if count.is_some() || !v.telemetry().camera_heard {
-                    break;
-                }
-            }
+            // A run without its floor could not tell a controller taking it over which
+            // photos are its own.
+            let count = camera_count(&v).await;
             if let Some(n) = count {
                 tracker.set_floor(n);
             } else {
@@ -850,6 +843,20 @@ async fn record_flown(ctx: &RunContext, sysid: u8, index: usize) -> Result<(), S
     .map_err(|e| format!("recording sortie {} as flown: {e}", index + 1))
 }
 
+/// The camera's image count (CAMERA_CAPTURE_STATUS), asked up to three times of a camera
+/// that is there: one lost request or reply must not leave a run without it.
+async fn camera_count(v: &Vehicle) -> Option<i32> {
+    for _ in 0..3 {
+        if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
+            return Some(n);
+        }
+        if !v.telemetry().camera_heard {
+            break;
+        }
+    }
+    None
+}
+
 /// Asks the camera again for every image index that never arrived, as MAVSDK does with
 /// MAV_CMD_REQUEST_MESSAGE(CAMERA_IMAGE_CAPTURED, index).
 async fn ask_for_missing(
@@ -858,16 +865,9 @@ async fn ask_for_missing(
     tracker: &mut IndexTracker,
     rep: &mut VehicleReport,
 ) {
-    // The camera's count finds the last photos too, which no later one reveals: asked
-    // up to three times, as a lost request or reply would leave them unfound.
-    for _ in 0..3 {
-        if let Some(n) = v.camera_image_count(Duration::from_secs(2)).await {
-            tracker.expect_count(n);
-            break;
-        }
-        if !v.telemetry().camera_heard {
-            break;
-        }
+    // The camera's count finds the last photos too, which no later one reveals.
+    if let Some(n) = camera_count(v).await {
+        tracker.expect_count(n);
     }
     // Rounds while they bring photos in; three in a row that bring none end it.
     let mut fruitless = 0;
