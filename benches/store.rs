@@ -118,8 +118,8 @@ fn photos_per_s(db: &DbSpec, controllers: usize, photos: &[(std::path::PathBuf, 
     let pipes: Vec<Arc<Pipeline>> = (0..controllers)
         .map(|k| {
             let mut p = Pipeline::open_in(
-                &DataDir(dir.path().to_path_buf()),
                 db,
+                &DataDir(dir.path().to_path_buf()).images_spec(),
                 &camera,
                 map.clone(),
                 Arc::new(ColourDetector::default()),

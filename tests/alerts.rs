@@ -413,6 +413,9 @@ async fn an_urgent_alert_diverts_the_drone_from_a_patrol_which_resumes_after() {
     .unwrap();
 }
 
+/// PX4's speed factor in these tests.
+const PX4_SPEED: f64 = 8.0;
+
 /// PX4 v1.16 SITL instance `instance` at 8× in the dock with the simulator's camera on its
 /// payload link (its photos of `objects`), and `serve` flying it; None where PX4 is absent.
 async fn px4_and_serve(
@@ -437,14 +440,14 @@ async fn px4_and_serve(
     )
     .await
     .unwrap();
-    let px4 = common::px4::Px4::start(&launcher, instance, 8.0, common::px4::DOCK, port);
+    let px4 = common::px4::Px4::start(&launcher, instance, PX4_SPEED, common::px4::DOCK, port);
     let (s, op) = serve(port, dir, defs, extra);
     Some((px4, s, op))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_flies_an_alert_from_its_dock_and_the_fire_is_confirmed() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[PX4_SPEED]).await;
     let dir = tempfile::tempdir().unwrap();
     let Some((px4, s, op)) = px4_and_serve(5, dir.path(), vec![fire_at(MARKET)], &[], &[]).await
     else {
@@ -479,7 +482,7 @@ async fn px4_flies_an_alert_from_its_dock_and_the_fire_is_confirmed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_reaches_an_alert_behind_a_no_fly_zone_round_it() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[PX4_SPEED]).await;
     let dir = tempfile::tempdir().unwrap();
     let Some((px4, s, op)) = px4_and_serve(6, dir.path(), Vec::new(), &[], &[]).await else {
         return;
@@ -495,7 +498,7 @@ async fn px4_reaches_an_alert_behind_a_no_fly_zone_round_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_is_diverted_from_its_patrol_to_an_alert_and_the_patrol_resumes_after() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[PX4_SPEED]).await;
     let dir = tempfile::tempdir().unwrap();
     // The perimeter of WQ-25 at 60 m: a short patrol for PX4 to be taken off.
     let around = AROUND_25.replace("alt_m = 40.0", "alt_m = 60.0");
@@ -521,7 +524,7 @@ async fn px4_is_diverted_from_its_patrol_to_an_alert_and_the_patrol_resumes_afte
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn px4_bad_points_are_refused_and_so_is_an_alert_its_battery_cannot_reach() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[PX4_SPEED]).await;
     let dir = tempfile::tempdir().unwrap();
     let Some((_px4, s, op)) = px4_and_serve(
         8,

@@ -86,8 +86,8 @@ fn capture(index: i32, url: String) -> Capture {
 fn pipeline(dir: &std::path::Path, db: &DbSpec) -> Pipeline {
     let map = GridMap::from_geojson(&common::patrol::square_district(300.0), Datum::Wgs84).unwrap();
     Pipeline::open_in(
-        &DataDir(dir.to_path_buf()),
         db,
+        &DataDir(dir.to_path_buf()).images_spec(),
         &Camera::find("sim").unwrap(),
         Arc::new(map),
         Arc::new(ColourDetector::default()),

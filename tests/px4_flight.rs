@@ -117,10 +117,10 @@ fn spawn_fly(args: &[String]) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[8.0]).await;
     let Some((px4, port, data, args)) = flight(
         4,
-        10.0,
+        8.0,
         &[
             "--cells",
             "WQ-25",
@@ -150,12 +150,12 @@ async fn a_perimeter_sortie_flies_to_landing_with_its_fence_on_board() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[8.0]).await;
     // WQ-38's nearest corner is 902 m from the dock: more than the 900 m older PX4s allowed
     // as MIS_DIST_1WP (v1.16 answers 10,000 m).
     let Some((px4, port, data, args)) = flight(
         5,
-        10.0,
+        8.0,
         &[
             "--cells",
             "WQ-38",
@@ -176,7 +176,7 @@ async fn a_coverage_sortie_over_900_m_out_flies_to_landing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_px4s_fly_one_patrol() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[5.0, 5.0]).await;
     let Some(l) = launcher() else { return };
     let port = free_udp_port();
     // 5x, not 10x: at 10x two instances on two loaded cores starve PX4's own MAVLink
@@ -235,7 +235,7 @@ async fn two_px4s_fly_one_patrol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_brings_a_px4_home_and_down() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[8.0]).await;
     let Some((px4, _port, _data, args)) =
         flight(8, 8.0, &["--cells", "WQ-25", "--pattern", "perimeter"])
     else {
@@ -268,7 +268,7 @@ async fn ctrl_c_brings_a_px4_home_and_down() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fly_killed_mid_sortie_reattaches_when_run_again() {
-    let _one = common::px4::one_at_a_time().await;
+    let _cpu = common::px4::cpu_share(&[3.0]).await;
     // Slow enough that PX4's 10 s data-link timeout (its own clock) outlasts the restart.
     let Some((px4, _port, data, args)) = flight(
         9,

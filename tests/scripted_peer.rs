@@ -69,6 +69,18 @@ impl Peer {
         .await;
     }
 
+    /// MISSION_ACK of the plan (the mission, not fence or rally).
+    async fn mission_ack(&mut self, result: MavMissionResult) {
+        self.ack(MavMissionType::MAV_MISSION_TYPE_MISSION, result)
+            .await;
+    }
+
+    /// Asks for item `seq` of an upload and expects it back.
+    async fn serve(&mut self, seq: u16) {
+        self.request(seq).await;
+        self.expect_item(seq).await;
+    }
+
     async fn expect_item(&mut self, seq: u16) -> MISSION_ITEM_INT_DATA {
         match self.recv().await {
             MavMessage::MISSION_ITEM_INT(i) if i.seq == seq => i,
@@ -128,8 +140,7 @@ async fn upload_survives_a_lost_count_repeated_and_out_of_order_requests_and_a_l
         .await;
         let i0 = peer.expect_item(0).await;
         assert_eq!(i0.x, plan[0].x);
-        peer.request(1).await;
-        peer.expect_item(1).await;
+        peer.serve(1).await;
         peer.request(1).await; // repeated
         peer.expect_item(1).await;
         peer.request(0).await; // out of order
@@ -146,11 +157,8 @@ async fn upload_survives_a_lost_count_repeated_and_out_of_order_requests_and_a_l
         }
         // Our ACK "lost": the ground repeats the last item, and we ack again (PX4 does).
         peer.expect_item(4).await;
-        peer.ack(
-            MavMissionType::MAV_MISSION_TYPE_MISSION,
-            MavMissionResult::MAV_MISSION_ACCEPTED,
-        )
-        .await;
+        peer.mission_ack(MavMissionResult::MAV_MISSION_ACCEPTED)
+            .await;
     };
     let t0 = Instant::now();
     let (res, ()) = tokio::join!(v.upload(MissionType::Mission, &plan), script);
@@ -168,15 +176,10 @@ async fn an_error_ack_mid_upload_names_the_item() {
     let (v, mut peer, _fleet) = setup().await;
     let script = async {
         assert!(matches!(peer.recv().await, MavMessage::MISSION_COUNT(_)));
-        peer.request(0).await;
-        peer.expect_item(0).await;
-        peer.request(1).await;
-        peer.expect_item(1).await;
-        peer.ack(
-            MavMissionType::MAV_MISSION_TYPE_MISSION,
-            MavMissionResult::MAV_MISSION_INVALID_PARAM1,
-        )
-        .await;
+        peer.serve(0).await;
+        peer.serve(1).await;
+        peer.mission_ack(MavMissionResult::MAV_MISSION_INVALID_PARAM1)
+            .await;
     };
     let plan = items(3);
     let (res, ()) = tokio::join!(v.upload(MissionType::Mission, &plan), script);
@@ -188,6 +191,31 @@ async fn an_error_ack_mid_upload_names_the_item() {
             result: MavMissionResult::MAV_MISSION_INVALID_PARAM1
         }
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_from_the_open_transfer_is_answered_while_backing_off_from_an_error() {
+    // PX4 under loss: it is still receiving our upload (its requests for item 2 lost),
+    // we start over, and it answers the new MISSION_COUNT with an ERROR ("WPM: REJ. CMD:
+    // Busy") while it goes on asking for item 2 every 250 ms (mavlink_mission.cpp). The
+    // request must be answered, not dropped with the error, and the upload finishes.
+    let (v, mut peer, _fleet) = setup().await;
+    let plan = items(3);
+    let script = async {
+        assert!(matches!(peer.recv().await, MavMessage::MISSION_COUNT(c) if c.count == 3));
+        peer.serve(0).await;
+        peer.serve(1).await;
+        // The ERROR PX4 gives a duplicate MISSION_COUNT, then its requests are lost: the
+        // ground takes the transfer for dropped and starts over.
+        peer.mission_ack(MavMissionResult::MAV_MISSION_ERROR).await;
+        assert!(matches!(peer.recv().await, MavMessage::MISSION_COUNT(c) if c.count == 3));
+        peer.mission_ack(MavMissionResult::MAV_MISSION_ERROR).await;
+        peer.serve(2).await;
+        peer.mission_ack(MavMissionResult::MAV_MISSION_ACCEPTED)
+            .await;
+    };
+    let (res, ()) = tokio::join!(v.upload(MissionType::Mission, &plan), script);
+    res.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

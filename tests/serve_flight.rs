@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::px4::free_udp_port;
 use common::serve::{
-    call_as, on_sim, patrols, start_run, states, token, wait_final, wq25_sim, Serve, AROUND_25,
-    COVER_25,
+    call_as, on_sim, patrols, start_run, states, token, wait_final, without_transfer_retries,
+    wq25_sim, Serve, AROUND_25, COVER_25,
 };
 use gridpatrol_sim::{Faults, Sim, SimConfig};
 use serde_json::Value;
@@ -168,6 +168,7 @@ async fn a_run_cut_by_a_low_battery_resumes_at_its_breakpoint_and_covers_the_cel
     .await
     .unwrap();
     assert_eq!(done["run"]["state"], "success", "{done}");
+    let done = without_transfer_retries(&done);
     let st = states(&done);
     assert_eq!(st, RESUMED, "{done}");
     let paused = &done["changes"][3]["reason"];
@@ -269,6 +270,7 @@ async fn serve_killed_mid_run_reattaches_flies_nothing_twice_and_loses_no_photo(
             .await
             .unwrap();
     assert_eq!(done["run"]["state"], "success", "{done}");
+    let done = without_transfer_retries(&done);
     let st = states(&done);
     if st.len() != 7 {
         let log = std::fs::read_to_string(data.join("serve.log")).unwrap_or_default();

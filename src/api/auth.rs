@@ -83,10 +83,7 @@ pub struct TokenInfo {
 }
 
 fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// Makes a token for `holder` with `role` (a grid worker with their `cells`); the secret
@@ -111,10 +108,7 @@ pub fn create_token(
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| StoreError::Invalid(format!("no randomness for a token: {e}")))?;
-    let secret = format!(
-        "gp_{}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    );
+    let secret = format!("gp_{}", hex::encode(bytes));
     let cells_json = serde_json::to_string(cells).unwrap_or_else(|_| "[]".into());
     let id = store.transaction(|tx| {
         tx.query_value::<i64>(

@@ -178,7 +178,7 @@ impl ImageStore {
     /// that is fsynced and renamed, so a crash never leaves half an image under its hash;
     /// an S3 object appears whole or not at all.
     pub fn put(&self, bytes: &[u8]) -> io::Result<String> {
-        let sha = hex(&Sha256::digest(bytes));
+        let sha = hex::encode(Sha256::digest(bytes));
         let at = self.location(&sha);
         let store = self.inner.store.clone();
         let payload = PutPayload::from(bytes.to_vec());
@@ -226,10 +226,6 @@ fn s3(bucket: &str) -> io::Result<Arc<dyn ObjectStore>> {
     Err(other(format!(
         "s3://{bucket}: this gridpatrol was built without the `s3` feature"
     )))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -348,7 +348,13 @@ async fn patrol(
     let obs = recorder
         .clone()
         .map(|r| r as Arc<dyn gridpatrol::patrol::observe::RunObserver>);
-    let mut pipeline = Pipeline::open_in(data, &opts.db, camera, Arc::new(map), opts.detector)?;
+    let mut pipeline = Pipeline::open_in(
+        &opts.db,
+        &data.images_spec(),
+        camera,
+        Arc::new(map),
+        opts.detector,
+    )?;
     pipeline.thresholds = opts.thresholds;
     pipeline.observer = obs.clone();
     pipeline.fleet = Some(fleet.clone());

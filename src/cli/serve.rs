@@ -172,18 +172,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     };
     let fleet = Fleet::new(hub.clone(), FleetConfig::default());
     let db = args.db.clone().unwrap_or_else(|| data.db_spec());
+    let images = args.images.clone().unwrap_or_else(|| data.images_spec());
     let mut pipeline = Pipeline::open_in(
-        &data,
         &db,
+        &images,
         &camera,
         Arc::new(map),
         detector(&args.detector)?,
     )?;
     pipeline.fleet = Some(fleet.clone());
-    if let Some(spec) = &args.images {
-        pipeline.images = gridpatrol::capture::ImageStore::open_spec(spec)
-            .map_err(|e| anyhow::anyhow!("--images {spec}: {e}"))?;
-    }
     let holder = args
         .controller
         .clone()

@@ -991,13 +991,7 @@ pub fn run_id_for(jobs: &[SortieJob]) -> String {
         h.update(serde_json::to_vec(&j.mission).unwrap_or_default());
     }
     let d = h.finalize();
-    format!(
-        "run-{}",
-        d.iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("run-{}", hex::encode(&d[..6]))
 }
 
 /// Flies `jobs` on `vehicles` (sortie i on vehicle i mod n), with the pipeline filing

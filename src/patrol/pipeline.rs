@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::capture::{exif, fetch::Fetcher, ImageStore};
+use crate::capture::{exif, fetch::Fetcher, ImageSpec, ImageStore};
 use crate::detect::{Detector, Thresholds};
 use crate::events::store::{FileOutcome, MergePolicy, PendingCapture, Retry};
 use crate::events::{EventStore, FiledDetection, StoreError};
@@ -400,6 +400,10 @@ impl DataDir {
     pub fn images(&self) -> std::path::PathBuf {
         self.0.join("images")
     }
+    /// The photos' place when nothing else is said: `images/` here.
+    pub fn images_spec(&self) -> ImageSpec {
+        ImageSpec::Dir(self.images())
+    }
     pub fn runs(&self) -> std::path::PathBuf {
         self.0.join("runs")
     }
@@ -414,21 +418,21 @@ impl Pipeline {
         map: Arc<GridMap>,
         detector: Arc<dyn Detector>,
     ) -> Result<Self, StoreError> {
-        Self::open_in(data, &data.db_spec(), camera, map, detector)
+        Self::open_in(&data.db_spec(), &data.images_spec(), camera, map, detector)
     }
 
-    /// The same, with the store in database `db` (SQLite or PostgreSQL) and the images in
-    /// the data directory.
+    /// The same, with the store in database `db` (SQLite or PostgreSQL) and the photos in
+    /// `images` (a directory or a bucket).
     pub fn open_in(
-        data: &DataDir,
         db: &crate::store::DbSpec,
+        images: &ImageSpec,
         camera: &crate::plan::Camera,
         map: Arc<GridMap>,
         detector: Arc<dyn Detector>,
     ) -> Result<Self, StoreError> {
         let store = Arc::new(EventStore::connect(db)?);
-        let images = ImageStore::open(&data.images())
-            .map_err(|e| StoreError::Invalid(format!("{}: {e}", data.images().display())))?;
+        let images = ImageStore::open_spec(images)
+            .map_err(|e| StoreError::Invalid(format!("{images}: {e}")))?;
         Ok(Self {
             store,
             images,

@@ -532,6 +532,10 @@ impl Vehicle {
         // manager (or a stale reply to what we sent before it) for this long.
         let mut busy_since = Instant::now();
         let mut busy_retries = 0u32;
+        // Backing off from a busy manager: when to send MISSION_COUNT again. Meanwhile
+        // the loop goes on reading, so a request from a transfer PX4 still has open is
+        // answered rather than thrown away.
+        let mut count_again_at: Option<Instant> = None;
         // Restarts in a row that got no further than the furthest item asked for: under
         // load PX4 may drop a long transfer more than once, but never fails one that moves.
         let mut restarts = Restarts::new();
@@ -542,6 +546,12 @@ impl Vehicle {
         let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
             let start_over = match txn.recv_until(deadline).await {
+                None if count_again_at.take().is_some() => {
+                    txn.send(send_count());
+                    attempts = 0;
+                    deadline = Instant::now() + cfg.mission_timeout;
+                    false
+                }
                 None => {
                     attempts += 1;
                     // The vehicle said MISSION_ERROR mid-upload and then asked for nothing
@@ -597,6 +607,7 @@ impl Vehicle {
                             )));
                         };
                         txn.send(item.clone());
+                        count_again_at = None;
                         deadline = Instant::now() + cfg.mission_timeout;
                         if last_sent != Some(*seq) {
                             attempts = 0;
@@ -613,6 +624,9 @@ impl Vehicle {
                             if count == 0 || last_sent == Some(count - 1) {
                                 return Ok(());
                             }
+                        } else if count_again_at.is_some() {
+                            // Errors while backing off answer earlier sends (a flood of
+                            // them follows items PX4 ignored after dropping the transfer).
                         } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
                             && last_sent.is_none()
                             && busy_since.elapsed() < cfg.mission_busy_for
@@ -627,13 +641,8 @@ impl Vehicle {
                                 "vehicle {}: mission manager busy; MISSION_COUNT again in {wait:?}",
                                 self.sysid()
                             );
-                            tokio::time::sleep(wait).await;
-                            // Errors queued meanwhile answer earlier sends (a flood of them
-                            // follows items PX4 ignored after dropping the transfer).
-                            txn.drain();
-                            txn.send(send_count());
-                            attempts = 0;
-                            deadline = Instant::now() + cfg.mission_timeout;
+                            count_again_at = Some(Instant::now() + wait);
+                            deadline = Instant::now() + wait;
                         } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
                             && last_sent.is_some()
                         {
@@ -671,6 +680,7 @@ impl Vehicle {
                 attempts = 0;
                 busy_since = Instant::now();
                 busy_retries = 0;
+                count_again_at = None;
                 txn.send(send_count());
                 deadline = Instant::now() + cfg.mission_timeout;
             }
@@ -715,20 +725,27 @@ impl Vehicle {
             let start_over = match txn.recv_until(deadline).await {
                 None => {
                     attempts += 1;
-                    if attempts > cfg.mission_retries {
+                    // PX4 re-sends the item last asked for, so a silent timeout asks again.
+                    // Only once the vehicle has likely dropped the transfer (PX4 then
+                    // ignores requests) does the download start over, which PX4 always
+                    // answers. PX4 drops it when none of our requests reach it for
+                    // PX4_PROTOCOL_TIMEOUT of its clock (five re-sends lost in a row: 0.2 %
+                    // at 30 % loss), but five round trips failing either way is 3.5 %: a
+                    // restart after one timeout threw away a transfer still open every few
+                    // dozen items. So wait two (its "Operation timeout" usually comes
+                    // first), or one when the tries have run out.
+                    let silent = last_reply.elapsed().mul_f64(rate);
+                    let out_of_tries = attempts > cfg.mission_retries;
+                    let dropped = silent >= 2 * PX4_PROTOCOL_TIMEOUT
+                        || (out_of_tries && silent >= PX4_PROTOCOL_TIMEOUT);
+                    if count.is_some() && dropped && restarts.allowed() {
+                        true
+                    } else if out_of_tries {
                         return Err(MissionError::Timeout {
                             stage,
                             item: count.map(|_| next),
                             attempts,
                         });
-                    }
-                    // PX4 re-sends the item last asked for, so a silent timeout asks again.
-                    // Only once the vehicle may have dropped the transfer
-                    // (PX4_PROTOCOL_TIMEOUT of its clock without a reply; PX4 then ignores
-                    // requests) does the download start over, which PX4 always answers.
-                    let silent = last_reply.elapsed().mul_f64(rate);
-                    if count.is_some() && silent >= PX4_PROTOCOL_TIMEOUT && restarts.allowed() {
-                        true
                     } else {
                         match count {
                             None => txn.send(request_list.clone()),
@@ -793,6 +810,7 @@ impl Vehicle {
             };
             if start_over {
                 restarts.count += 1;
+                attempts = 0;
                 count = None;
                 items.clear();
                 last_reply = Instant::now();

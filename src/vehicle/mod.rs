@@ -389,13 +389,6 @@ impl Txn<'_> {
         }
     }
 
-    /// Drops the frames already queued: replies to what was sent before the request about
-    /// to be sent again, which would otherwise read as replies to it.
-    pub fn drain(&mut self) {
-        use broadcast::error::TryRecvError;
-        while matches!(self.rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
-    }
-
     /// Whether a message addressed with `target_system` is for us (0 = broadcast).
     pub fn for_us(&self, target_system: u8) -> bool {
         target_system == 0 || target_system == self.vehicle.own_ids().0

@@ -196,7 +196,8 @@ pub async fn fly_square_with(run: SquareRun) -> Flown {
         .await
         .unwrap();
     let db = db.unwrap_or_else(|| data.db_spec());
-    let mut pipeline = Pipeline::open_in(&data, &db, &camera, Arc::new(map), detector).unwrap();
+    let mut pipeline =
+        Pipeline::open_in(&db, &data.images_spec(), &camera, Arc::new(map), detector).unwrap();
     pipeline.observer = observer.clone();
     pipeline.fleet = Some(fleet.clone());
     let pipeline = Arc::new(pipeline);

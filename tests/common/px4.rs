@@ -113,10 +113,23 @@ where
     (on_sim, Some(on_px4))
 }
 
-/// One test at a time flies PX4 in a test binary: several SITL instances at 8x beside
-/// their ground stations on two loaded cores stall PX4 past its mission-protocol timeout,
-/// and their transfers fail at random ("Upload rejected ... MAV_MISSION_ERROR").
-pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    ONE.lock().await
+/// A share of the CPU for PX4 instances flying at `speeds`, held while the test runs.
+///
+/// PX4 SITL's cost grows with its speed factor (about half a core at 8× here), and
+/// several instances at 8× beside their ground stations on two loaded cores stall PX4
+/// past its mission-protocol timeout, so transfers fail at random ("Upload rejected ...
+/// MAV_MISSION_ERROR"). The tests of one binary share a budget of 16 speed units, about
+/// one core of PX4: two instances at 8× fly at once, one at 10× flies beside one at 3×.
+pub async fn cpu_share(speeds: &[f64]) -> tokio::sync::SemaphorePermit<'static> {
+    const BUDGET: u32 = 16;
+    static SHARE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(BUDGET as usize);
+    let units = speeds
+        .iter()
+        .map(|s| s.ceil() as u32)
+        .sum::<u32>()
+        .clamp(1, BUDGET);
+    SHARE
+        .acquire_many(units)
+        .await
+        .expect("the semaphore is never closed")
 }
