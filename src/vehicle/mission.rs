@@ -532,10 +532,10 @@ impl Vehicle {
         // manager (or a stale reply to what we sent before it) for this long.
         let mut busy_since = Instant::now();
         let mut busy_retries = 0u32;
-        // Backing off from a busy manager: when to send MISSION_COUNT again. Meanwhile
-        // the loop goes on reading, so a request from a transfer PX4 still has open is
-        // answered rather than thrown away.
-        let mut count_again_at: Option<Instant> = None;
+        // Backing off from a busy manager until `deadline`, then MISSION_COUNT again.
+        // Meanwhile the loop goes on reading, so a request from a transfer PX4 still has
+        // open is answered rather than thrown away.
+        let mut backing_off = false;
         // Restarts in a row that got no further than the furthest item asked for: under
         // load PX4 may drop a long transfer more than once, but never fails one that moves.
         let mut restarts = Restarts::new();
@@ -546,7 +546,7 @@ impl Vehicle {
         let mut deadline = Instant::now() + cfg.mission_timeout;
         loop {
             let start_over = match txn.recv_until(deadline).await {
-                None if count_again_at.take().is_some() => {
+                None if std::mem::take(&mut backing_off) => {
                     txn.send(send_count());
                     attempts = 0;
                     deadline = Instant::now() + cfg.mission_timeout;
@@ -607,7 +607,7 @@ impl Vehicle {
                             )));
                         };
                         txn.send(item.clone());
-                        count_again_at = None;
+                        backing_off = false;
                         deadline = Instant::now() + cfg.mission_timeout;
                         if last_sent != Some(*seq) {
                             attempts = 0;
@@ -624,7 +624,7 @@ impl Vehicle {
                             if count == 0 || last_sent == Some(count - 1) {
                                 return Ok(());
                             }
-                        } else if count_again_at.is_some() {
+                        } else if backing_off {
                             // Errors while backing off answer earlier sends (a flood of
                             // them follows items PX4 ignored after dropping the transfer).
                         } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
@@ -641,7 +641,7 @@ impl Vehicle {
                                 "vehicle {}: mission manager busy; MISSION_COUNT again in {wait:?}",
                                 self.sysid()
                             );
-                            count_again_at = Some(Instant::now() + wait);
+                            backing_off = true;
                             deadline = Instant::now() + wait;
                         } else if a.mavtype == MavMissionResult::MAV_MISSION_ERROR
                             && last_sent.is_some()
@@ -680,7 +680,7 @@ impl Vehicle {
                 attempts = 0;
                 busy_since = Instant::now();
                 busy_retries = 0;
-                count_again_at = None;
+                backing_off = false;
                 txn.send(send_count());
                 deadline = Instant::now() + cfg.mission_timeout;
             }
