@@ -37,9 +37,14 @@ impl Peer {
     }
 
     async fn send(&mut self, msg: MavMessage) {
+        self.send_as(1, msg).await;
+    }
+
+    /// Sends `msg` as the autopilot of system `sysid`.
+    async fn send_as(&mut self, sysid: u8, msg: MavMessage) {
         let mut buf = Vec::new();
         let h = MavHeader {
-            system_id: 1,
+            system_id: sysid.into(),
             component_id: 1,
             sequence: self.seq,
         };
@@ -89,26 +94,36 @@ impl Peer {
     }
 }
 
-async fn setup() -> (Vehicle, Peer, Fleet) {
-    let (ours, theirs) = tokio::io::duplex(1 << 16);
-    let hub = Hub::new(HubConfig::default()).unwrap();
-    hub.add_stream("scripted-peer", ours, None);
-    let fleet = Fleet::new(hub, FleetConfig::default());
-    let (r, w) = tokio::io::split(theirs);
-    let mut peer = Peer {
-        reader: AsyncMavlinkReader::new(r),
-        writer: w,
-        seq: 0,
-    };
-    peer.send(MavMessage::HEARTBEAT(HEARTBEAT_DATA {
+/// A PX4 quadrotor's HEARTBEAT, loitering on the ground.
+fn heartbeat() -> MavMessage {
+    MavMessage::HEARTBEAT(HEARTBEAT_DATA {
         custom_mode: Px4Mode::AutoLoiter.custom_mode(),
         mavtype: MavType::MAV_TYPE_QUADROTOR,
         autopilot: MavAutopilot::MAV_AUTOPILOT_PX4,
         base_mode: MavModeFlag::MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
         system_status: MavState::MAV_STATE_STANDBY,
         mavlink_version: 3,
-    }))
-    .await;
+    })
+}
+
+/// A fleet on one in-memory link, and the scripted vehicle(s) at its other end.
+fn link() -> (Peer, Fleet) {
+    let (ours, theirs) = tokio::io::duplex(1 << 16);
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    hub.add_stream("scripted-peer", ours, None);
+    let fleet = Fleet::new(hub, FleetConfig::default());
+    let (r, w) = tokio::io::split(theirs);
+    let peer = Peer {
+        reader: AsyncMavlinkReader::new(r),
+        writer: w,
+        seq: 0,
+    };
+    (peer, fleet)
+}
+
+async fn setup() -> (Vehicle, Peer, Fleet) {
+    let (mut peer, fleet) = link();
+    peer.send(heartbeat()).await;
     let v = fleet
         .wait_vehicle(Some(1), Duration::from_secs(5))
         .await
@@ -321,4 +336,34 @@ async fn a_silent_vehicle_times_out_after_qgroundcontrols_retries() {
         Err(gridpatrol::vehicle::CommandError::Timeout { attempts: 6, .. })
     ));
     assert_eq!(t0.elapsed().as_millis() / 100, 90, "6 attempts × 1.5 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_vehicles_chosen_are_the_lowest_ids_on_the_link_not_the_first_heard() {
+    // Three vehicles share a link; 3 and 2 are heard first, 1 four tenths of a second later
+    // (a busy machine). Asked for two, the ground must wait out a heartbeat period and pick
+    // 1 and 2, so that a plan's "first vehicle" does not depend on luck.
+    let (mut peer, fleet) = link();
+    let script = async {
+        for _ in 0..3 {
+            peer.send_as(3, heartbeat()).await;
+            peer.send_as(2, heartbeat()).await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            peer.send_as(1, heartbeat()).await;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+        }
+    };
+    let t0 = Instant::now();
+    let chosen = async {
+        let vs = fleet.wait_vehicles(2, Duration::from_secs(5)).await;
+        (vs, t0.elapsed())
+    };
+    let ((vs, took), ()) = tokio::join!(chosen, script);
+    let ids: Vec<u8> = vs.unwrap().iter().map(|v| v.sysid()).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    // Chosen at vehicle 3's second HEARTBEAT (1 s), not at the timeout.
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_millis(1100),
+        "{took:?}"
+    );
 }

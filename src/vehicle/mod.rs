@@ -170,27 +170,37 @@ impl Fleet {
         sysid: Option<u8>,
         timeout: Duration,
     ) -> Result<Vehicle, VehicleError> {
-        let deadline = Instant::now() + timeout;
-        let mut events = self.events();
-        loop {
-            let found = match sysid {
-                Some(id) => self.vehicle(id),
-                None => self.sysids().first().and_then(|id| self.vehicle(*id)),
-            };
-            if let Some(v) = found {
-                return Ok(v);
-            }
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Err(_) => return Err(VehicleError::NotHeard(timeout)),
-                Ok(Err(broadcast::error::RecvError::Closed)) => {
-                    return Err(VehicleError::NotHeard(timeout))
+        if let Some(id) = sysid {
+            let deadline = Instant::now() + timeout;
+            let mut events = self.events();
+            loop {
+                if let Some(v) = self.vehicle(id) {
+                    return Ok(v);
                 }
-                Ok(_) => {}
+                match tokio::time::timeout_at(deadline, events.recv()).await {
+                    Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => {
+                        return Err(VehicleError::NotHeard(timeout))
+                    }
+                    Ok(_) => {}
+                }
             }
         }
+        let mut all = self.wait_vehicles(1, timeout).await?;
+        Ok(all.swap_remove(0))
     }
 
-    /// Waits until at least `n` vehicles have been heard.
+    /// True once some vehicle has sent its second HEARTBEAT: a whole heartbeat period has
+    /// passed since it was first heard, so every live vehicle on the links has spoken.
+    fn heard_a_heartbeat_period(&self) -> bool {
+        self.sysids()
+            .iter()
+            .filter_map(|id| self.vehicle(*id))
+            .any(|v| v.telemetry().heartbeats >= 2)
+    }
+
+    /// Waits until at least `n` vehicles have been heard, and for a whole heartbeat period
+    /// so that every vehicle on the links is known; returns them all, lowest system id first.
+    /// Which vehicles are first in the list must not depend on whose HEARTBEAT came first.
     pub async fn wait_vehicles(
         &self,
         n: usize,
@@ -200,13 +210,19 @@ impl Fleet {
         let mut events = self.events();
         loop {
             let ids = self.sysids();
-            if ids.len() >= n {
+            let enough = ids.len() >= n.max(1);
+            if enough && self.heard_a_heartbeat_period() {
                 return Ok(ids.iter().filter_map(|id| self.vehicle(*id)).collect());
             }
-            if tokio::time::timeout_at(deadline, events.recv())
-                .await
-                .is_err()
+            // HEARTBEATs raise no event: look again at least every 50 ms.
+            let wake = deadline.min(Instant::now() + Duration::from_millis(50));
+            let got = tokio::time::timeout_at(wake, events.recv()).await;
+            if Instant::now() >= deadline
+                || matches!(got, Ok(Err(broadcast::error::RecvError::Closed)))
             {
+                if enough {
+                    return Ok(ids.iter().filter_map(|id| self.vehicle(*id)).collect());
+                }
                 return Err(VehicleError::NotHeard(timeout));
             }
         }

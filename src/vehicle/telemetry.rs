@@ -155,6 +155,8 @@ pub struct Telemetry {
     pub statustext: VecDeque<(u8, String)>,
     /// Seconds since the last HEARTBEAT.
     pub heartbeat_age_s: f64,
+    /// Autopilot HEARTBEATs heard.
+    pub heartbeats: u64,
     /// The vehicle's own wind estimate (WIND_COV), when it sends one: PX4 does only while
     /// its EKF estimates the wind (airspeed or drag fusion), not on the ground otherwise.
     pub wind: Option<WindEstimate>,
@@ -242,6 +244,7 @@ impl Telemetry {
             statustext: VecDeque::new(),
             wind: None,
             heartbeat_age_s: 0.0,
+            heartbeats: 0,
         }
     }
 
@@ -367,6 +370,7 @@ impl TelemetryReducer {
                 }
                 e.last_heartbeat = now;
                 t.heartbeat_age_s = 0.0;
+                t.heartbeats += 1;
                 if t.link == LinkState::Lost {
                     t.link = LinkState::Connected;
                     events.push(VehicleEvent::LinkRegained);
