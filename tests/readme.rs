@@ -13,8 +13,10 @@
 //! repository's `missions/`, `sim/` and `web/` and, one level up, `shared/`. `gridpatrol` and
 //! `gridpatrol-sim` are this build's binaries; `cargo run --release -- ARGS` is
 //! `gridpatrol ARGS`, and `cargo test --workspace` is this test itself, so it is not run.
-//! The documents use fixed ports (14550, 14540, 8080) as a user would, so the blocks run
-//! one at a time.
+//! The documents use fixed ports (14550, 14540, 8080) as a user would. The simulator's
+//! blocks run in a network namespace of their own where the machine allows one (util-linux
+//! `unshare`, iproute2 `ip`), so real PX4's blocks run beside them; elsewhere, and for a
+//! block that needs the package registry (`npm`), one at a time.
 //!
 //! Each `--help` of the binary carries examples; every example must be one of the commands
 //! run here, so it runs in the same test.
@@ -26,8 +28,34 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The documents share fixed ports, so no two blocks run at once.
+/// The documents share fixed ports, so no two blocks on the machine's network run at once.
 static PORTS: Mutex<()> = Mutex::new(());
+
+/// Where a block's sockets live.
+#[derive(Clone, Copy)]
+enum Net {
+    /// The machine's network: the block holds `PORTS` while it runs.
+    Shared,
+    /// A network namespace of the block's own, made by `unshare` with these flags.
+    Own(&'static [&'static str]),
+}
+
+/// A network namespace for a block, if this machine lets us make one: as root a plain
+/// `unshare --net`, otherwise in a user namespace where we are root.
+fn own_network() -> Net {
+    const WAYS: [&[&str]; 2] = [&["--net"], &["--net", "--map-root-user"]];
+    WAYS.into_iter()
+        .find(|flags| {
+            Command::new("unshare")
+                .args(*flags)
+                .args(["ip", "link", "set", "lo", "up"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map_or(Net::Shared, Net::Own)
+}
 
 /// The longest a block may take, as a guard against a command that never ends (s).
 const BLOCK_LIMIT: Duration = Duration::from_secs(900);
@@ -216,9 +244,13 @@ fn bin_dir() -> PathBuf {
 
 /// Runs one block in `work` with bash, each command's output and exit code to files; for
 /// each step, its output and exit code (None: it never ended).
-fn run_block(block: &Block, work: &Path, bins: &Path) -> Vec<(String, Option<i32>)> {
+fn run_block(block: &Block, work: &Path, bins: &Path, net: Net) -> Vec<(String, Option<i32>)> {
     let out = tempfile::tempdir().expect("tempdir");
     let mut script = String::new();
+    if let Net::Own(_) = net {
+        // A new namespace's loopback starts down.
+        script.push_str("ip link set lo up || exit 97\n");
+    }
     script.push_str(
         "set -u\n\
          export RUST_BACKTRACE=0\n\
@@ -256,8 +288,15 @@ fn run_block(block: &Block, work: &Path, bins: &Path) -> Vec<(String, Option<i32
     );
     let mut child = {
         use std::os::unix::process::CommandExt;
-        Command::new("bash")
-            .arg("-c")
+        let mut bash = match net {
+            Net::Shared => Command::new("bash"),
+            Net::Own(flags) => {
+                let mut c = Command::new("unshare");
+                c.args(flags).arg("bash");
+                c
+            }
+        };
+        bash.arg("-c")
             .arg(&script)
             .current_dir(work)
             .env("PATH", path)
@@ -293,9 +332,9 @@ fn run_block(block: &Block, work: &Path, bins: &Path) -> Vec<(String, Option<i32
 }
 
 /// Runs `block` and says, for the first step that failed, what went wrong.
-fn check_block(block: &Block, work: &Path, bins: &Path) -> Result<Vec<String>, String> {
+fn check_block(block: &Block, work: &Path, bins: &Path, net: Net) -> Result<Vec<String>, String> {
     let t = Instant::now();
-    let ran = run_block(block, work, bins);
+    let ran = run_block(block, work, bins, net);
     let mut done = Vec::new();
     for (s, (text, rc)) in block.steps.iter().zip(&ran) {
         let at = format!("{}:{}: $ {}", block.file, s.line, s.cmd);
@@ -425,9 +464,10 @@ fn all_blocks() -> Vec<Block> {
         .collect()
 }
 
-/// Runs the blocks of each document that `want` picks, one document's in one directory.
-fn run_documents(want: impl Fn(&Block) -> bool) -> usize {
-    let _ports = PORTS.lock().unwrap_or_else(|e| e.into_inner());
+/// Runs the blocks of each document that `want` picks, one document's in one directory,
+/// in a namespace of their own where `net` is one. A block that runs `npm` reaches the
+/// registry, so it stays on the machine's network.
+fn run_documents(want: impl Fn(&Block) -> bool, net: Net) -> usize {
     let bins = bin_dir();
     let mut ran = 0;
     for (name, text) in documents() {
@@ -437,7 +477,15 @@ fn run_documents(want: impl Fn(&Block) -> bool) -> usize {
         }
         let (_root, work) = scratch();
         for b in &chosen {
-            match check_block(b, &work, &bins) {
+            let net = match net {
+                _ if b.steps.iter().any(|s| s.cmd.starts_with("npm ")) => Net::Shared,
+                n => n,
+            };
+            let _ports = match net {
+                Net::Shared => Some(PORTS.lock().unwrap_or_else(|e| e.into_inner())),
+                Net::Own(_) => None,
+            };
+            match check_block(b, &work, &bins, net) {
                 Ok(done) => ran += done.len(),
                 Err(e) => panic!("{e}"),
             }
@@ -454,7 +502,11 @@ fn every_command_in_the_documents_runs_on_the_simulator() {
         "README.md and docs/ have no ```console block"
     );
     let examples = examples_are_run(&all).unwrap_or_else(|e| panic!("{e}"));
-    let ran = run_documents(|b| !b.px4);
+    let net = own_network();
+    if let Net::Shared = net {
+        eprintln!("no network namespace here (unshare, ip): the simulator's blocks wait for real PX4's ports");
+    }
+    let ran = run_documents(|b| !b.px4, net);
     eprintln!("{ran} commands ran as written, {examples} help examples among them");
 }
 
@@ -475,7 +527,8 @@ fn the_link_commands_in_the_documents_run_on_real_px4() {
         }
     }
     let _stop = StopAll(launcher);
-    let ran = run_documents(|b| b.px4);
+    // PX4 sends to the machine's 14550 and 14540, so its blocks stay on its network.
+    let ran = run_documents(|b| b.px4, Net::Shared);
     assert!(ran > 0, "no ```console px4 block in README.md or docs/");
     eprintln!("{ran} commands ran as written against real PX4 SITL");
 }
@@ -488,14 +541,16 @@ fn a_flag_the_binary_does_not_know_fails_the_step() {
     let good = blocks("t.md", doc);
     let (_root, work) = scratch();
     let bins = bin_dir();
-    check_block(&good[0], &work, &bins).unwrap_or_else(|e| panic!("{e}"));
+    check_block(&good[0], &work, &bins, Net::Shared).unwrap_or_else(|e| panic!("{e}"));
     let renamed = doc.replace("--datum", "--coordinate-system");
     let bad = blocks("t.md", &renamed);
-    let err = check_block(&bad[0], &work, &bins).expect_err("an unknown flag must fail");
+    let err =
+        check_block(&bad[0], &work, &bins, Net::Shared).expect_err("an unknown flag must fail");
     assert!(err.contains("exit code 2"), "{err}");
     let wrong_output = doc.replace("[..]cells[..]", "no such line");
     let bad = blocks("t.md", &wrong_output);
-    let err = check_block(&bad[0], &work, &bins).expect_err("a missing line must fail");
+    let err =
+        check_block(&bad[0], &work, &bins, Net::Shared).expect_err("a missing line must fail");
     assert!(err.contains("missing output line: no such line"), "{err}");
 }
 
