@@ -189,15 +189,6 @@ impl Fleet {
         Ok(all.swap_remove(0))
     }
 
-    /// True once some vehicle has sent its second HEARTBEAT: a whole heartbeat period has
-    /// passed since it was first heard, so every live vehicle on the links has spoken.
-    fn heard_a_heartbeat_period(&self) -> bool {
-        self.sysids()
-            .iter()
-            .filter_map(|id| self.vehicle(*id))
-            .any(|v| v.telemetry().heartbeats >= 2)
-    }
-
     /// Waits until at least `n` vehicles have been heard, and for a whole heartbeat period
     /// so that every vehicle on the links is known; returns them all, lowest system id first.
     /// Which vehicles are first in the list must not depend on whose HEARTBEAT came first.
@@ -209,10 +200,16 @@ impl Fleet {
         let deadline = Instant::now() + timeout;
         let mut events = self.events();
         loop {
-            let ids = self.sysids();
-            let enough = ids.len() >= n.max(1);
-            if enough && self.heard_a_heartbeat_period() {
-                return Ok(ids.iter().filter_map(|id| self.vehicle(*id)).collect());
+            let heard: Vec<Vehicle> = self
+                .sysids()
+                .iter()
+                .filter_map(|id| self.vehicle(*id))
+                .collect();
+            let enough = heard.len() >= n.max(1);
+            // A vehicle's second HEARTBEAT: a whole period since it was first heard, so
+            // every live vehicle on the links has spoken.
+            if enough && heard.iter().any(|v| v.telemetry().heartbeats >= 2) {
+                return Ok(heard);
             }
             // HEARTBEATs raise no event: look again at least every 50 ms.
             let wake = deadline.min(Instant::now() + Duration::from_millis(50));
@@ -220,10 +217,11 @@ impl Fleet {
             if Instant::now() >= deadline
                 || matches!(got, Ok(Err(broadcast::error::RecvError::Closed)))
             {
-                if enough {
-                    return Ok(ids.iter().filter_map(|id| self.vehicle(*id)).collect());
-                }
-                return Err(VehicleError::NotHeard(timeout));
+                return if enough {
+                    Ok(heard)
+                } else {
+                    Err(VehicleError::NotHeard(timeout))
+                };
             }
         }
     }
