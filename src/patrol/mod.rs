@@ -356,6 +356,9 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         }
         let bar = bar_for(&ctx, sysid, job.mission.len() as u64);
         let reattaching = attached == Some(k);
+        // Listening before the start: a controller held up between the arm and the
+        // follow (a loaded machine) must not miss what the vehicle reported meanwhile.
+        let listening = Listening::to(&v);
         let result = if reattaching {
             bar.println(format!(
                 "vehicle {sysid}: re-attached to sortie {} in flight (mission read back: identical)",
@@ -388,7 +391,17 @@ pub async fn fly_vehicle(v: Vehicle, jobs: Vec<SortieJob>, ctx: Arc<RunContext>)
         } else {
             Joined::Started
         };
-        let outcome = follow_sortie(&v, job, &ctx, &bar, &mut tracker, &mut rep, joined).await;
+        let outcome = follow_sortie(
+            &v,
+            listening,
+            job,
+            &ctx,
+            &bar,
+            &mut tracker,
+            &mut rep,
+            joined,
+        )
+        .await;
         if ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
             // The controller that holds the vehicle now asks for the photos and records.
             rep.error = Some(DETACHED.into());
@@ -650,8 +663,27 @@ enum Joined {
     Reattached { reached: Option<u16> },
 }
 
+/// A vehicle's events, subscribed to before its sortie started.
+struct Listening {
+    events: crate::vehicle::VehicleEvents,
+    /// Armed when subscribed: a vehicle on the ground is not, and what it reports of
+    /// mission items before it arms is its last mission's, not this sortie's.
+    armed: bool,
+}
+
+impl Listening {
+    fn to(v: &Vehicle) -> Self {
+        Self {
+            events: v.events(),
+            armed: v.telemetry().armed,
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn follow_sortie(
     v: &Vehicle,
+    listening: Listening,
     job: &SortieJob,
     ctx: &RunContext,
     bar: &indicatif::ProgressBar,
@@ -660,7 +692,10 @@ async fn follow_sortie(
     joined: Joined,
 ) -> Result<(), String> {
     let sysid = v.sysid();
-    let mut events = v.events();
+    let Listening {
+        mut events,
+        armed: mut this_sortie,
+    } = listening;
     let mut abort = ctx.abort.clone();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let deadline = tokio::time::Instant::now() + ctx.sortie_timeout;
@@ -672,7 +707,7 @@ async fn follow_sortie(
         Joined::Started => (v.telemetry().armed, None),
         Joined::Reattached { reached } => (true, reached),
     };
-    let mut aborting = false;
+    let (mut aborting, mut abort_open) = (false, true);
     let mut lost: Option<std::time::Instant> = None;
     let total = job.mission.len().max(1) as f64;
     let mut reached: Option<u16> = reached_before;
@@ -684,14 +719,50 @@ async fn follow_sortie(
         .rposition(|i| i.x != 0 || i.y != 0)
         .map(|i| i as u16);
     loop {
+        // Biased: every event queued is taken before the tick reads the telemetry, which
+        // runs ahead of them. A controller starved for a while (a loaded machine) wakes
+        // to the landing in the telemetry and the items reached still queued; deciding
+        // on the first alone called a flown sortie cut short.
         tokio::select! {
+            biased;
+            changed = abort.changed(), if !aborting && abort_open => {
+                if changed.is_err() {
+                    // No one can abort any more; a closed channel is always ready.
+                    abort_open = false;
+                    continue;
+                }
+                if *abort.borrow() && ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
+                    rep.aborted = true;
+                    return Err(DETACHED.into());
+                }
+                let in_the_air = airborne || !v.telemetry().on_ground();
+                if *abort.borrow() && ctx.divert.load(std::sync::atomic::Ordering::SeqCst) && in_the_air {
+                    rep.aborted = true;
+                    bar.println(format!("vehicle {sysid}: diverted: holding in the air for another run"));
+                    if let Err(e) = v.set_mode(Px4Mode::AutoLoiter).await {
+                        bar.println(format!("vehicle {sysid}: hold refused: {e}"));
+                    }
+                    rep.breakpoint = Some((job.index, reached));
+                    return Err("diverted: holding in the air for another run".into());
+                }
+                if *abort.borrow() {
+                    aborting = true;
+                    rep.aborted = true;
+                    bar.println(format!("vehicle {sysid}: Ctrl-C: pausing the mission and returning to launch"));
+                    let _ = v.pause().await;
+                    if let Err(e) = v.return_to_launch().await {
+                        bar.println(format!("vehicle {sysid}: RTL refused: {e}; switch it by hand"));
+                    }
+                }
+            }
             e = events.next() => {
                 let Some(e) = e else { return Err("the fleet stopped".into()) };
                 match e {
                     VehicleEvent::ImageCaptured(c) => {
                         record(ctx, sysid, &c, tracker);
                     }
-                    VehicleEvent::MissionCurrent(s) => {
+                    VehicleEvent::Armed(true) => this_sortie = true,
+                    VehicleEvent::MissionCurrent(s) if this_sortie => {
                         bar.set_position(u64::from(s).max(bar.position()));
                         // Heading for item s means the items before it were passed. PX4
                         // repeats MISSION_CURRENT at 1 Hz but MISSION_ITEM_REACHED only a
@@ -700,7 +771,7 @@ async fn follow_sortie(
                             reached = reached.max(Some(s - 1));
                         }
                     }
-                    VehicleEvent::MissionItemReached(s) => {
+                    VehicleEvent::MissionItemReached(s) if this_sortie => {
                         reached = reached.max(Some(s));
                         bar.set_position(u64::from(s).max(bar.position()));
                     }
@@ -724,31 +795,6 @@ async fn follow_sortie(
                         warning = Some(text);
                     }
                     _ => {}
-                }
-            }
-            _ = abort.changed(), if !aborting => {
-                if *abort.borrow() && ctx.detached.load(std::sync::atomic::Ordering::SeqCst) {
-                    rep.aborted = true;
-                    return Err(DETACHED.into());
-                }
-                let in_the_air = airborne || !v.telemetry().on_ground();
-                if *abort.borrow() && ctx.divert.load(std::sync::atomic::Ordering::SeqCst) && in_the_air {
-                    rep.aborted = true;
-                    bar.println(format!("vehicle {sysid}: diverted: holding in the air for another run"));
-                    if let Err(e) = v.set_mode(Px4Mode::AutoLoiter).await {
-                        bar.println(format!("vehicle {sysid}: hold refused: {e}"));
-                    }
-                    rep.breakpoint = Some((job.index, reached));
-                    return Err("diverted: holding in the air for another run".into());
-                }
-                if *abort.borrow() {
-                    aborting = true;
-                    rep.aborted = true;
-                    bar.println(format!("vehicle {sysid}: Ctrl-C: pausing the mission and returning to launch"));
-                    let _ = v.pause().await;
-                    if let Err(e) = v.return_to_launch().await {
-                        bar.println(format!("vehicle {sysid}: RTL refused: {e}; switch it by hand"));
-                    }
                 }
             }
             _ = tick.tick() => {
@@ -1047,3 +1093,6 @@ pub async fn run_patrol(
         stats,
     }
 }
+
+#[cfg(test)]
+mod follow_tests;
