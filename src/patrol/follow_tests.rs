@@ -98,19 +98,9 @@ fn context(dir: &std::path::Path) -> RunContext {
 
 /// Takeoff, `n` waypoints, return: the patrol ends at item `n`.
 fn sortie(n: usize) -> SortieJob {
-    let mut mission = vec![MissionItem {
-        command: 22,
-        ..MissionItem::waypoint(36.56, 103.68, 30.0)
-    }];
+    let mut mission = vec![MissionItem::takeoff(36.56, 103.68, 30.0)];
     mission.extend((0..n).map(|i| MissionItem::waypoint(36.56 + i as f64 * 1e-4, 103.68, 30.0)));
-    mission.push(MissionItem {
-        command: 20,
-        frame: 2,
-        x: 0,
-        y: 0,
-        z: 0.0,
-        ..MissionItem::waypoint(0.0, 0.0, 0.0)
-    });
+    mission.push(MissionItem::return_to_launch());
     SortieJob {
         index: 0,
         mission,
